@@ -1,0 +1,30 @@
+"""mtvae: multitask variational autoencoders in PyTorch.
+
+>>> import mtvae
+>>> model, config = mtvae.load("runs/demo")       # doctest: +SKIP
+
+Heavy modules are imported lazily so ``import mtvae`` and the CLI start fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["load", "train_run", "resume_run", "resolve_config", "load_dataset", "__version__"]
+
+_LAZY = {
+    "load": "mtvae.runs",
+    "train_run": "mtvae.runs",
+    "resume_run": "mtvae.runs",
+    "resolve_config": "mtvae.config",
+    "load_dataset": "mtvae.data.sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mtvae' has no attribute '{name}'")

@@ -1,0 +1,157 @@
+"""The ``mtvae`` command line: one entry point with subcommands.
+
+User errors print one paragraph and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtvae.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="mtvae", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train one model into a run directory")
+    train.add_argument("--model", help="model name (see `mtvae models`)")
+    train.add_argument("--data", help="data source (see `mtvae datasets`), default shapes")
+    train.add_argument("--config", help="YAML config file")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set train.epochs=5 (repeatable)")
+    train.add_argument("--out", help="run directory to create")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shortcut for train.device")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a run, write results.json, print a table")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--metrics", default="all", help="all or a comma list of families")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    sample = sub.add_parser("sample", help="draw samples from a trained run into a PNG grid")
+    sample.add_argument("run_dir")
+    sample.add_argument("--n", type=int, default=64, help="number of samples")
+    sample.add_argument("--out", required=True, help="output PNG file")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(func=cmd_sample)
+
+    config = sub.add_parser("config", help="print the full default config of a model as YAML")
+    config.add_argument("--model", required=True)
+    config.add_argument("--data", help="data source")
+    config.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    config.set_defaults(func=cmd_config)
+
+    sub.add_parser("datasets", help="list data sources").set_defaults(func=cmd_datasets)
+    sub.add_parser("models", help="list models").set_defaults(func=cmd_models)
+
+    demo = sub.add_parser("demo", help="the main job: train, evaluate and sample a VAE on shapes")
+    demo.add_argument("--out", default="runs/demo")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def raw_config(args: argparse.Namespace) -> dict:
+    """Merge the config file, --model, --data and --set overrides into one raw dict."""
+    from mtvae.config import apply_overrides, load_config_file
+
+    raw = load_config_file(args.config) if getattr(args, "config", None) else {}
+    if args.model:
+        raw.setdefault("model", {})
+        if not isinstance(raw["model"], dict):
+            raise UserError("Config section 'model' must be a mapping, e.g. {name: vae}.")
+        raw["model"]["name"] = args.model
+    if args.data:
+        raw.setdefault("data", {})["source"] = args.data
+    if getattr(args, "device", None):
+        raw.setdefault("train", {})["device"] = args.device
+    return apply_overrides(raw, args.overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from mtvae.config import resolve_config
+    from mtvae.runs import resume_run, train_run
+
+    if args.resume:
+        if args.model or args.data or args.config or args.overrides or args.out:
+            raise UserError(
+                "--resume takes the run's own config.yaml; drop --model/--data/--config/--set/--out."
+            )
+        run_dir = resume_run(args.resume)
+    else:
+        if not args.out:
+            raise UserError("Missing --out RUN_DIR: say where the run directory should go.")
+        config = resolve_config(raw_config(args))
+        run_dir = train_run(config, args.out, overwrite=args.overwrite)
+    print(f"run directory: {run_dir}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from mtvae.evaluate.runner import evaluate_run, format_table
+
+    results = evaluate_run(args.run_dir, args.metrics)
+    print(format_table(results))
+    print(f"results: {Path(args.run_dir) / 'results.json'}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from mtvae.sampling import sample_to_png
+
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}.")
+    path = sample_to_png(args.run_dir, args.n, args.out, seed=args.seed)
+    print(f"samples: {path}")
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    import yaml
+
+    from mtvae.config import resolve_config
+
+    args.config, args.device = None, None
+    print(yaml.safe_dump(resolve_config(raw_config(args)).to_dict(), sort_keys=False), end="")
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    from mtvae.data.sources import SOURCES
+
+    for entry in SOURCES.values():
+        print(f"{entry.name:<14} {entry.description}")
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from mtvae.models.registry import MODELS
+
+    for entry in MODELS.values():
+        print(f"{entry.name:<14} {entry.description}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from mtvae.demo import run_demo
+
+    run_demo(Path(args.out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"mtvae: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mtvae: interrupted; resume a training run with `mtvae train --resume RUN_DIR`.",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data sources, tasks, label policies and the in-memory loader."""

@@ -1,0 +1,1 @@
+"""Latent variables: Gaussian posteriors, vector quantizers, priors."""

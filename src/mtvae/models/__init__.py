@@ -1,0 +1,1 @@
+"""Models and the registry that names them."""

@@ -1,0 +1,1 @@
+"""Likelihoods, KL schedules and task weighting."""

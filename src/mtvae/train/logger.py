@@ -1,0 +1,65 @@
+"""Run logs: ``log.jsonl`` (one JSON object per record) and, optionally, TensorBoard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mtvae.io import append_jsonl, write_text
+
+
+class RunLogger:
+    """Append records to ``log.jsonl``; mirror scalars to TensorBoard when asked and available."""
+
+    def __init__(self, run_dir: Path, tensorboard: bool = False) -> None:
+        self.path = Path(run_dir) / "log.jsonl"
+        self.tb = _tensorboard_writer(Path(run_dir) / "tensorboard") if tensorboard else None
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Write one record; ``record['step']`` indexes TensorBoard scalars."""
+        append_jsonl(self.path, record)
+        if self.tb is not None:
+            prefix = record.get("kind", "train")
+            for key, value in record.items():
+                if isinstance(value, int | float) and key not in ("step", "epoch"):
+                    self.tb.add_scalar(f"{prefix}/{key}", value, record.get("step", 0))
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records logged after ``step`` (work lost in a crash that a resume will redo)."""
+        import json
+
+        if not self.path.is_file():
+            return
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a crash
+                continue
+            if _step_of(record) <= step:
+                kept.append(line)
+        write_text(self.path, "".join(line + "\n" for line in kept))
+
+    def close(self) -> None:
+        """Flush and close TensorBoard, if used."""
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _step_of(record: dict[str, Any]) -> int:
+    return int(record.get("step", 0))
+
+
+def _tensorboard_writer(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        import warnings
+
+        warnings.warn(
+            "train.tensorboard is on but the 'tensorboard' package is not installed; "
+            "install it with: pip install 'mtvae[tensorboard]'. Logging to log.jsonl only.",
+            stacklevel=2,
+        )
+        return None
+    return SummaryWriter(str(path))

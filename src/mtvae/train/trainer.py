@@ -1,0 +1,224 @@
+"""The training loop: one readable loop, model-agnostic, resumable exactly.
+
+The trainer knows no model by name: it calls ``model(batch, step=step)`` and minimises the
+returned ``Output.loss``, logging ``Output.terms``. A checkpoint after every epoch holds the
+weights, optimizer, loop counters and every RNG state, so ``--resume`` continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mtvae.config import RunConfig
+from mtvae.data.dataset import Dataset
+from mtvae.data.loader import InMemoryLoader
+from mtvae.errors import UserError
+from mtvae.train.checkpoint import (
+    load_checkpoint,
+    load_state_into,
+    read_weights,
+    save_checkpoint,
+    save_weights,
+)
+from mtvae.train.logger import RunLogger
+
+CHECKPOINT = "checkpoint/last.pt"
+
+
+@dataclass
+class LoopState:
+    """Counters of the loop, saved in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    best_val: float = math.inf
+    best_epoch: int = 0
+    stale_epochs: int = 0  # epochs since the last validation improvement
+    train_seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without it is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device=cuda but no CUDA device is available; use auto or cpu.")
+    return torch.device(name)
+
+
+class Trainer:
+    """Fit ``model`` on ``dataset`` according to ``config``, writing into ``run_dir``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dataset: Dataset,
+        config: RunConfig,
+        run_dir: Path,
+        weights_meta: dict | None = None,
+    ) -> None:
+        self.config = config
+        self.weights_meta = weights_meta or {}
+        self.cfg = config.train
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(self.cfg.device)
+        self.model = model.to(self.device)
+        self.dataset = dataset
+        self.optimizer = self._make_optimizer()
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.train_loader = InMemoryLoader(
+            dataset.train, self.cfg.batch_size, shuffle=True, generator=self.generator
+        )
+        self.val_loader = InMemoryLoader(dataset.val, max(self.cfg.batch_size, 256))
+        self.state = LoopState()
+        self.logger = RunLogger(self.run_dir, tensorboard=self.cfg.tensorboard)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
+        return cls(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    # --- the loop -------------------------------------------------------------------------
+    def fit(self) -> LoopState:
+        """Train until ``train.epochs`` or early stopping; write final weights; return counters."""
+        while self.state.epoch < self.cfg.epochs and not self._should_stop():
+            start = time.perf_counter()
+            train_means = self._train_epoch()
+            val_means = self.validate()
+            self.state.epoch += 1
+            self.state.train_seconds += time.perf_counter() - start
+            self._track_best(val_means["loss"])
+            self.logger.log(self._epoch_record(train_means, val_means))
+            self._save_checkpoint()
+        self._write_final_weights()
+        self.logger.close()
+        return self.state
+
+    def _train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        sums: dict[str, float] = defaultdict(float)
+        n_batches = 0
+        bar = tqdm(
+            self.train_loader,
+            desc=f"epoch {self.state.epoch + 1}/{self.cfg.epochs}",
+            disable=not self.cfg.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for batch in bar:
+            terms = self._train_step(batch.to(self.device))
+            n_batches += 1
+            for key, value in terms.items():
+                sums[key] += value
+            if self.state.step % self.cfg.log_every == 0:
+                self.logger.log({"kind": "train", "epoch": self.state.epoch + 1,
+                                 "step": self.state.step, **terms})
+                bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items() if k != "beta"})
+        return {k: v / max(n_batches, 1) for k, v in sums.items()}
+
+    def _train_step(self, batch) -> dict[str, float]:
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            out = self.model(batch, step=self.state.step)
+        loss_value = float(out.loss.detach())
+        if not math.isfinite(loss_value):
+            self._raise_non_finite(out)
+        out.loss.backward()
+        if self.cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.state.step += 1
+        return {"loss": loss_value, **{k: float(v) for k, v in out.terms.items()}}
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean loss terms over the validation split (evaluation mode, full beta)."""
+        self.model.eval()
+        sums: dict[str, float] = defaultdict(float)
+        for batch in self.val_loader:
+            batch = batch.to(self.device)
+            with self._autocast():
+                out = self.model(batch)
+            n = len(batch.x)
+            sums["loss"] += float(out.loss) * n
+            for key, value in out.terms.items():
+                sums[key] += float(value) * n
+        return {k: v / len(self.dataset.val) for k, v in sums.items()}
+
+    # --- bookkeeping ----------------------------------------------------------------------
+    def _autocast(self):
+        enabled = self.cfg.amp and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def _raise_non_finite(self, out) -> None:
+        bad = [k for k, v in out.losses.items() if not math.isfinite(float(v))]
+        raise UserError(
+            f"The loss became non-finite at step {self.state.step} (terms: {', '.join(bad) or 'loss'}). "
+            "The last good checkpoint is kept. Lower train.lr, set train.grad_clip, or check "
+            "the data for NaN values, then resume with --resume."
+        )
+
+    def _track_best(self, val_loss: float) -> None:
+        if val_loss < self.state.best_val:
+            self.state.best_val, self.state.best_epoch = val_loss, self.state.epoch
+            self.state.stale_epochs = 0
+            if self.cfg.restore_best:
+                save_weights(self.run_dir / "checkpoint/best.safetensors", self.model, {})
+        else:
+            self.state.stale_epochs += 1
+
+    def _should_stop(self) -> bool:
+        patience = self.cfg.early_stopping
+        return patience is not None and self.state.stale_epochs >= patience
+
+    def _epoch_record(self, train: dict[str, float], val: dict[str, float]) -> dict:
+        record = {"kind": "epoch", "epoch": self.state.epoch, "step": self.state.step}
+        record.update({f"train/{k}": v for k, v in train.items()})
+        record.update({f"val/{k}": v for k, v in val.items()})
+        record["time_s"] = self.state.train_seconds
+        return record
+
+    def _save_checkpoint(self) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "loop": asdict(self.state),
+            "torch_rng": torch.get_rng_state(),
+            "loader_rng": self.generator.get_state(),
+            "config": self.config.to_dict(),
+        }
+        if torch.cuda.is_available():
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        save_checkpoint(self.run_dir / CHECKPOINT, state)
+
+    def resume(self) -> None:
+        """Restore everything from the run's last checkpoint."""
+        path = self.run_dir / CHECKPOINT
+        state = load_checkpoint(path)
+        if state.get("config") != self.config.to_dict():
+            raise UserError(
+                f"Checkpoint '{path}' was written with a different configuration than "
+                f"'{self.run_dir / 'config.yaml'}'; resume only with the run's own config."
+            )
+        load_state_into(self.model, state["model"], str(path))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.state = LoopState(**state["loop"])
+        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["loader_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.logger.truncate_after(self.state.step)
+
+    def _write_final_weights(self) -> None:
+        best = self.run_dir / "checkpoint/best.safetensors"
+        if self.cfg.restore_best and best.is_file():
+            tensors, _ = read_weights(best)
+            load_state_into(self.model, tensors, str(best))
+        save_weights(self.run_dir / "model.safetensors", self.model, self.weights_meta)
