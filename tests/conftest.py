@@ -1,12 +1,13 @@
 """Shared test settings."""
 
-import os
-
 import matplotlib
 import torch
+from threadpoolctl import threadpool_limits
 
 matplotlib.use("Agg")
 
-# Under pytest-xdist each worker gets one intra-op thread so workers don't oversubscribe cores.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)
+# One thread per test process (torch intra-op and BLAS/OpenMP for numpy and scikit-learn):
+# with pytest-xdist's two workers on two cores this avoids oversubscription, and the small
+# models and arrays in tests run fastest single-threaded anyway.
+torch.set_num_threads(1)
+threadpool_limits(1)

@@ -18,7 +18,9 @@ class GaussianLatent(nn.Module):
     def forward(self, features: torch.Tensor) -> Normal:
         mu, log_var = self.proj(features).chunk(2, dim=-1)
         # Clamp keeps exp() finite early in training without affecting reasonable values.
-        return Normal(mu, torch.exp(0.5 * log_var.clamp(-20.0, 10.0)))
+        # No argument validation: a diverged network's NaN must reach the loss, where the
+        # trainer reports it as a non-finite loss, instead of failing inside torch here.
+        return Normal(mu, torch.exp(0.5 * log_var.clamp(-20.0, 10.0)), validate_args=False)
 
 
 def kl_standard_normal(q: Normal) -> torch.Tensor:

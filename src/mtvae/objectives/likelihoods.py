@@ -56,7 +56,7 @@ class Gaussian(Likelihood):
         self.sigma = float(sigma)
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return Normal(params, self.sigma).log_prob(x).flatten(1).sum(1)
+        return _normal(params, self.sigma).log_prob(x).flatten(1).sum(1)
 
 
 class LearnedGaussian(Likelihood):
@@ -69,7 +69,7 @@ class LearnedGaussian(Likelihood):
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         log_sigma = self.log_sigma.clamp(min=self.min_log_sigma).view(1, -1, 1, 1)
-        return Normal(params, log_sigma.exp()).log_prob(x).flatten(1).sum(1)
+        return _normal(params, log_sigma.exp()).log_prob(x).flatten(1).sum(1)
 
 
 class MSE(Likelihood):
@@ -81,6 +81,12 @@ class MSE(Likelihood):
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         d = params[0].numel()
         return -self.loss(params, x) - 0.5 * d * math.log(math.pi)
+
+
+def _normal(mean: torch.Tensor, sigma: torch.Tensor | float) -> Normal:
+    # Unvalidated, so NaN from a diverged decoder (or in the data) reaches the loss, where the
+    # trainer reports it as a non-finite loss, rather than raising inside torch.distributions.
+    return Normal(mean, sigma, validate_args=False)
 
 
 def build_likelihood(name: LikelihoodName, channels: int, sigma: float = 0.1) -> Likelihood:
