@@ -1,0 +1,271 @@
+"""Vector quantisation bottleneck (van den Oord et al. 2017, "Neural Discrete Representation
+Learning"), with optional EMA codebook updates, dead-code restarts, k-means initialisation and
+cosine-similarity codes.
+
+Layout: the code dimension is dim 1, as for ``nn.Conv2d``. Inputs may be flat ``(B, D)``,
+sequences ``(B, D, L)`` or grids ``(B, D, H, W)``; the output has the input's layout and the
+indices have the input's shape without dim 1, e.g. ``(B, H, W)`` for a grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+KMEANS_ITERS = 10  # Lloyd iterations for k-means initialisation; a few suffice from k-means++ seeds
+
+
+class QuantizerConfig(BaseModel):
+    """Configuration of a :class:`VectorQuantizer`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_codes: int = Field(128, gt=0, description="codebook size K")
+    code_dim: int = Field(16, gt=0, description="code dimension D")
+    beta: float = Field(0.25, ge=0, description="commitment loss weight")
+    ema: bool = Field(False, description="update the codebook by EMA instead of by gradient")
+    ema_decay: float = Field(0.99, gt=0, lt=1)
+    ema_eps: float = Field(1e-5, gt=0, description="Laplace smoothing of EMA cluster sizes")
+    dead_code_steps: int | None = Field(
+        100, gt=0, description="restart codes unused for this many training steps; None disables"
+    )
+    kmeans_init: bool = Field(False, description="k-means init on the first training batch")
+    cosine: bool = Field(False, description="l2-normalise inputs and codes")
+
+
+@dataclass
+class Quantized:
+    """Output of :class:`VectorQuantizer`. All statistics are 0-dim tensors (no host sync)."""
+
+    z_q: Tensor  # straight-through quantised input, same shape as the input
+    indices: Tensor  # long, input shape without the code dim
+    loss: Tensor  # codebook + beta * commitment (beta * commitment with EMA)
+    codebook_loss: Tensor  # detached
+    commitment_loss: Tensor  # detached
+    perplexity: Tensor  # exp(entropy) of the batch's code usage
+    used: Tensor  # number of distinct codes in the batch
+
+
+def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
+    """Squared Euclidean distances ``(N, D), (K, D) -> (N, K)`` as one matrix product."""
+    z_sq = z.pow(2).sum(1, keepdim=True)  # (N, 1)
+    e_sq = codebook.pow(2).sum(1)  # (K,)
+    return torch.addmm(e_sq, z, codebook.t(), alpha=-2.0) + z_sq
+
+
+def nearest_codes(z: Tensor, codebook: Tensor) -> Tensor:
+    """Index of the nearest codebook row for each row of ``z``: ``(N, D), (K, D) -> (N,)``."""
+    return squared_distances(z, codebook).argmin(1)
+
+
+def perplexity(counts: Tensor) -> Tensor:
+    """``exp`` of the entropy of the usage frequencies ``counts / counts.sum()``.
+
+    Equals K for uniform usage of K codes and 1 when a single code is used.
+    """
+    p = counts.float() / counts.sum().clamp_min(1)
+    return torch.exp(-torch.special.xlogy(p, p).sum())
+
+
+def kmeans(x: Tensor, k: int, iters: int = KMEANS_ITERS, spherical: bool = False) -> Tensor:
+    """Cluster the rows of ``x`` ``(N, D)`` into ``k`` centroids ``(k, D)``.
+
+    k-means++ seeding then Lloyd iterations; an empty cluster keeps its previous centroid.
+    ``spherical`` l2-normalises the centroids after each update (for cosine codebooks).
+    """
+    centroids = _kmeans_pp_seeds(x, k)
+    for _ in range(iters):
+        assign = nearest_codes(x, centroids)
+        counts = torch.bincount(assign, minlength=k)[:, None]
+        sums = torch.zeros_like(centroids).index_add_(0, assign, x)
+        means = sums / counts.clamp_min(1)
+        if spherical:
+            means = F.normalize(means, dim=1)
+        centroids = torch.where(counts > 0, means, centroids)
+    return centroids
+
+
+def _kmeans_pp_seeds(x: Tensor, k: int) -> Tensor:
+    """k-means++ seeds: each next seed is drawn with probability proportional to D(x)^2."""
+    idx = torch.randint(len(x), (1,), device=x.device)
+    seeds = [x[idx]]
+    d2 = squared_distances(x, seeds[0]).squeeze(1).clamp_min(0)
+    for _ in range(k - 1):
+        # all points already chosen (k > distinct points): fall back to uniform draws
+        weights = torch.where(d2.sum() > 0, d2, torch.ones_like(d2))
+        idx = torch.multinomial(weights, 1)
+        seeds.append(x[idx])
+        d2 = torch.minimum(d2, squared_distances(x, seeds[-1]).squeeze(1).clamp_min(0))
+    return torch.cat(seeds)
+
+
+class VectorQuantizer(nn.Module):
+    """Maps each ``D``-vector at dim 1 of the input to its nearest of ``K`` learned codes.
+
+    Training-mode forwards also update the module's state (EMA codebook, usage counters, dead-code
+    restarts, one-off k-means init); eval-mode forwards change nothing.
+    """
+
+    def __init__(self, config: QuantizerConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or QuantizerConfig()
+        k, d = self.config.num_codes, self.config.code_dim
+        # unit scale, like Sonnet's VQ-VAE: matches normalised encoder outputs
+        codebook = torch.randn(k, d)
+        if self.config.ema:
+            # a buffer, so no optimizer ever touches it; the EMA stats start consistent with it
+            self.register_buffer("codebook", codebook)
+            self.register_buffer("ema_count", torch.ones(k))
+            self.register_buffer("ema_sum", codebook.clone())
+        else:
+            self.codebook = nn.Parameter(codebook)
+        self.register_buffer("unused_steps", torch.zeros(k, dtype=torch.long))
+        self.register_buffer("initialized", torch.tensor(not self.config.kmeans_init))
+
+    def forward(self, z: Tensor) -> Quantized:
+        """Quantise ``z`` of shape ``(B, D, *spatial)``."""
+        flat = self._flatten(z)  # (N, D)
+        if self.config.cosine:
+            flat = F.normalize(flat, dim=1)
+        if self.config.kmeans_init and self.training and not self.initialized:
+            self._kmeans_init(flat.detach())
+        with torch.no_grad():
+            indices = nearest_codes(flat, self._codes())  # (N,)
+        codes = self._codes(indices)  # (N, D); gradient reaches only the selected rows
+        commitment = F.mse_loss(flat, codes.detach())
+        codebook_loss = F.mse_loss(flat.detach(), codes)
+        loss = self.config.beta * commitment
+        if not self.config.ema:
+            loss = loss + codebook_loss
+        z_q = flat + (codes - flat).detach()  # straight-through estimator
+        counts = torch.bincount(indices, minlength=self.config.num_codes)
+        if self.training:
+            self._update_state(flat.detach(), indices, counts)
+        return Quantized(
+            z_q=self._unflatten(z_q, z.shape),
+            indices=indices.view(z.shape[0], *z.shape[2:]),
+            loss=loss,
+            codebook_loss=codebook_loss.detach(),
+            commitment_loss=commitment.detach(),
+            perplexity=perplexity(counts),
+            used=(counts > 0).sum(),
+        )
+
+    @torch.no_grad()
+    def nearest(self, z: Tensor) -> Tensor:
+        """Indices of the nearest codes for ``z`` ``(B, D, *spatial)``: ``(B, *spatial)``.
+
+        The forward's indices without its side effects: no state changes in any mode.
+        """
+        flat = self._flatten(z)
+        if self.config.cosine:
+            flat = F.normalize(flat, dim=1)
+        return nearest_codes(flat, self._codes()).view(z.shape[0], *z.shape[2:])
+
+    def lookup(self, indices: Tensor) -> Tensor:
+        """Decode indices ``(B, *spatial)`` to code vectors ``(B, D, *spatial)``."""
+        if indices.ndim < 1:
+            raise ValueError("indices need a batch dimension")
+        codes = self._codes(indices.reshape(-1))  # (N, D)
+        return codes.view(*indices.shape, -1).movedim(-1, 1)
+
+    def _codes(self, indices: Tensor | None = None) -> Tensor:
+        """Codebook rows (all, or the given ones), normalised in cosine mode."""
+        # index before normalising, so autograd saves a copy, not the codebook itself, and
+        # in-place state updates after the forward leave backward intact
+        codes = self.codebook if indices is None else self.codebook[indices]
+        return F.normalize(codes, dim=1) if self.config.cosine else codes
+
+    def _flatten(self, z: Tensor) -> Tensor:
+        """``(B, D, *spatial) -> (N, D)``."""
+        if z.ndim < 2 or z.shape[1] != self.config.code_dim:
+            raise ValueError(
+                f"expected input (B, {self.config.code_dim}, ...) with the code dim at dim 1, "
+                f"got shape {tuple(z.shape)}"
+            )
+        return z.movedim(1, -1).reshape(-1, self.config.code_dim)
+
+    def _unflatten(self, flat: Tensor, shape: torch.Size) -> Tensor:
+        """``(N, D) -> (B, D, *spatial)``, the inverse of :meth:`_flatten`."""
+        return flat.view(shape[0], *shape[2:], shape[1]).movedim(-1, 1)
+
+    @torch.no_grad()
+    def _update_state(self, flat: Tensor, indices: Tensor, counts: Tensor) -> None:
+        """Training-mode state changes, after the forward's graph is built."""
+        if self.config.ema:
+            self._ema_update(flat, indices, counts)
+        self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
+        if self.config.dead_code_steps is not None:
+            self._restart_dead_codes(flat)
+
+    def _ema_update(self, flat: Tensor, indices: Tensor, counts: Tensor) -> None:
+        """EMA of cluster sizes and sums; codes are the Laplace-smoothed cluster means."""
+        weight = 1.0 - self.config.ema_decay
+        sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat.to(self.ema_sum.dtype))
+        self.ema_count.lerp_(counts.to(self.ema_count.dtype), weight)
+        self.ema_sum.lerp_(sums, weight)
+        n, eps = self.ema_count.sum(), self.config.ema_eps
+        # smoothing keeps unused codes' sizes above zero, so no division by zero
+        size = (self.ema_count + eps) / (n + self.config.num_codes * eps) * n
+        self.codebook.copy_(self.ema_sum / size[:, None])
+
+    def _restart_dead_codes(self, flat: Tensor) -> None:
+        """Move codes unused for ``dead_code_steps`` steps onto random inputs of this batch."""
+        dead = (self.unused_steps >= self.config.dead_code_steps)[:, None]  # (K, 1)
+        # computed for all K rows and selected with `where`: no host sync, no data-dependent shape
+        picks = torch.randint(len(flat), (self.config.num_codes,), device=flat.device)
+        fresh = flat[picks].to(self.codebook.dtype)
+        self.codebook.copy_(torch.where(dead, fresh, self.codebook))
+        if self.config.ema:
+            self._reset_ema_rows(dead.squeeze(1))
+        self.unused_steps.masked_fill_(dead.squeeze(1), 0)
+
+    def _reset_ema_rows(self, rows: Tensor) -> None:
+        """Restart the EMA stats of ``rows`` (bool, (K,)) at the codes, with unit weight."""
+        self.ema_count.masked_fill_(rows, 1.0)
+        self.ema_sum.copy_(torch.where(rows[:, None], self.codebook, self.ema_sum))
+
+    @torch.no_grad()
+    def _kmeans_init(self, flat: Tensor) -> None:
+        """Place the codes at k-means centres of the first training batch (done once)."""
+        centroids = kmeans(flat, self.config.num_codes, spherical=self.config.cosine)
+        self.codebook.copy_(centroids)
+        if self.config.ema:
+            self._reset_ema_rows(torch.ones_like(self.ema_count, dtype=torch.bool))
+        self.initialized.fill_(True)
+
+
+class CodeUsage:
+    """Streaming code-usage statistics over many batches (``update`` / ``compute`` / ``reset``).
+
+    ``compute`` returns ``perplexity`` (exp entropy of usage), ``usage`` (fraction of codes used
+    at least once) and ``dead`` (number of codes never used).
+    """
+
+    def __init__(self, num_codes: int) -> None:
+        self.num_codes = num_codes
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all counts."""
+        self.counts = torch.zeros(self.num_codes, dtype=torch.long)
+
+    def update(self, indices: Tensor) -> None:
+        """Add the codes in ``indices`` (any shape) to the counts."""
+        counts = torch.bincount(indices.reshape(-1), minlength=self.num_codes)
+        if len(counts) > self.num_codes:
+            raise ValueError(f"indices must lie in [0, {self.num_codes}), got {len(counts) - 1}")
+        self.counts = self.counts.to(counts.device) + counts
+
+    def compute(self) -> dict[str, float]:
+        """Statistics of all indices seen since the last reset."""
+        used = int((self.counts > 0).sum())
+        return {
+            "perplexity": float(perplexity(self.counts)),
+            "usage": used / self.num_codes,
+            "dead": self.num_codes - used,
+        }
