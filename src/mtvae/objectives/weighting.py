@@ -1,0 +1,502 @@
+"""Task-weighting strategies: how named loss terms become gradients.
+
+A model returns named scalar losses, each already multiplied by its static weight (β, a
+per-task weight), e.g. ``{"recon", "kl", "task/shape", "task/scale"}``. A strategy turns them
+into gradients. The trainer calls, per step::
+
+    optimizer.zero_grad(set_to_none=True)
+    weights = strategy.backward(losses, shared_params)  # fills .grad, returns weights used
+    optimizer.step()
+    strategy.after_step()
+
+and ``strategy.end_epoch(epoch_mean_losses)`` once per epoch. Learnable strategy parameters
+(uncertainty's log-variances) are ``nn.Parameter``s of the strategy, so the trainer adds
+``strategy.parameters()`` to its optimizer. State needed to resume (DWA's loss history,
+GradNorm's initial losses and inner optimizer, PCGrad's shuffle generator) lives in
+``strategy.state_dict()``, so save it next to the optimizer's. Move the strategy to the
+model's device before the first step (GradNorm's inner Adam keeps its moments where they
+were first created).
+
+``scope`` picks the *balanced* terms: ``"tasks"`` balances only names starting with
+``"task/"`` (recon and KL keep weight 1 but share the same backward), ``"all"`` balances every
+term. The pure helpers :func:`project_conflicting`, :func:`min_norm_weights` and
+:func:`dwa_weights` hold the maths and are tested directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import operator
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from mtvae.errors import unknown_name
+
+TASK_PREFIX = "task/"
+
+Losses = Mapping[str, Tensor]
+
+
+class WeightingConfig(BaseModel):
+    """How loss terms are weighted against each other during training."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"] = "fixed"
+    scope: Literal["tasks", "all"] = Field(
+        "tasks", description="balance only 'task/*' losses, or every loss term"
+    )
+    dwa_temperature: float = Field(2.0, gt=0, description="DWA softmax temperature T")
+    gradnorm_alpha: float = Field(1.5, ge=0, description="GradNorm restoring-force strength")
+    gradnorm_lr: float = Field(0.025, gt=0, description="learning rate of GradNorm's weights")
+    uncertainty_init: float = Field(0.0, description="initial log-variance s_i (weight e^-s)")
+    mgda_iters: int = Field(250, ge=1, description="Frank-Wolfe iterations for MGDA")
+    pcgrad_seed: int | None = Field(
+        None, description="seed of PCGrad's projection order (default: torch.initial_seed())"
+    )
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def project_conflicting(
+    grads: Sequence[Tensor], generator: torch.Generator | None = None
+) -> list[Tensor]:
+    """PCGrad (Yu et al. 2020): remove from each gradient its conflicts with the others.
+
+    For each ``g_i``, visit the *original* other gradients ``g_j`` in random order and, when
+    ``g_i · g_j < 0``, replace ``g_i`` by its projection on the normal plane of ``g_j``.
+    Non-conflicting gradients come back unchanged. ``generator`` (a CPU generator) fixes the
+    order. Gradients may have any shape, all the same.
+    """
+    out = []
+    for i, g in enumerate(grads):
+        others = [j for j in range(len(grads)) if j != i]
+        order = torch.randperm(len(others), generator=generator).tolist()
+        for k in order:
+            gj = grads[others[k]]
+            # clamp instead of `if dot < 0`: same result, no host-device sync per pair.
+            dot = torch.clamp(torch.sum(g * gj), max=0.0)
+            g = g - dot / torch.sum(gj * gj).clamp_min(torch.finfo(gj.dtype).tiny) * gj
+        out.append(g)
+    return out
+
+
+def _min_norm_pair(aa: float, ab: float, bb: float) -> float:
+    """Weight on ``a`` of the min-norm point of segment [a, b], given dot products."""
+    denom = aa - 2.0 * ab + bb  # ||a - b||^2
+    if denom <= 1e-12 * max(aa, bb, 1e-300):
+        return 0.5  # a == b: every point is the same vector
+    return min(max((bb - ab) / denom, 0.0), 1.0)
+
+
+def _best_pair(gram: np.ndarray) -> np.ndarray:
+    """Simplex weights of the best min-norm point over all pairs (Frank-Wolfe's start)."""
+    k = len(gram)
+    best, alpha = math.inf, np.full(k, 1.0 / k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            gamma = _min_norm_pair(gram[i, i], gram[i, j], gram[j, j])
+            norm2 = gamma**2 * gram[i, i] + 2 * gamma * (1 - gamma) * gram[i, j]
+            norm2 += (1 - gamma) ** 2 * gram[j, j]
+            if norm2 < best:
+                best, alpha = norm2, np.zeros(k)
+                alpha[i], alpha[j] = gamma, 1.0 - gamma
+    return alpha
+
+
+def min_norm_weights(grads: Sequence[Tensor], iters: int = 250, tol: float = 1e-10) -> Tensor:
+    """Simplex weights ``α`` of the min-norm point ``Σ α_i g_i`` of the gradients' convex hull.
+
+    Two gradients use the closed form ``γ = clip((g2 - g1)·g2 / ||g1 - g2||², 0, 1)`` (weight
+    on ``g1``). More use Frank-Wolfe (Sener & Koltun 2018) started from the best pair, in its
+    pairwise form: each step moves weight from the worst active vertex to the best one with
+    exact line search. Plain Frank-Wolfe zig-zags and can stop 10% above the minimum after
+    hundreds of steps; the pairwise form converges linearly on the simplex. Stops when the
+    gap falls below ``tol · max_i ||g_i||²``. Returns ``(K,)`` weights, non-negative and
+    summing to 1, in the gradients' dtype and device.
+    """
+    if not grads:
+        raise ValueError("min_norm_weights needs at least one gradient")
+    flat = torch.stack([g.reshape(-1) for g in grads])  # (K, P)
+    flat = flat.to(torch.promote_types(flat.dtype, torch.float32))
+    # The solver works on the (K, K) Gram matrix only: numpy on the host avoids per-op torch
+    # overhead and device syncs inside the loop.
+    gram = (flat @ flat.T).double().cpu().numpy()
+    alpha = _best_pair(gram) if len(grads) > 1 else np.ones(1)
+    scale = max(float(gram.diagonal().max()), 1e-300)
+    for _ in range(iters if len(grads) > 2 else 0):
+        step = _pairwise_step(gram, alpha, tol * scale)
+        if step is None:
+            break
+        alpha = step
+    return torch.as_tensor(alpha, dtype=grads[0].dtype, device=grads[0].device)
+
+
+def _pairwise_step(gram: np.ndarray, alpha: np.ndarray, tol: float) -> np.ndarray | None:
+    """One pairwise Frank-Wolfe step on ``min α'Mα``; ``None`` once the gap is below ``tol``."""
+    m_alpha = gram @ alpha  # (K,): v · g_i
+    t = int(np.argmin(m_alpha))  # towards the vertex most opposed to v
+    s = int(np.argmax(np.where(alpha > 0, m_alpha, -np.inf)))  # away from the worst active one
+    gap = m_alpha[s] - m_alpha[t]  # >= the Frank-Wolfe duality gap
+    if gap <= tol:
+        return None
+    curvature = gram[t, t] - 2.0 * gram[t, s] + gram[s, s]  # ||g_t - g_s||^2
+    eta = alpha[s] if curvature <= 0 else min(gap / curvature, alpha[s])
+    alpha = alpha.copy()
+    alpha[s] -= eta
+    alpha[t] += eta
+    return alpha
+
+
+def dwa_weights(
+    prev: Mapping[str, float], prev2: Mapping[str, float], temperature: float
+) -> dict[str, float]:
+    """Dynamic Weight Averaging (Liu et al. 2019) from the last two epochs' mean losses.
+
+    ``w_i = K · softmax_i(r_i / T)`` with ``r_i = L_i(t-1) / L_i(t-2)`` over the ``K`` names in
+    ``prev``; the weights sum to ``K``. A task whose loss falls more slowly gets more weight.
+    """
+    ratios = {n: prev[n] / max(prev2[n], 1e-12) / temperature for n in prev}
+    top = max(ratios.values(), default=0.0)  # subtracting the max keeps exp() finite
+    exps = {n: math.exp(r - top) for n, r in ratios.items()}
+    total = sum(exps.values())
+    return {n: len(exps) * e / total for n, e in exps.items()}
+
+
+def plain_sum(losses: Losses) -> Tensor:
+    """``Σ_i L_i``, the same gradients as ``sum(losses.values())``."""
+    # reduce(add) rather than sum(): sum() starts from 0 and adds an extra `0 + L` node.
+    return functools.reduce(operator.add, losses.values())
+
+
+def gradnorm_loss(weights: Tensor, norms: Tensor, loss_ratios: Tensor, alpha: float) -> Tensor:
+    """GradNorm's loss ``Σ_i |G_i - mean(G) · r_i^α|``, ``G_i = w_i · norms_i`` (Chen et al. 2018).
+
+    ``norms`` are ``||∇_W L_i||`` (so ``G_i = ||∇_W (w_i L_i)||`` for ``w_i > 0``) and
+    ``r_i = loss_ratios_i / mean(loss_ratios)`` with ``loss_ratios_i = L_i / L_i(0)``. The
+    target is a constant, as in the paper: only ``G`` carries gradient to ``weights``.
+    """
+    g = weights * norms.detach()  # (K,); linear in w, so no second-order graph is needed
+    rates = loss_ratios / loss_ratios.mean()
+    target = (g.mean() * rates**alpha).detach()
+    return (g - target).abs().sum()
+
+
+def weighted_sum(losses: Losses, weights: Mapping[str, float]) -> Tensor:
+    """``Σ_i w_i L_i``; names absent from ``weights`` get weight 1 (and no extra multiply)."""
+    if not losses:
+        raise ValueError("weighting needs at least one loss term")
+    terms = (
+        loss if weights.get(name, 1.0) == 1.0 else weights[name] * loss
+        for name, loss in losses.items()
+    )
+    return functools.reduce(operator.add, terms)
+
+
+def _trainable(shared: Iterable[nn.Parameter]) -> list[nn.Parameter]:
+    return [p for p in shared if p.requires_grad]
+
+
+def _flat_grad(loss: Tensor, params: Sequence[nn.Parameter]) -> Tensor:
+    """Gradient of ``loss`` w.r.t. ``params`` as one flat vector, keeping the graph."""
+    if not loss.requires_grad:
+        return torch.cat([torch.zeros_like(p).reshape(-1) for p in params])
+    grads = torch.autograd.grad(
+        loss, params, retain_graph=True, allow_unused=True, materialize_grads=True
+    )
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+def _add_to_grads(params: Sequence[nn.Parameter], flat: Tensor) -> None:
+    """Add a flat vector into the params' ``.grad`` (adding keeps gradient accumulation).
+
+    A param still without ``.grad`` after the backward was reached by no loss, so its part of
+    ``flat`` is zero; leaving it ``None`` keeps optimizers skipping it as they would anyway.
+    """
+    offset = 0
+    for p in params:
+        chunk = flat[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+        if p.grad is not None:
+            p.grad.add_(chunk)
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+class WeightingStrategy(nn.Module, ABC):
+    """Combine named losses into gradients; see the module docstring for the call protocol.
+
+    ``names`` are every loss name the model can produce, known at construction so learnable
+    weights can be created up front; ``balanced`` are those this strategy re-weights.
+    """
+
+    def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
+        super().__init__()
+        if len(set(names)) != len(names):
+            raise ValueError(f"loss names must be unique, got {list(names)}")
+        self.config = config
+        self.names = tuple(names)
+        self.balanced = tuple(n for n in self.names if self.is_balanced(n))
+        self._index = {n: i for i, n in enumerate(self.balanced)}
+
+    def is_balanced(self, name: str) -> bool:
+        """Whether the loss ``name`` is re-weighted (else it is added with weight 1)."""
+        return self.config.scope == "all" or name.startswith(TASK_PREFIX)
+
+    def balanced_in(self, losses: Losses) -> list[str]:
+        """The balanced names present in this step's ``losses``, in their order."""
+        return [n for n in losses if self.is_balanced(n)]
+
+    def index_of(self, name: str) -> int:
+        """Position of a balanced name in learnable weight vectors."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(
+                f"loss '{name}' is balanced but was not among the names given to "
+                f"build_weighting {list(self.names)}; pass every loss name the model returns"
+            ) from None
+
+    @abstractmethod
+    def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
+        """Fill ``.grad`` from ``losses``; return the weight applied to each loss."""
+
+    def after_step(self) -> None:
+        """Update the strategy's own state after ``optimizer.step()`` (no-op by default)."""
+
+    def end_epoch(self, mean_losses: Mapping[str, float]) -> None:
+        """Receive the epoch's mean (statically weighted) losses (no-op by default)."""
+
+
+class Fixed(WeightingStrategy):
+    """The plain sum: one backward, exactly ``sum(losses.values()).backward()``."""
+
+    def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
+        plain_sum(losses).backward()
+        return dict.fromkeys(losses, 1.0)
+
+
+class Uncertainty(WeightingStrategy):
+    """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla 2018).
+
+    Total ``Σ_i exp(-s_i) L_i + s_i`` with a learnable log-variance ``s_i`` per balanced loss,
+    optimum ``s_i = log L_i``. This is the common simplified form, one for every task kind.
+    The paper's regression form ``½ exp(-s) L + ½ s`` has the same optimum at half the
+    gradient; its classification form ``exp(-s) L + ½ s`` moves the optimum to ``log 2L``.
+    Neither factor is worth a per-kind switch: the losses here already carry static weights.
+    """
+
+    def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
+        super().__init__(config, names)
+        init = torch.full((len(self.balanced),), float(config.uncertainty_init))
+        self.log_vars = nn.Parameter(init)  # (K,), in balanced order
+
+    def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
+        precision = torch.exp(-self.log_vars)  # (K,)
+        terms = []
+        for name, loss in losses.items():
+            if self.is_balanced(name):
+                i = self.index_of(name)
+                loss = precision[i] * loss + self.log_vars[i]
+            terms.append(loss)
+        functools.reduce(operator.add, terms).backward()
+        values = precision.detach().tolist()  # one sync for all weights
+        return {n: values[self.index_of(n)] if self.is_balanced(n) else 1.0 for n in losses}
+
+
+class DWA(WeightingStrategy):
+    """Dynamic Weight Averaging (Liu, Johns & Davison 2019).
+
+    Weights are fixed within an epoch and computed by :func:`dwa_weights` from the previous
+    two epochs' mean losses; they are 1 during the first two epochs. Balanced names missing
+    from either epoch's means keep weight 1.
+    """
+
+    def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
+        super().__init__(config, names)
+        self._history: list[dict[str, float]] = []  # the last two epochs' balanced means
+        self._weights: dict[str, float] = {}
+
+    def end_epoch(self, mean_losses: Mapping[str, float]) -> None:
+        means = {n: float(v) for n, v in mean_losses.items() if self.is_balanced(n)}
+        self._history = [*self._history, means][-2:]
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if len(self._history) < 2:
+            self._weights = {}
+            return
+        prev2, prev = self._history
+        common = {n: v for n, v in prev.items() if n in prev2}
+        self._weights = dwa_weights(common, prev2, self.config.dwa_temperature)
+
+    def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
+        weighted_sum(losses, self._weights).backward()
+        return {n: self._weights.get(n, 1.0) for n in losses}
+
+    def get_extra_state(self) -> Any:
+        return {"history": self._history}
+
+    def set_extra_state(self, state: Any) -> None:
+        self._history = [dict(h) for h in state["history"]]
+        self._refresh()
+
+
+def _last_layer_weight(shared: Iterable[nn.Parameter]) -> nn.Parameter:
+    """The last shared matrix (skipping a trailing bias), else the last shared tensor."""
+    params = _trainable(shared)
+    if not params:
+        raise ValueError("GradNorm needs at least one trainable shared parameter")
+    matrices = [p for p in params if p.dim() >= 2]
+    return (matrices or params)[-1]
+
+
+class GradNorm(WeightingStrategy):
+    """GradNorm (Chen et al. 2018): learn weights that equalise per-task gradient norms.
+
+    ``G_i = ||∇_W (w_i L_i)||`` on ``W``, the last shared layer's weight: the last tensor in
+    ``shared`` with two or more dims, so passing ``model.parameters()``-style lists, where a
+    bias comes last, still picks the layer's weight. With ``r_i = (L_i / L_i(0)) / mean_j(·)``
+    the GradNorm loss ``Σ_i |G_i - mean(G) · r_i^α|`` (target detached) updates ``w`` with
+    its own Adam in :meth:`after_step`, then ``w`` is clipped positive and rescaled to sum to
+    K. The main backward uses ``Σ_i w_i L_i`` with ``w`` as constants.
+
+    ``w`` is an ``nn.Parameter`` (it moves with ``.to()`` and is saved in ``state_dict``) but
+    its ``.grad`` is only set inside :meth:`after_step`, so a trainer optimizer that also
+    holds it skips it.
+    """
+
+    def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
+        super().__init__(config, names)
+        k = len(self.balanced)
+        self.task_weights = nn.Parameter(torch.ones(k))  # (K,), in balanced order
+        # L_i(0): NaN until loss i is first seen (a task may have no labels in step 0).
+        self.register_buffer("initial_losses", torch.full((k,), math.nan))
+        self._optimizer = torch.optim.Adam([self.task_weights], lr=config.gradnorm_lr)
+        self._pending: Tensor | None = None  # GradNorm-loss gradient awaiting after_step
+
+    def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
+        names = self.balanced_in(losses)
+        idx = [self.index_of(n) for n in names]
+        values = self.task_weights.detach().tolist()
+        weights = {n: values[i] for n, i in zip(names, idx, strict=True)}
+        if len(names) >= 2:
+            self._accumulate(losses, names, idx, _last_layer_weight(shared))
+        weighted_sum(losses, weights).backward()
+        return {n: weights.get(n, 1.0) for n in losses}
+
+    def _accumulate(
+        self, losses: Losses, names: list[str], idx: list[int], weight: nn.Parameter
+    ) -> None:
+        """Compute the GradNorm-loss gradient w.r.t. ``w`` (before the graph is freed)."""
+        current = torch.stack([losses[n].detach() for n in names])  # (k,)
+        current = current.to(self.initial_losses.dtype)
+        initial = self.initial_losses[idx]
+        initial = torch.where(initial.isnan(), current, initial)  # no host sync, unlike `if`
+        self.initial_losses[idx] = initial
+        norms = torch.stack([_flat_grad(losses[n], [weight]).norm() for n in names])  # (k,)
+        ratios = current / initial.clamp_min(1e-12)
+        loss = gradnorm_loss(self.task_weights[idx], norms, ratios, self.config.gradnorm_alpha)
+        (grad,) = torch.autograd.grad(loss, self.task_weights)
+        self._pending = grad if self._pending is None else self._pending + grad
+
+    def after_step(self) -> None:
+        """Step ``w`` on the GradNorm-loss gradient summed over ``backward`` calls since."""
+        if self._pending is None:
+            return
+        self.task_weights.grad, self._pending = self._pending, None
+        self._optimizer.step()
+        self.task_weights.grad = None  # keep the trainer's optimizer off w
+        with torch.no_grad():
+            w = self.task_weights.clamp_(min=1e-3)  # positive weights, as the paper intends
+            w.mul_(len(w) / w.sum())
+
+    def get_extra_state(self) -> Any:
+        # deepcopy: a state_dict holds the live Adam moments, and a copy must not alias them.
+        return {"optimizer": copy.deepcopy(self._optimizer.state_dict())}
+
+    def set_extra_state(self, state: Any) -> None:
+        self._optimizer.load_state_dict(state["optimizer"])
+
+
+class PCGrad(WeightingStrategy):
+    """Projecting Conflicting Gradients (Yu et al. 2020) on the shared parameters.
+
+    K gradient passes on the shared parameters plus one backward of the plain sum (K+1 in
+    all). Non-shared parameters keep the plain sum's gradient; the shared ones get
+    ``Σ_i PC(g_i)`` (the paper's sum reduction) plus the unbalanced losses' gradient. The
+    returned weights are nominal 1s: projections are not scalar weights.
+    """
+
+    def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
+        super().__init__(config, names)
+        # Without an explicit seed, the run's global seed decides (read, not drawn from, so
+        # building the strategy leaves the global random stream untouched).
+        seed = torch.initial_seed() if config.pcgrad_seed is None else config.pcgrad_seed
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
+        names, params = self.balanced_in(losses), _trainable(shared)
+        if len(names) < 2 or not params:
+            plain_sum(losses).backward()
+            return dict.fromkeys(losses, 1.0)
+        grads = [_flat_grad(losses[n], params) for n in names]  # K passes
+        projected = project_conflicting(grads, self.generator)
+        plain_sum(losses).backward()
+        # Shared .grad now holds Σ g_i + (unbalanced part); swap Σ g_i for Σ PC(g_i).
+        _add_to_grads(params, torch.stack(projected).sum(0) - torch.stack(grads).sum(0))
+        return dict.fromkeys(losses, 1.0)
+
+    def get_extra_state(self) -> Any:
+        return {"generator": self.generator.get_state()}
+
+    def set_extra_state(self, state: Any) -> None:
+        self.generator.set_state(state["generator"])
+
+
+class MGDA(WeightingStrategy):
+    """Multiple-gradient descent (Sener & Koltun 2018), without the MGDA-UB bound.
+
+    Per-loss gradients on the shared parameters (K passes) give min-norm simplex weights
+    ``α`` (:func:`min_norm_weights`); one weighted-sum backward follows. Weights are
+    ``K · α`` rather than the paper's ``α``, so they average 1 like ``fixed`` and the
+    unbalanced terms (weight 1 under ``scope="tasks"``) keep their relative scale. No
+    gradient normalisation is applied before solving.
+    """
+
+    def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
+        names, params = self.balanced_in(losses), _trainable(shared)
+        weights: dict[str, float] = {}
+        if len(names) >= 2 and params:
+            grads = [_flat_grad(losses[n], params) for n in names]  # K passes
+            alpha = min_norm_weights(grads, self.config.mgda_iters)
+            weights = {n: len(names) * a for n, a in zip(names, alpha.tolist(), strict=True)}
+        weighted_sum(losses, weights).backward()
+        return {n: weights.get(n, 1.0) for n in losses}
+
+
+STRATEGIES: dict[str, type[WeightingStrategy]] = {
+    "fixed": Fixed,
+    "uncertainty": Uncertainty,
+    "dwa": DWA,
+    "gradnorm": GradNorm,
+    "pcgrad": PCGrad,
+    "mgda": MGDA,
+}
+
+
+def build_weighting(config: WeightingConfig, names: Sequence[str]) -> WeightingStrategy:
+    """Build the strategy ``config.strategy`` for the loss ``names`` a model returns."""
+    if config.strategy not in STRATEGIES:
+        raise unknown_name("weighting strategy", config.strategy, STRATEGIES)
+    return STRATEGIES[config.strategy](config, names)

@@ -1,0 +1,370 @@
+"""Task weighting: known answers for the pure maths, gradient invariants for every strategy."""
+
+from __future__ import annotations
+
+import copy
+import math
+import typing
+
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from mtvae.errors import UserError
+from mtvae.objectives.weighting import (
+    STRATEGIES,
+    WeightingConfig,
+    _last_layer_weight,
+    build_weighting,
+    dwa_weights,
+    gradnorm_loss,
+    min_norm_weights,
+    project_conflicting,
+)
+
+NAMES = ["recon", "kl", "task/shape", "task/scale"]
+TASKS = ["task/shape", "task/scale"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny tensors: intra-op threads only contend for the shared cores (10x slower otherwise).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Toy(nn.Module):
+    """A shared trunk, a decoder (recon only) and two task heads; task/scale's loss is 10x."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.trunk = nn.Linear(4, 6)
+        self.decoder = nn.Linear(6, 4)
+        self.heads = nn.ModuleDict({"shape": nn.Linear(6, 1), "scale": nn.Linear(6, 1)})
+
+    def shared(self) -> list[nn.Parameter]:
+        return list(self.trunk.parameters())
+
+    def own(self) -> list[nn.Parameter]:
+        return [*self.decoder.parameters(), *self.heads.parameters()]
+
+    def losses(self, x: torch.Tensor, on_trunk_grad=None) -> dict[str, torch.Tensor]:
+        h = torch.tanh(self.trunk(x))  # (B, 6)
+        if on_trunk_grad is not None:
+            h.register_hook(on_trunk_grad)  # fires once per backward pass through the trunk
+        return {
+            "recon": (self.decoder(h) - x).pow(2).mean(),
+            "kl": 0.1 * h.pow(2).mean(),
+            "task/shape": (self.heads["shape"](h) - x[:, :1]).pow(2).mean(),
+            "task/scale": 10 * (self.heads["scale"](h) - 2 * x[:, :1]).pow(2).mean(),
+        }
+
+
+def _x() -> torch.Tensor:
+    return torch.randn(16, 4, generator=torch.Generator().manual_seed(1))
+
+
+def _grads(loss: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]:
+    grads = torch.autograd.grad(
+        loss, params, retain_graph=True, allow_unused=True, materialize_grads=True
+    )
+    return list(grads)
+
+
+def _step(strategy, toy: Toy, x: torch.Tensor, opt=None) -> dict[str, float]:
+    toy.zero_grad(set_to_none=True)
+    weights = strategy.backward(toy.losses(x), toy.shared())
+    if opt is not None:
+        opt.step()
+    strategy.after_step()
+    return weights
+
+
+def _prime(strategy, toy: Toy, x: torch.Tensor) -> None:
+    """Move a strategy off all-ones task weights, so weighting bugs cannot hide."""
+    if hasattr(strategy, "log_vars"):
+        with torch.no_grad():
+            strategy.log_vars.copy_(torch.linspace(0.5, -0.3, len(strategy.balanced)))
+    strategy.end_epoch({"recon": 1.0, "task/shape": 1.0, "task/scale": 1.0})
+    strategy.end_epoch({"recon": 0.5, "task/shape": 0.9, "task/scale": 0.3})
+    _step(strategy, toy, x)  # GradNorm updates its weights in after_step
+
+
+# ----------------------------------------------------------------------------- PCGrad maths
+
+
+def test_project_conflicting_removes_the_conflicting_component():
+    g1, g2 = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0])
+    p1, p2 = project_conflicting([g1, g2])
+    # closed form: g1 - (g1·g2 / ||g2||²) g2, and symmetrically
+    torch.testing.assert_close(p1, g1 - (g1 @ g2) / (g2 @ g2) * g2)
+    torch.testing.assert_close(p1, torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(p2, torch.tensor([0.0, 1.0]))
+    assert abs(float(p1 @ g2)) < 1e-7 and abs(float(p2 @ g1)) < 1e-7
+
+
+def test_project_conflicting_leaves_agreeing_gradients_unchanged():
+    grads = [torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0]), torch.tensor([0.0, 2.0])]
+    for before, after in zip(grads, project_conflicting(grads), strict=True):
+        assert torch.equal(before, after)
+
+
+def test_project_conflicting_order_is_reproducible_from_the_generator():
+    grads = list(torch.randn(4, 5, generator=torch.Generator().manual_seed(3)))
+    first = project_conflicting(grads, torch.Generator().manual_seed(7))
+    again = project_conflicting(grads, torch.Generator().manual_seed(7))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+# ------------------------------------------------------------------------------- MGDA maths
+
+
+def test_min_norm_weights_matches_the_two_gradient_closed_form():
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(6):
+        g1, g2 = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+        gamma = ((g2 - g1) @ g2 / (g1 - g2).pow(2).sum()).clamp(0, 1)
+        torch.testing.assert_close(min_norm_weights([g1, g2]), torch.stack([gamma, 1 - gamma]))
+
+
+def test_min_norm_weights_known_answer_for_orthonormal_vectors():
+    torch.testing.assert_close(min_norm_weights(list(torch.eye(3))), torch.full((3,), 1 / 3))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_min_norm_point_is_on_the_simplex_optimal_and_below_every_vertex(seed):
+    grads = torch.randn(5, 8, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    grads += 0.5  # a shared direction, so the minimum is not trivially near 0
+    alpha = min_norm_weights(list(grads))
+    assert (alpha >= 0).all() and math.isclose(float(alpha.sum()), 1.0, abs_tol=1e-12)
+    v = alpha @ grads
+    assert (v.norm() <= grads.norm(dim=1) + 1e-12).all()
+    # Optimality (KKT) of the min-norm point: no vertex points further against v than v.
+    assert float((grads @ v).min()) >= float(v @ v) - 1e-8
+
+
+def test_min_norm_weights_for_identical_gradients_give_that_gradient():
+    g = torch.tensor([0.3, -1.2, 2.0])
+    for k in (2, 3):
+        alpha = min_norm_weights([g] * k)
+        assert (alpha >= 0).all() and math.isclose(float(alpha.sum()), 1.0, rel_tol=1e-6)
+        torch.testing.assert_close(alpha @ torch.stack([g] * k), g)
+
+
+# -------------------------------------------------------------------------------- DWA maths
+
+
+def test_dwa_weights_follow_the_loss_ratio_formula_and_sum_to_k():
+    prev, prev2 = {"a": 1.0, "b": 2.0, "c": 0.5}, {"a": 2.0, "b": 2.0, "c": 1.0}
+    weights = dwa_weights(prev, prev2, temperature=2.0)
+    exps = {n: math.exp(prev[n] / prev2[n] / 2.0) for n in prev}
+    for name, e in exps.items():
+        assert math.isclose(weights[name], 3 * e / sum(exps.values()))
+    assert math.isclose(sum(weights.values()), 3.0)
+    assert weights["b"] > weights["a"]  # the task whose loss stalled gets more weight
+
+
+def test_dwa_strategy_uses_ones_for_two_epochs_then_the_last_two_epochs():
+    toy, x = Toy(), _x()
+    dwa = build_weighting(WeightingConfig(strategy="dwa", dwa_temperature=0.5), NAMES)
+    epochs = [
+        {"recon": 3.0, "task/shape": 1.0, "task/scale": 4.0},
+        {"recon": 2.0, "task/shape": 0.5, "task/scale": 3.0},
+        {"recon": 1.0, "task/shape": 0.4, "task/scale": 1.0},
+    ]
+    for epoch, means in enumerate(epochs):
+        weights = _step(dwa, toy, x)
+        if epoch < 2:
+            assert weights == dict.fromkeys(NAMES, 1.0)
+        dwa.end_epoch(means)
+    expected = dwa_weights({n: epochs[2][n] for n in TASKS}, {n: epochs[1][n] for n in TASKS}, 0.5)
+    assert _step(dwa, toy, x) == {"recon": 1.0, "kl": 1.0, **expected}
+
+
+# --------------------------------------------------------------------- gradient invariants
+
+
+def test_fixed_gives_exactly_the_plain_sum_gradient():
+    toy, x = Toy(), _x()
+    sum(toy.losses(x).values()).backward()
+    expected = [p.grad.clone() for p in toy.parameters()]
+    _step(build_weighting(WeightingConfig(), NAMES), toy, x)
+    assert all(torch.equal(p.grad, e) for p, e in zip(toy.parameters(), expected, strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(set(STRATEGIES) - {"pcgrad"}))
+def test_strategy_gradient_is_that_of_the_weighted_sum_it_reports(name):
+    toy, x = Toy(), _x()
+    strategy = build_weighting(WeightingConfig(strategy=name), NAMES)
+    _prime(strategy, toy, x)
+    weights = _step(strategy, toy, x)
+    assert weights["recon"] == 1.0 and weights["kl"] == 1.0  # scope="tasks"
+    if name != "fixed":
+        assert any(weights[t] != 1.0 for t in TASKS)
+    reference = sum(weights[n] * loss for n, loss in toy.losses(x).items())
+    params = list(toy.parameters())
+    for p, g in zip(params, _grads(reference, params), strict=True):
+        torch.testing.assert_close(p.grad, g)
+
+
+def test_pcgrad_projects_shared_gradients_and_leaves_the_rest_to_the_plain_sum():
+    toy, x = Toy(), _x()
+    losses = toy.losses(x)
+    shared = toy.shared()
+    g = [torch.cat([t.reshape(-1) for t in _grads(losses[n], shared)]) for n in TASKS]
+    assert float(g[0] @ g[1]) < 0, "the toy must have conflicting task gradients"
+    unbalanced = torch.cat([t.reshape(-1) for t in _grads(losses["recon"] + losses["kl"], shared)])
+    expected_shared = sum(project_conflicting(g)) + unbalanced
+    expected_own = _grads(sum(losses.values()), toy.own())
+
+    pcgrad = build_weighting(WeightingConfig(strategy="pcgrad", pcgrad_seed=0), NAMES)
+    assert _step(pcgrad, toy, x) == dict.fromkeys(NAMES, 1.0)
+    torch.testing.assert_close(torch.cat([p.grad.reshape(-1) for p in shared]), expected_shared)
+    for p, e in zip(toy.own(), expected_own, strict=True):
+        torch.testing.assert_close(p.grad, e)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_backward_passes_are_one_or_at_most_k_plus_one(name):
+    toy, x = Toy(), _x()
+    strategy = build_weighting(WeightingConfig(strategy=name), NAMES)
+    passes = []
+    strategy.backward(toy.losses(x, on_trunk_grad=passes.append), toy.shared())
+    per_loss = name in ("gradnorm", "pcgrad", "mgda")
+    assert len(passes) == (len(TASKS) + 1 if per_loss else 1)
+
+
+def test_scope_picks_the_balanced_terms():
+    tasks_only = build_weighting(WeightingConfig(strategy="mgda"), NAMES)
+    everything = build_weighting(WeightingConfig(strategy="mgda", scope="all"), NAMES)
+    assert tasks_only.balanced == tuple(TASKS)
+    assert everything.balanced == tuple(NAMES)
+    weights = _step(everything, Toy(), _x())
+    assert math.isclose(sum(weights.values()), len(NAMES), rel_tol=1e-5)
+    assert weights["recon"] != 1.0
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_resuming_from_state_dict_equals_continuing(name):
+    x = _x()
+    # scope="all": four balanced terms, so PCGrad's projection order (its generator) matters.
+    config = WeightingConfig(strategy=name, scope="all", pcgrad_seed=0)
+    toy, strategy = Toy(), build_weighting(config, NAMES)
+    opt = torch.optim.SGD([*toy.parameters(), *strategy.parameters()], lr=0.1)
+    _prime(strategy, toy, x)
+    _step(strategy, toy, x, opt)
+    resumed = build_weighting(config, NAMES)
+    resumed.load_state_dict(strategy.state_dict())
+    twin = copy.deepcopy(toy)
+    for _ in range(2):  # the second step sees what after_step did to the state
+        assert _step(resumed, twin, x) == _step(strategy, toy, x)
+    for a, b in zip(toy.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
+
+
+# ------------------------------------------------------------------- learnable strategies
+
+
+def test_uncertainty_log_variances_move_to_the_log_of_each_loss():
+    strategy = build_weighting(WeightingConfig(strategy="uncertainty"), ["task/a", "task/b"])
+    opt = torch.optim.Adam(strategy.parameters(), lr=0.05)
+    losses = {"task/a": torch.tensor(10.0), "task/b": torch.tensor(0.1)}
+    for _ in range(300):
+        opt.zero_grad()
+        strategy.backward(losses, [])
+        opt.step()
+    s_a, s_b = strategy.log_vars.tolist()
+    assert s_a > s_b
+    assert abs(s_a - math.log(10.0)) < 0.05 and abs(s_b - math.log(0.1)) < 0.05
+
+
+def test_gradnorm_equalises_weighted_gradient_norms():
+    torch.manual_seed(0)
+    x = torch.randn(32, 4)
+    y = x @ torch.randn(4, 2)  # (32, 2): one regression target per task
+    trunk, heads = nn.Linear(4, 8), nn.ModuleList([nn.Linear(8, 1), nn.Linear(8, 1)])
+    opt = torch.optim.Adam([*trunk.parameters(), *heads.parameters()], lr=1e-2)
+    names = ["task/a", "task/b"]
+    config = WeightingConfig(strategy="gradnorm", gradnorm_alpha=0.0, gradnorm_lr=0.05)
+    gradnorm = build_weighting(config, names)
+
+    def losses():
+        h = torch.relu(trunk(x))  # (32, 8)
+        scale = [1.0, 10.0]  # task b's gradient is 10x larger
+        return {
+            n: scale[i] * (heads[i](h) - y[:, i : i + 1]).pow(2).mean() for i, n in enumerate(names)
+        }
+
+    def norm_ratio() -> float:
+        w, current = gradnorm.task_weights.tolist(), losses()
+        norms = [w[i] * _grads(current[n], [trunk.weight])[0].norm() for i, n in enumerate(names)]
+        return float(norms[0] / norms[1])
+
+    start = norm_ratio()
+    first = torch.stack([loss.detach() for loss in losses().values()])
+    for _ in range(100):
+        opt.zero_grad(set_to_none=True)
+        gradnorm.backward(losses(), list(trunk.parameters()))
+        assert gradnorm.task_weights.grad is None  # the trainer's optimizer must skip w
+        opt.step()
+        gradnorm.after_step()
+        assert math.isclose(float(gradnorm.task_weights.detach().sum()), 2.0, rel_tol=1e-5)
+    torch.testing.assert_close(gradnorm.initial_losses, first)  # L_i(0) kept from step one
+    assert start < 0.3
+    assert abs(math.log(norm_ratio())) < 0.25 * abs(math.log(start))
+
+
+def test_gradnorm_loss_known_answer_with_a_constant_target():
+    weights = torch.ones(3, requires_grad=True)
+    norms = torch.tensor([1.0, 2.0, 6.0])  # G = (1, 2, 6), target = mean(G) = 3 for each
+    loss = gradnorm_loss(weights, norms, torch.tensor([0.5, 0.5, 0.5]), alpha=1.5)
+    loss.backward()
+    assert math.isclose(loss.item(), 2.0 + 1.0 + 3.0)
+    # d/dw_i = sign(G_i - target_i) * norms_i; a target left in the graph would add n_i / 3.
+    torch.testing.assert_close(weights.grad, torch.tensor([-1.0, -2.0, 6.0]))
+
+
+def test_gradnorm_loss_target_follows_the_training_rates():
+    weights = torch.ones(2, requires_grad=True)
+    norms = torch.tensor([2.0, 2.0])  # equal norms, but task 0 trains slower (higher ratio)
+    gradnorm_loss(weights, norms, torch.tensor([0.9, 0.3]), alpha=1.0).backward()
+    assert weights.grad[0] < 0 < weights.grad[1]  # so task 0's weight goes up
+
+
+def test_gradnorm_measures_norms_on_the_last_shared_weight_not_its_bias():
+    first, last = nn.Linear(2, 3), nn.Linear(3, 3)
+    assert _last_layer_weight([*first.parameters(), *last.parameters()]) is last.weight
+
+
+def test_learnable_strategies_reject_losses_they_were_not_built_for():
+    strategy = build_weighting(WeightingConfig(strategy="uncertainty"), NAMES)
+    losses = {"task/new": torch.tensor(1.0, requires_grad=True)}
+    with pytest.raises(KeyError, match="build_weighting"):
+        strategy.backward(losses, [])
+
+
+# ---------------------------------------------------------------------- config and registry
+
+
+def test_config_rejects_unknown_keys_and_bad_values():
+    with pytest.raises(ValidationError):
+        WeightingConfig(temprature=2.0)
+    with pytest.raises(ValidationError):
+        WeightingConfig(dwa_temperature=0.0)
+    with pytest.raises(ValidationError):
+        WeightingConfig(strategy="nope")
+
+
+def test_registry_and_config_name_the_same_strategies():
+    choices = typing.get_args(WeightingConfig.model_fields["strategy"].annotation)
+    assert set(choices) == set(STRATEGIES)
+
+
+def test_build_weighting_rejects_unknown_strategy_with_a_clear_error():
+    config = WeightingConfig().model_copy(update={"strategy": "gradnrom"})
+    with pytest.raises(UserError, match="Unknown weighting strategy 'gradnrom'.*gradnorm"):
+        build_weighting(config, NAMES)
