@@ -1,0 +1,188 @@
+"""Representation probes: how much a simple model can read a label off the codes.
+
+Pure functions on arrays. Codes are standardized with statistics of the labelled training
+points only (the probe sees nothing of the test set). ``budget`` caps the number of labelled
+training points, for label-efficiency curves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, mean_absolute_error, r2_score
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.preprocessing import StandardScaler
+
+Kind = Literal["categorical", "binary", "regression"]  # binary is scored as categorical
+Seed = np.random.Generator | int | None
+
+_CS = (0.01, 0.1, 1.0, 10.0)  # a short grid: the probe should be cheap, not squeezed
+_ALPHAS = tuple(np.logspace(-3, 3, 7))
+_CV = 3
+
+
+def _as_rng(rng: Seed) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _check_kind(kind: str) -> str:
+    """Validate ``kind``; binary targets (0/1) are just two-class categorical ones."""
+    if kind not in ("categorical", "binary", "regression"):
+        raise ValueError(f"kind must be 'categorical', 'binary' or 'regression', got {kind!r}")
+    return "categorical" if kind == "binary" else kind
+
+
+def budget_indices(y: np.ndarray, budget: int | None, kind: Kind, rng: Seed = None) -> np.ndarray:
+    """Indices of at most ``budget`` training points (all of them when budget is None or large).
+
+    For categorical targets one point of each class is taken first (while the budget allows),
+    so a small budget still sees every class; the rest is uniform at random.
+    """
+    n = len(y)
+    if budget is None or budget >= n:
+        return np.arange(n)
+    if budget < 1:
+        raise ValueError(f"budget must be at least 1, got {budget}")
+    order = _as_rng(rng).permutation(n)
+    if kind != "regression":
+        _, first = np.unique(y[order], return_index=True)  # first occurrence of each class
+        seeds = order[np.sort(first)][:budget]
+        order = np.concatenate([seeds, order[~np.isin(order, seeds)]])
+    return np.sort(order[:budget])
+
+
+def _linear_model(y: np.ndarray, kind: Kind):
+    if kind == "regression":
+        return RidgeCV(alphas=_ALPHAS)  # efficient leave-one-out CV over alpha
+    counts = np.unique(y, return_counts=True)[1]
+    if counts.size < 2:  # one class seen: nothing to learn, predict it
+        return DummyClassifier(strategy="most_frequent")
+    if counts.min() < _CV:  # too few points per class for stratified CV folds
+        return LogisticRegression(C=1.0, max_iter=500)
+    return LogisticRegressionCV(
+        Cs=list(_CS),
+        cv=_CV,
+        l1_ratios=(0.0,),
+        scoring="accuracy",
+        max_iter=200,
+        use_legacy_attributes=False,
+    )
+
+
+def _knn_model(y: np.ndarray, kind: Kind, k: int):
+    n_neighbors = min(k, len(y))
+    if kind == "regression":
+        return KNeighborsRegressor(n_neighbors=n_neighbors)
+    return KNeighborsClassifier(n_neighbors=n_neighbors)
+
+
+def _scores(y_true: np.ndarray, y_pred: np.ndarray, kind: Kind) -> dict[str, float]:
+    if kind == "regression":
+        return {
+            "r2": float(r2_score(y_true, y_pred)),
+            "mae": float(mean_absolute_error(y_true, y_pred)),
+        }
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+    }
+
+
+def _probe(make_model: Callable, train_codes, train_y, test_codes, test_y, kind, budget, rng):
+    """Subsample to the budget, standardize on the used training points, fit, score."""
+    kind = _check_kind(kind)
+    train_y, test_y = np.asarray(train_y), np.asarray(test_y)
+    idx = budget_indices(train_y, budget, kind, rng)
+    scaler = StandardScaler().fit(np.asarray(train_codes, dtype=np.float64)[idx])
+    x_train = scaler.transform(np.asarray(train_codes, dtype=np.float64)[idx])
+    x_test = scaler.transform(np.asarray(test_codes, dtype=np.float64))
+    model = make_model(train_y[idx]).fit(x_train, train_y[idx])
+    return {**_scores(test_y, model.predict(x_test), kind), "n_train": float(len(idx))}
+
+
+def linear_probe(
+    train_codes: np.ndarray,
+    train_y: np.ndarray,
+    test_codes: np.ndarray,
+    test_y: np.ndarray,
+    kind: Kind = "categorical",
+    budget: int | None = None,
+    rng: Seed = None,
+) -> dict[str, float]:
+    """Linear probe (the linear evaluation protocol of representation learning, e.g. Alain &
+    Bengio 2016, "Understanding intermediate layers using linear classifier probes").
+
+    Categorical (or binary): multinomial logistic regression with C chosen by 3-fold CV over a short grid
+    (plain C=1 when a class has fewer than 3 points); returns accuracy, balanced_accuracy.
+    Regression: ridge with alpha chosen by leave-one-out CV; returns r2, mae. Both also return
+    ``n_train``, the number of labelled points used.
+    """
+    return _probe(
+        lambda y: _linear_model(y, kind),
+        train_codes,
+        train_y,
+        test_codes,
+        test_y,
+        kind,
+        budget,
+        rng,
+    )
+
+
+def knn_probe(
+    train_codes: np.ndarray,
+    train_y: np.ndarray,
+    test_codes: np.ndarray,
+    test_y: np.ndarray,
+    kind: Kind = "categorical",
+    budget: int | None = None,
+    rng: Seed = None,
+    k: int = 5,
+) -> dict[str, float]:
+    """k-nearest-neighbour probe (k=5) on standardized codes: a non-linear, local read-out.
+    Same arguments and keys as :func:`linear_probe`."""
+    return _probe(
+        lambda y: _knn_model(y, kind, k),
+        train_codes,
+        train_y,
+        test_codes,
+        test_y,
+        kind,
+        budget,
+        rng,
+    )
+
+
+def leakage_matrix(
+    blocks: dict[str, np.ndarray],
+    targets: dict[str, tuple[np.ndarray, Kind]],
+    test_fraction: float = 0.3,
+    budget: int | None = None,
+    rng: Seed = None,
+) -> dict[str, dict[str, float]]:
+    """How well each latent block predicts each task: ``{block: {task: score}}``.
+
+    Score = linear-probe test accuracy (categorical) or R^2 (regression) on one random
+    train/test split shared by all cells. In a well-separated multitask code the matrix is
+    high on the block's own task and near chance elsewhere; off-diagonal mass is leakage.
+    """
+    n = {len(v) for v in blocks.values()} | {len(y) for y, _ in targets.values()}
+    if len(n) != 1:
+        raise ValueError(f"blocks and targets must have the same number of rows, got {sorted(n)}")
+    rng = _as_rng(rng)
+    order = rng.permutation(n.pop())
+    n_test = max(1, int(round(test_fraction * len(order))))
+    test, train = order[:n_test], order[n_test:]
+    out: dict[str, dict[str, float]] = {}
+    for block, codes in blocks.items():
+        codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+        out[block] = {}
+        for task, (y, kind) in targets.items():
+            y = np.asarray(y)
+            res = linear_probe(codes[train], y[train], codes[test], y[test], kind, budget, rng)
+            out[block][task] = res["r2"] if kind == "regression" else res["accuracy"]
+    return out
