@@ -11,7 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["load", "train_run", "resume_run", "resolve_config", "load_dataset", "__version__"]
+__all__ = [
+    "load",
+    "train_run",
+    "resume_run",
+    "resolve_config",
+    "load_dataset",
+    "intervene",
+    "__version__",
+]
 
 _LAZY = {
     "load": "mtvae.runs",
@@ -20,6 +28,18 @@ _LAZY = {
     "resolve_config": "mtvae.config",
     "load_dataset": "mtvae.data.sources",
 }
+
+
+def intervene(model: Any, x: Any, task: str, value: float) -> Any:
+    """Encode images ``x``, set task block ``task`` to the conditional prior for ``value``, decode.
+
+    Needs an ``mtvae`` model trained with ``model.prior=conditional``; returns mean images.
+    """
+    from mtvae.errors import UserError
+
+    if not hasattr(model, "intervene"):
+        raise UserError(f"A '{type(model).__name__}' model has no task blocks to intervene on.")
+    return model.intervene(x, task, value)
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config key, e.g. --set train.epochs=5 (repeatable)")
     train.add_argument("--out", help="run directory to create")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
+    train.add_argument("--stage", metavar="STAGE",
+                       help="with --resume: (re)run only this post-training stage of a finished "
+                            "run, e.g. prior (a VQ-VAE's PixelCNN prior)")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shortcut for train.device")
     train.set_defaults(func=cmd_train)
@@ -39,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, default=64, help="number of samples")
     sample.add_argument("--out", required=True, help="output PNG file")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--condition", action="append", default=[], metavar="TASK=VALUE",
+                        help="fix a task's label, e.g. --condition shape=1 (conditional priors)")
     sample.set_defaults(func=cmd_sample)
 
     config = sub.add_parser("config", help="print the full default config of a model as YAML")
@@ -75,14 +80,19 @@ def raw_config(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from mtvae.config import resolve_config
-    from mtvae.runs import resume_run, train_run
+    from mtvae.runs import resume_run, train_run, train_stage
 
+    if args.stage and not args.resume:
+        raise UserError(
+            "--stage runs a stage of a finished run; name the run with --resume, e.g. "
+            f"`mtvae train --resume runs/vqvae --stage {args.stage}`."
+        )
     if args.resume:
         if args.model or args.data or args.config or args.overrides or args.out:
             raise UserError(
                 "--resume takes the run's own config.yaml; drop --model/--data/--config/--set/--out."
             )
-        run_dir = resume_run(args.resume)
+        run_dir = train_stage(args.resume, args.stage) if args.stage else resume_run(args.resume)
     else:
         if not args.out:
             raise UserError("Missing --out RUN_DIR: say where the run directory should go.")
@@ -104,8 +114,24 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}.")
-    path = sample_to_png(args.run_dir, args.n, args.out, seed=args.seed)
+    condition = parse_conditions(args.condition)
+    path = sample_to_png(args.run_dir, args.n, args.out, seed=args.seed, condition=condition)
     print(f"samples: {path}")
+
+
+def parse_conditions(items: list[str]) -> dict[str, float]:
+    """``["shape=1", "x=0.5"]`` -> ``{"shape": 1, "x": 0.5}`` with numbers checked."""
+    condition = {}
+    for item in items:
+        task, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not task or number is None:
+            raise UserError(f"Bad --condition '{item}': expected TASK=NUMBER, e.g. shape=1.")
+        condition[task.strip()] = int(number) if number.is_integer() else number
+    return condition
 
 
 def cmd_config(args: argparse.Namespace) -> None:

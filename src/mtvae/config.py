@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mtvae.errors import UserError, did_you_mean
 
@@ -32,8 +32,21 @@ class DataConfig(StrictModel):
     n_val: int | None = Field(None, ge=1, description="validation-set size (default: source's)")
     n_test: int | None = Field(None, ge=1, description="test-set size (default: source's)")
     image_size: int = Field(32, ge=16, le=128, description="image side for generated data")
-    label_fraction: float = Field(1.0, ge=0.0, le=1.0, description="share of training labels kept")
+    label_fraction: float | dict[str, float] = Field(
+        1.0, description="share of training labels kept: one number, or per task {task: share}"
+    )
+    label_policy: Literal["mcar", "disjoint"] = Field(
+        "mcar", description="mcar: independent per task; disjoint: at most one label per sample"
+    )
     seed: int = Field(0, ge=0, description="seed of the data itself (generation and splits)")
+
+    @field_validator("label_fraction")
+    @classmethod
+    def _fractions_in_range(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        values = value.values() if isinstance(value, dict) else [value]
+        if any(not 0.0 <= v <= 1.0 for v in values):
+            raise ValueError("label fractions must lie in [0, 1]")
+        return value
 
 
 class TrainConfig(StrictModel):
@@ -49,6 +62,9 @@ class TrainConfig(StrictModel):
         None, ge=1, description="stop after this many epochs without validation improvement"
     )
     restore_best: bool = Field(True, description="final weights = best validation epoch")
+    labelled_per_batch: int = Field(
+        0, ge=0, description="extra labelled samples appended to each training batch (0: off)"
+    )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch default)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(False, description="bfloat16/float16 autocast on CUDA")
@@ -83,7 +99,8 @@ class RunConfig(StrictModel):
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain data (what ``config.yaml`` holds)."""
         out = self.model_dump(mode="json", exclude={"model"})
-        out["model"] = self.model.model_dump(mode="json")
+        model = self.model.model_dump(mode="json")
+        out["model"] = {"name": model.pop("name"), **model}  # name first, for readers
         return {k: out[k] for k in ("seed", "data", "model", "train", "eval")}
 
 

@@ -77,9 +77,10 @@ def train_run(
     prepare_run_dir(out, overwrite=overwrite)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
-    write_yaml(out / "config.yaml", config.to_dict())
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
+    # Written only once the model is built, so a config that cannot work leaves no run behind.
+    write_yaml(out / "config.yaml", config.to_dict())
     trainer = Trainer(model, dataset, config, out, weights_meta(config, dataset.info))
     _finish(trainer, out)
     return out
@@ -114,6 +115,52 @@ def _finish(trainer, run_dir: Path) -> None:
         }
     )
     write_json(run_dir / "results.json", results)
+    stage = getattr(trainer.model, "second_stage", None)
+    if stage is not None:  # e.g. a VQ-VAE's prior, fitted on the trained model's codes
+        _run_stage(stage, trainer.model, trainer.dataset, trainer.config, run_dir, state.step)
+
+
+def _run_stage(
+    name: str, model, dataset: Dataset, config: RunConfig, run_dir: Path, step: int
+) -> None:
+    """Run training stage ``name`` on a trained model; merge its results into results.json."""
+    from mtvae.train.logger import RunLogger
+    from mtvae.train.stages import get_stage
+
+    log = RunLogger(run_dir, tensorboard=config.train.tensorboard)
+    try:
+        results = get_stage(name)(model, dataset, config, run_dir, log, start_step=step)
+    finally:
+        log.close()
+    write_json(run_dir / "results.json", _read_results(run_dir) | results)
+
+
+def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None) -> Path:
+    """Run the post-training ``stage`` (e.g. a VQ-VAE's ``prior``) of a finished run again."""
+    from mtvae.train.stages import get_stage
+    from mtvae.train.trainer import resolve_device
+
+    run_dir = Path(run_dir)
+    get_stage(stage)  # an unknown name fails here, with a suggestion
+    config = load_config(run_dir)
+    steps = _read_results(run_dir).get("train/steps")
+    if steps is None or not (run_dir / "model.safetensors").is_file():
+        raise UserError(
+            f"'{run_dir}' has not finished its main training, so it has no trained model for "
+            f"stage '{stage}'; finish it first with `mtvae train --resume {run_dir}`."
+        )
+    set_threads(config)
+    model, _ = load(run_dir, device=resolve_device(config.train.device))
+    declared = getattr(model, "second_stage", None)
+    if declared != stage:
+        has = f"its only stage is '{declared}'" if declared else "it has no second stage"
+        raise UserError(
+            f"The '{config.model_name}' model of '{run_dir}' has no training stage '{stage}' "
+            f"({has}); --stage applies to runs whose model declares that stage, e.g. a vqvae "
+            "with model.prior.kind=pixelcnn."
+        )
+    _run_stage(stage, model, dataset or load_dataset(config.data), config, run_dir, int(steps))
+    return run_dir
 
 
 def _read_results(run_dir: Path) -> dict[str, Any]:

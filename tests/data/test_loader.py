@@ -5,8 +5,6 @@ import torch
 
 from mtvae.data.dataset import Split
 from mtvae.data.loader import InMemoryLoader
-from mtvae.data.shapes import load_shapes
-from mtvae.data.sources import apply_label_fraction
 
 
 def _split(n=10):
@@ -52,10 +50,25 @@ def test_split_rejects_misaligned_targets():
         Split(x=torch.zeros(10, 1, 2, 2), targets={"t": torch.zeros(3)})
 
 
-def test_label_fraction_keeps_the_requested_share_per_task_independently():
-    data = load_shapes(n_train=1000, n_val=10, n_test=10, image_size=16)
-    apply_label_fraction(data, 0.1, seed=0)
-    kept = {task: int(mask.sum()) for task, mask in data.train.masks.items()}
-    assert set(kept.values()) == {100}
-    assert not torch.equal(data.train.masks["shape"], data.train.masks["scale"])
-    assert data.val.masks["shape"].all()  # only the training split loses labels
+def test_labelled_oversampling_appends_labelled_samples_to_every_batch():
+    split = _split(20)  # even indices are labelled
+    loader = InMemoryLoader(split, 6, shuffle=True, generator=torch.Generator().manual_seed(0),
+                            labelled_per_batch=4)
+    batches = list(loader)
+    assert [len(b.x) for b in batches] == [10, 10, 10, 6]
+    extras = torch.cat([b.targets["t"][-4:] for b in batches])
+    assert torch.all(extras % 2 == 0)  # only labelled samples are appended
+    assert len(set(extras[:8].tolist())) == 8  # two whole chunks of one pass: no repeats
+
+
+def test_labelled_oversampling_with_a_pool_smaller_than_the_chunk():
+    split = _split(6)
+    split.masks["t"] = torch.tensor([False, False, True, False, False, False])
+    batch = next(iter(InMemoryLoader(split, 3, labelled_per_batch=5)))
+    assert batch.targets["t"][-5:].tolist() == [2] * 5
+
+
+def test_no_labels_means_no_oversampling():
+    split = _split(6)
+    split.masks["t"] = torch.zeros(6, dtype=torch.bool)
+    assert [len(b.x) for b in InMemoryLoader(split, 3, labelled_per_batch=5)] == [3, 3]

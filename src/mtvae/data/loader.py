@@ -32,6 +32,12 @@ class InMemoryLoader:
 
     With ``shuffle`` a permutation is drawn from ``generator`` at the start of every epoch, so
     the order is reproducible from the generator's state (which checkpoints save).
+
+    ``labelled_per_batch > 0`` appends that many samples drawn from the labelled ones (those
+    with at least one task label) to every batch. With few labels, a plain batch holds only a
+    handful of labelled samples, so task heads see each label once per epoch; oversampling
+    lets them see labels as often as a supervised model would (as semi-supervised VAEs do with
+    separate labelled batches). The extra samples are also reconstructed like the others.
     """
 
     def __init__(
@@ -41,6 +47,7 @@ class InMemoryLoader:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        labelled_per_batch: int = 0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -49,6 +56,8 @@ class InMemoryLoader:
         self.shuffle = shuffle
         self.generator = generator
         self.drop_last = drop_last
+        self.labelled_per_batch = labelled_per_batch
+        self.labelled = labelled_index(split) if labelled_per_batch > 0 else None
 
     def __len__(self) -> int:
         n, b = len(self.split), self.batch_size
@@ -57,14 +66,44 @@ class InMemoryLoader:
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.split)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        extra = self._labelled_stream()
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             stop = min(start + self.batch_size, n)
             if order is None:  # contiguous slices are views: no copy at all
                 index: torch.Tensor | slice = slice(start, stop)
             else:
                 index = order[start:stop]
-            yield Batch(
-                x=self.split.x[index],
-                targets={k: v[index] for k, v in self.split.targets.items()},
-                masks={k: v[index] for k, v in self.split.masks.items()},
-            )
+            if extra is not None:
+                index = torch.cat([torch.arange(n)[index], next(extra)])
+            yield self._batch(index)
+
+    def _batch(self, index: torch.Tensor | slice) -> Batch:
+        return Batch(
+            x=self.split.x[index],
+            targets={k: v[index] for k, v in self.split.targets.items()},
+            masks={k: v[index] for k, v in self.split.masks.items()},
+        )
+
+    def _labelled_stream(self) -> Iterator[torch.Tensor] | None:
+        """Endless chunks of labelled indices, reshuffled on every pass over them."""
+        if self.labelled is None or len(self.labelled) == 0:
+            return None
+
+        def chunks() -> Iterator[torch.Tensor]:
+            pool, k = self.labelled, self.labelled_per_batch
+            while True:
+                perm = pool[torch.randperm(len(pool), generator=self.generator)]
+                reps = -(-k // len(perm))  # a pool smaller than k repeats within one chunk
+                perm = perm.repeat(reps) if reps > 1 else perm
+                for start in range(0, len(perm) - k + 1, k):
+                    yield perm[start : start + k]
+
+        return chunks()
+
+
+def labelled_index(split: Split) -> torch.Tensor:
+    """Indices of samples with at least one task label."""
+    if not split.masks:
+        return torch.zeros(0, dtype=torch.long)
+    any_label = torch.stack(list(split.masks.values())).any(0)
+    return torch.nonzero(any_label).flatten()

@@ -10,17 +10,17 @@ at corners, so scale is faithfully reflected in the ink.
 Geometry (all fractions of the image side, so every image size draws the same scene):
 
 * scale is the circumradius ``R`` of the shape (the radius of the smallest circle around its
-  centre that contains it), 6 levels evenly spaced in ``[0.09, 0.18]``. The square has half
+  centre that contains it), 6 levels evenly spaced in ``[0.14, 0.24]``. The square has half
   side ``R / sqrt(2)``, the ellipse semi-axes ``R`` and ``R / 2`` (aspect 2:1) and the
   triangle is equilateral with side ``R * sqrt(3)``.
 * orientation is a counter-clockwise rotation (as displayed) by ``k * 90 / 16`` degrees,
   ``k = 0..15``, covering ``[0, 90)``: the square repeats every 90 degrees, the ellipse every
   180 and the triangle every 120, so all 16 angles give distinct images for every shape.
-* x and y are the centre, 16 levels evenly spaced in ``[0.25, 0.75]``; x runs left to right
+* x and y are the centre, 16 levels evenly spaced in ``[0.32, 0.68]``; x runs left to right
   and y top to bottom (row index), like image coordinates.
 
 Because the circumradius bounds the shape at any rotation, the largest shape at an extreme
-position keeps a gap of ``0.25 - 0.18 = 0.07`` of the side to the border, at least one pixel
+position keeps a gap of ``0.32 - 0.24 = 0.08`` of the side to the border, at least one pixel
 for any supported size (``>= 16``), so no shape is ever clipped.
 """
 
@@ -36,8 +36,8 @@ FACTOR_NAMES = ("shape", "scale", "orientation", "x", "y")
 FACTOR_SIZES = (3, 6, 16, 16, 16)
 SHAPE_NAMES = ("square", "ellipse", "triangle")
 
-SCALE_RANGE = (0.09, 0.18)  # circumradius, fraction of the image side
-POSITION_RANGE = (0.25, 0.75)  # centre, fraction of the image side
+SCALE_RANGE = (0.14, 0.24)  # circumradius, fraction of the image side
+POSITION_RANGE = (0.32, 0.68)  # centre, fraction of the image side
 ORIENTATION_SPAN_DEG = 90.0  # the square is 90-degree symmetric, so stop short of 90
 MIN_IMAGE_SIZE = 16
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-
 from mtvae.data.dataset import Dataset
+from mtvae.data.labels import apply_label_policy
 from mtvae.errors import unknown_name
 
 
@@ -43,26 +42,10 @@ SOURCES: dict[str, SourceEntry] = {
 
 
 def load_dataset(cfg) -> Dataset:
-    """Load the dataset a :class:`~mtvae.config.DataConfig` names, with its label fraction applied."""
+    """Load the dataset a :class:`~mtvae.config.DataConfig` names, with its label policy applied."""
     name = cfg.source.split(":", 1)[0]
     if name not in SOURCES:
         raise unknown_name("data source", cfg.source, SOURCES)
     dataset = SOURCES[name].load(cfg)
-    if cfg.label_fraction < 1.0:
-        apply_label_fraction(dataset, cfg.label_fraction, seed=cfg.seed)
+    apply_label_policy(dataset.train, cfg.label_fraction, cfg.label_policy, seed=cfg.seed)
     return dataset
-
-
-def apply_label_fraction(dataset: Dataset, fraction: float, seed: int) -> None:
-    """Keep each training label with probability-free exact share ``fraction`` (per task, seeded).
-
-    Labels are missing completely at random: a random ``round(fraction * N)`` subset of the
-    training samples keeps its label for each task, drawn independently per task.
-    """
-    train = dataset.train
-    n = len(train)
-    for i, task in enumerate(sorted(train.targets)):
-        gen = torch.Generator().manual_seed(seed * 1000 + 17 + i)
-        keep = torch.zeros(n, dtype=torch.bool)
-        keep[torch.randperm(n, generator=gen)[: round(fraction * n)]] = True
-        train.masks[task] = train.masks[task] & keep

@@ -1,8 +1,13 @@
-"""Evaluate a trained run: compute metric families, merge into results.json, write figures."""
+"""Evaluate a trained run: compute metric families, merge into results.json, write figures.
+
+Each metric family says which model capabilities it needs; families that do not apply to a
+model (no decoder, no task heads) are skipped with a one-line reason rather than an error.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,34 +15,91 @@ import torch
 from mtvae.data.dataset import Dataset
 from mtvae.data.sources import load_dataset
 from mtvae.errors import UserError
+from mtvae.evaluate.codebook import evaluate_codebook
 from mtvae.evaluate.figures import reconstruction_pairs, save_grid
+from mtvae.evaluate.interventions import (
+    conditional_samples_figure,
+    discrete_conditional_tasks,
+    intervention_figure,
+)
 from mtvae.evaluate.likelihood import active_units, elbo_and_kl, iwae_log_likelihood
 from mtvae.evaluate.reconstruction import reconstruction_metrics
+from mtvae.evaluate.tasks import task_metrics
 from mtvae.io import read_json, write_json
 from mtvae.runs import load
 
 
-def _recon(model, data: Dataset, config) -> dict[str, float]:
-    return reconstruction_metrics(model, data.test.x, config.eval.batch_size)
+@dataclass
+class EvalContext:
+    """Everything a metric family may need."""
+
+    model: torch.nn.Module
+    data: Dataset
+    config: object
+    run_dir: Path
+
+    @property
+    def figures(self) -> Path:
+        """Where figures go."""
+        return self.run_dir / "figures"
 
 
-def _nll(model, data: Dataset, config) -> dict[str, float]:
-    x = data.test.x
-    elbo, kl = elbo_and_kl(model, x, config.eval.batch_size)
-    x_iwae = x[: config.eval.iwae_n]
-    ll = iwae_log_likelihood(model, x_iwae, k=config.eval.iwae_k)
-    means = torch.cat([model.encode(x[i : i + 500]).loc for i in range(0, len(x), 500)])
+@dataclass(frozen=True)
+class MetricFamily:
+    """A named group of metrics, the model methods it needs, and how to compute it."""
+
+    name: str
+    requires: tuple[str, ...]
+    compute: Callable[[EvalContext], dict]
+    description: str
+
+
+def _recon(ctx: EvalContext) -> dict:
+    results = reconstruction_metrics(ctx.model, ctx.data.test.x, ctx.config.eval.batch_size)
+    n = min(ctx.config.eval.n_grid // 2, len(ctx.data.test))
+    x = ctx.data.test.x[:n]
+    pairs = reconstruction_pairs(x, ctx.model.reconstruct(x))
+    save_grid(pairs, ctx.figures / "reconstructions.png", ncol=16)
+    return results
+
+
+def _nll(ctx: EvalContext) -> dict:
+    cfg, x = ctx.config.eval, ctx.data.test.x
+    elbo, kl = elbo_and_kl(ctx.model, x, cfg.batch_size)
+    ll = iwae_log_likelihood(ctx.model, x[: cfg.iwae_n], k=cfg.iwae_k)
+    means = torch.cat([ctx.model.encode(x[i : i + 500]).loc for i in range(0, len(x), 500)])
     return {
         "elbo": float(elbo.mean()),
         "kl": float(kl.mean()),
         "nll/iwae": float(-ll.mean()),
-        "nll/iwae_k": config.eval.iwae_k,
+        "nll/iwae_k": cfg.iwae_k,
+        "nll/iwae_n": len(ll),
         "active_units": active_units(means),
     }
 
 
-# Metric families by name; each takes (model, dataset, config) and returns flat keys.
-METRIC_FAMILIES: dict[str, Callable] = {"recon": _recon, "nll": _nll}
+def _task(ctx: EvalContext) -> dict:
+    for task in discrete_conditional_tasks(ctx.model):
+        x = ctx.data.test.x[:8]
+        intervention_figure(ctx.model, x, task, ctx.figures / f"intervention_{task}.png")
+        conditional_samples_figure(ctx.model, task, ctx.figures / f"conditional_{task}.png")
+    return task_metrics(ctx.model, ctx.data.test, ctx.config.eval.batch_size)
+
+
+METRIC_FAMILIES: dict[str, MetricFamily] = {
+    family.name: family
+    for family in [
+        MetricFamily("recon", ("reconstruct",), _recon, "reconstruction error"),
+        MetricFamily("nll", ("log_weights", "elbo", "encode"), _nll, "ELBO, IWAE, KL"),
+        MetricFamily("task", ("predict",), _task, "the model's own task heads"),
+        MetricFamily(
+            "vq",
+            ("encode_codes", "decode_codes", "prior", "sample"),
+            evaluate_codebook,
+            "codebook usage, VQ likelihood bounds, samples from the prior",
+        ),
+    ]
+}
 
 
 def parse_metrics(text: str | None) -> list[str]:
@@ -54,29 +116,36 @@ def parse_metrics(text: str | None) -> list[str]:
     return names
 
 
+def skip_reason(family: MetricFamily, model) -> str | None:
+    """Why ``family`` does not apply to ``model`` (None when it does)."""
+    missing = [m for m in family.requires if not hasattr(model, m)]
+    if missing:
+        return f"{type(model).__name__} has no {', '.join(missing)}"
+    return None
+
+
 @torch.no_grad()
-def evaluate_run(run_dir: str | Path, metrics: str | None = "all", seed: int = 0) -> dict:
+def evaluate_run(
+    run_dir: str | Path, metrics: str | None = "all", seed: int = 0, log=print
+) -> dict:
     """Evaluate ``run_dir``; merge the metrics into ``results.json`` and return them."""
     run_dir = Path(run_dir)
     families = parse_metrics(metrics)
     model, config = load(run_dir)
-    data = load_dataset(config.data)
+    ctx = EvalContext(model, load_dataset(config.data), config, run_dir)
     torch.manual_seed(seed)  # evaluation draws are reproducible
     results: dict = {}
     for name in families:
-        results.update(METRIC_FAMILIES[name](model, data, config))
-    _write_figures(model, data, config, run_dir)
+        reason = skip_reason(METRIC_FAMILIES[name], model)
+        if reason:
+            log(f"skipped {name}: {reason}")
+            continue
+        results.update(METRIC_FAMILIES[name].compute(ctx))
     path = run_dir / "results.json"
     merged = read_json(path) if path.is_file() else {}
     merged.update(results)
     write_json(path, merged)
     return results
-
-
-def _write_figures(model, data: Dataset, config, run_dir: Path) -> None:
-    n = min(config.eval.n_grid // 2, len(data.test))
-    x = data.test.x[:n]
-    save_grid(reconstruction_pairs(x, model.reconstruct(x)), run_dir / "figures/reconstructions.png", ncol=16)
 
 
 def format_table(results: dict) -> str:

@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from mtvae.errors import unknown_name
+from mtvae.errors import UserError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,29 @@ MODELS: dict[str, ModelEntry] = {
             "VAE",
             "Gaussian VAE / beta-VAE: ELBO with reparametrization, beta, KL warm-up, free bits",
         ),
+        ModelEntry(
+            "vqvae",
+            "mtvae.models.vqvae",
+            "VQVAEConfig",
+            "VQVAE",
+            "VQ-VAE: codebook with straight-through gradient, EMA, dead-code restart, k-means "
+            "init; PixelCNN prior fitted in a second stage",
+        ),
+        ModelEntry(
+            "mtvae",
+            "mtvae.models.mtvae",
+            "MTVAEConfig",
+            "MTVAE",
+            "multitask VAE: shared/partitioned latent blocks, task heads, missing labels, "
+            "conditional priors, inhibition, task weighting",
+        ),
+        ModelEntry(
+            "supervised",
+            "mtvae.models.supervised",
+            "SupervisedConfig",
+            "Supervised",
+            "baseline: the same encoder and task heads, no decoder, no KL",
+        ),
     ]
 }
 
@@ -56,5 +79,15 @@ def get_model_entry(name: str) -> ModelEntry:
 
 
 def build_model(config: Any, data_info: Any) -> Any:
-    """Instantiate the model that ``config.name`` names for data described by ``data_info``."""
-    return get_model_entry(config.name).model_cls(config, data_info)
+    """Instantiate the model that ``config.name`` names for data described by ``data_info``.
+
+    A model raises ValueError when its config cannot fit the data (e.g. a conv body whose
+    strides do not divide the image side); that is the user's to fix, so it becomes a UserError.
+    """
+    cls = get_model_entry(config.name).model_cls
+    try:
+        return cls(config, data_info)
+    except ValueError as exc:
+        raise UserError(
+            f"Model '{config.name}' does not fit images {tuple(data_info.image_shape)}: {exc}."
+        ) from None

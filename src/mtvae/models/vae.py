@@ -25,17 +25,25 @@ from mtvae.objectives.likelihoods import LikelihoodName, build_likelihood
 from mtvae.objectives.schedules import linear_warmup
 
 
-class VAEConfig(StrictModel):
-    """Options of the Gaussian VAE."""
+class GaussianVAEOptions(StrictModel):
+    """Options shared by every model with a Gaussian latent and a decoder."""
 
-    name: Literal["vae"] = "vae"
-    latent_dim: int = Field(10, ge=1, description="number of latent dimensions")
+    latent_dim: int = Field(10, ge=1, description="number of latent dimensions (all blocks)")
     beta: float = Field(1.0, ge=0, description="weight of the KL term (beta-VAE)")
     likelihood: LikelihoodName = Field("bernoulli", description="observation model p(x|z)")
     sigma: float = Field(0.1, gt=0, description="fixed sigma of the 'gaussian' likelihood")
     kl_warmup_steps: int = Field(0, ge=0, description="steps over which beta rises from 0")
     free_bits: float = Field(0.0, ge=0, description="KL floor per dimension in nats")
     encoder: BodyConfig = Field(default_factory=BodyConfig)
+
+
+class VAEConfig(GaussianVAEOptions):
+    """Options of the Gaussian VAE."""
+
+    name: Literal["vae"] = "vae"
+    tasks: list[str] | None = Field(
+        None, description="tasks that probes evaluate on the latent (None: all the data's)"
+    )
 
 
 class VAE(nn.Module):

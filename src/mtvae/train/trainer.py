@@ -1,7 +1,8 @@
 """The training loop: one readable loop, model-agnostic, resumable exactly.
 
 The trainer knows no model by name: it calls ``model(batch, step=step)`` and minimises the
-returned ``Output.loss``, logging ``Output.terms``. A checkpoint after every epoch holds the
+returned ``Output.loss``, logging ``Output.terms`` (and, at each epoch's end, the optional
+``model.epoch_terms()`` statistics of the whole epoch). A checkpoint after every epoch holds the
 weights, optimizer, loop counters and every RNG state, so ``--resume`` continues bit for bit.
 """
 
@@ -72,10 +73,15 @@ class Trainer:
         self.device = resolve_device(self.cfg.device)
         self.model = model.to(self.device)
         self.dataset = dataset
+        self.weighting = self._make_weighting()
         self.optimizer = self._make_optimizer()
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.train_loader = InMemoryLoader(
-            dataset.train, self.cfg.batch_size, shuffle=True, generator=self.generator
+            dataset.train,
+            self.cfg.batch_size,
+            shuffle=True,
+            generator=self.generator,
+            labelled_per_batch=self.cfg.labelled_per_batch,
         )
         self.val_loader = InMemoryLoader(dataset.val, max(self.cfg.batch_size, 256))
         self.state = LoopState()
@@ -83,7 +89,22 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
-        return cls(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        params = list(self.model.parameters())
+        if self.weighting is not None:  # e.g. uncertainty weighting's log-variances
+            params += list(self.weighting.parameters())
+        return cls(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+
+    def _make_weighting(self):
+        """A task-weighting strategy when the model config asks for a non-fixed one.
+
+        Fixed weights keep the plain ``loss.backward()`` path, so they cost nothing extra.
+        """
+        wcfg = getattr(self.config.model, "weighting", None)
+        if wcfg is None or wcfg.strategy == "fixed":
+            return None
+        from mtvae.objectives.weighting import build_weighting
+
+        return build_weighting(wcfg, self.model.loss_names()).to(self.device)
 
     # --- the loop -------------------------------------------------------------------------
     def fit(self) -> LoopState:
@@ -117,11 +138,23 @@ class Trainer:
             n_batches += 1
             for key, value in terms.items():
                 sums[key] += value
+            if self.weighting is not None:
+                for key, value in self._step_losses.items():
+                    sums[f"losses/{key}"] += value
             if self.state.step % self.cfg.log_every == 0:
                 self.logger.log({"kind": "train", "epoch": self.state.epoch + 1,
                                  "step": self.state.step, **terms})
                 bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items() if k != "beta"})
-        return {k: v / max(n_batches, 1) for k, v in sums.items()}
+        means = {k: v / max(n_batches, 1) for k, v in sums.items()}
+        if self.weighting is not None:
+            self.weighting.end_epoch(
+                {k.removeprefix("losses/"): v for k, v in means.items() if k.startswith("losses/")}
+            )
+        means = {k: v for k, v in means.items() if not k.startswith("losses/")}
+        epoch_terms = getattr(self.model, "epoch_terms", None)
+        if epoch_terms is not None:  # statistics over the whole epoch, e.g. VQ code usage
+            means.update(epoch_terms())
+        return means
 
     def _train_step(self, batch) -> dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
@@ -130,12 +163,23 @@ class Trainer:
         loss_value = float(out.loss.detach())
         if not math.isfinite(loss_value):
             self._raise_non_finite(out)
-        out.loss.backward()
+        weights = self._backward(out)
         if self.cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
+        if self.weighting is not None:
+            self.weighting.after_step()
         self.state.step += 1
-        return {"loss": loss_value, **{k: float(v) for k, v in out.terms.items()}}
+        terms = {"loss": loss_value, **{k: float(v) for k, v in out.terms.items()}}
+        terms.update({f"weight/{k}": w for k, w in weights.items()})
+        return terms
+
+    def _backward(self, out) -> dict[str, float]:
+        if self.weighting is None:
+            out.loss.backward()
+            return {}
+        self._step_losses = {k: float(v.detach()) for k, v in out.losses.items()}
+        return self.weighting.backward(out.losses, self.model.shared_parameters())
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -158,7 +202,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _raise_non_finite(self, out) -> None:
-        bad = [k for k, v in out.losses.items() if not math.isfinite(float(v))]
+        bad = [k for k, v in out.losses.items() if not math.isfinite(float(v.detach()))]
         raise UserError(
             f"The loss became non-finite at step {self.state.step} (terms: {', '.join(bad) or 'loss'}). "
             "The last good checkpoint is kept. Lower train.lr, set train.grad_clip, or check "
@@ -194,6 +238,8 @@ class Trainer:
             "loader_rng": self.generator.get_state(),
             "config": self.config.to_dict(),
         }
+        if self.weighting is not None:
+            state["weighting"] = self.weighting.state_dict()
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         save_checkpoint(self.run_dir / CHECKPOINT, state)
@@ -208,6 +254,8 @@ class Trainer:
                 f"'{self.run_dir / 'config.yaml'}'; resume only with the run's own config."
             )
         load_state_into(self.model, state["model"], str(path))
+        if self.weighting is not None:
+            self.weighting.load_state_dict(state["weighting"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.state = LoopState(**state["loop"])
         torch.set_rng_state(state["torch_rng"])

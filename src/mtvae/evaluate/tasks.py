@@ -1,0 +1,44 @@
+"""Task performance of a model's own heads on the test split: ``task/<task>/<metric>``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import balanced_accuracy_score, r2_score
+
+
+def task_scores(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy and balanced accuracy (categorical/binary/multilabel) or MAE and R^2 (regression)."""
+    if kind == "regression":
+        return {
+            "mae": float(np.mean(np.abs(y_true - y_pred))),
+            "r2": float(r2_score(y_true, y_pred)),
+        }
+    if kind == "multilabel":
+        return {"accuracy": float(np.mean(y_true == y_pred))}
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+    }
+
+
+@torch.inference_mode()
+def predict_split(model, x: torch.Tensor, batch_size: int = 500) -> dict[str, np.ndarray]:
+    """The model's task predictions on ``x``, batched, as numpy arrays."""
+    chunks: dict[str, list] = {}
+    for start in range(0, len(x), batch_size):
+        for task, pred in model.predict(x[start : start + batch_size]).items():
+            chunks.setdefault(task, []).append(pred.cpu().numpy())
+    return {task: np.concatenate(parts) for task, parts in chunks.items()}
+
+
+def task_metrics(model, split, batch_size: int = 500) -> dict[str, float]:
+    """``task/<task>/<metric>`` on the labelled samples of ``split``."""
+    predictions = predict_split(model, split.x, batch_size)
+    results = {}
+    for task, pred in predictions.items():
+        mask = split.masks[task].numpy()
+        y_true = split.targets[task].numpy()[mask]
+        for key, value in task_scores(model.tasks[task].kind, y_true, pred[mask]).items():
+            results[f"task/{task}/{key}"] = value
+    return results

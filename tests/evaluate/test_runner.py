@@ -1,0 +1,77 @@
+"""The evaluate runner: families by capability, task metrics, MT-VAE figures, conditional CLI."""
+
+import json
+
+import pytest
+
+from mtvae.cli import main
+from mtvae.config import resolve_config
+from mtvae.data.shapes import load_shapes
+from mtvae.errors import UserError
+from mtvae.evaluate.runner import evaluate_run, parse_metrics
+from mtvae.runs import train_run
+
+TINY = {"n_train": 96, "n_val": 16, "n_test": 16, "image_size": 16}
+BODY = {"arch": "mlp", "hidden": [32]}
+
+
+def _train(tmp_path, model):
+    config = resolve_config({
+        "data": TINY,
+        "model": {"encoder": BODY, **model},
+        "train": {"epochs": 1, "batch_size": 32, "progress": False},
+        "eval": {"iwae_k": 4, "iwae_n": 8},
+    })
+    return train_run(config, tmp_path / model["name"], dataset=load_shapes(96, 16, 16, 16))
+
+
+def test_mtvae_evaluation_writes_task_metrics_and_conditional_figures(tmp_path):
+    run = _train(tmp_path, {"name": "mtvae", "latent_dim": 6, "tasks": ["shape", "x"],
+                            "prior": "conditional"})
+    results = evaluate_run(run)
+    for key in ["recon/mse", "nll/iwae", "task/shape/accuracy", "task/shape/balanced_accuracy",
+                "task/x/mae", "task/x/r2"]:
+        assert key in results
+    assert 0.0 <= results["task/shape/accuracy"] <= 1.0
+    stored = json.loads((run / "results.json").read_text())
+    assert stored["task/x/mae"] == pytest.approx(results["task/x/mae"])
+    assert "time/train_s" in stored  # training results are kept
+    assert (run / "figures/intervention_shape.png").is_file()
+    assert (run / "figures/conditional_shape.png").is_file()
+    assert not (run / "figures/intervention_x.png").exists()  # regression: no class grid
+
+
+def test_supervised_skips_generative_families_with_a_reason(tmp_path):
+    run = _train(tmp_path, {"name": "supervised", "tasks": ["shape"]})
+    lines = []
+    results = evaluate_run(run, log=lines.append)
+    assert set(results) == {"task/shape/accuracy", "task/shape/balanced_accuracy"}
+    assert any(line.startswith("skipped recon: Supervised has no reconstruct") for line in lines)
+    assert any(line.startswith("skipped nll:") for line in lines)
+
+
+def test_vae_skips_task_family(tmp_path):
+    run = _train(tmp_path, {"name": "vae", "latent_dim": 4})
+    lines = []
+    results = evaluate_run(run, metrics="recon,task", log=lines.append)
+    assert "recon/mse" in results and not any(k.startswith("task/") for k in results)
+    assert lines == ["skipped task: VAE has no predict"]
+
+
+def test_unknown_metric_family_is_a_user_error():
+    with pytest.raises(UserError, match="Choose 'all' or a comma list"):
+        parse_metrics("recon,bogus")
+
+
+def test_conditional_sampling_from_the_cli(tmp_path, capsys):
+    run = _train(tmp_path, {"name": "mtvae", "latent_dim": 6, "tasks": ["shape"],
+                            "prior": "conditional"})
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png"),
+                 "--condition", "shape=2"]) == 0
+    assert (tmp_path / "s.png").is_file()
+    for bad, message in [("shape=9", "not a class"), ("shape", "expected TASK=NUMBER"),
+                         ("colour=1", "Unknown task to condition on")]:
+        assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "t.png"),
+                     "--condition", bad]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "t.png").exists()
