@@ -65,6 +65,7 @@ class Dataset:
     factor_names: list[str] = field(default_factory=list)
     factor_sizes: list[int] = field(default_factory=list)
     description: str = ""
+    ood: Split | None = None  # held-out region (data.holdout): never trained on, tested apart
 
     @property
     def info(self) -> DataInfo:
@@ -72,7 +73,7 @@ class Dataset:
         return DataInfo(image_shape=tuple(self.train.x.shape[1:]), tasks=dict(self.tasks))
 
     def split(self, name: str) -> Split:
-        """Return the split called ``name`` (train, val or test)."""
-        if name not in ("train", "val", "test"):
+        """Return the split called ``name`` (train, val, test, or ood when there is one)."""
+        if name not in ("train", "val", "test", "ood") or getattr(self, name) is None:
             raise ValueError(f"unknown split '{name}'")
         return getattr(self, name)

@@ -38,6 +38,10 @@ class InMemoryLoader:
     handful of labelled samples, so task heads see each label once per epoch; oversampling
     lets them see labels as often as a supervised model would (as semi-supervised VAEs do with
     separate labelled batches). The extra samples are also reconstructed like the others.
+
+    ``shard=(rank, world)`` yields only every ``world``-th sample of each global batch, starting
+    at ``rank``: with the same generator on every rank, the ranks together see exactly the
+    batches a single process would.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class InMemoryLoader:
         generator: torch.Generator | None = None,
         drop_last: bool = False,
         labelled_per_batch: int = 0,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -58,6 +63,7 @@ class InMemoryLoader:
         self.drop_last = drop_last
         self.labelled_per_batch = labelled_per_batch
         self.labelled = labelled_index(split) if labelled_per_batch > 0 else None
+        self.rank, self.world = shard  # data parallel: this rank's share of each global batch
 
     def __len__(self) -> int:
         n, b = len(self.split), self.batch_size
@@ -75,6 +81,8 @@ class InMemoryLoader:
                 index = order[start:stop]
             if extra is not None:
                 index = torch.cat([torch.arange(n)[index], next(extra)])
+            if self.world > 1:
+                index = torch.arange(n)[index][self.rank :: self.world]
             yield self._batch(index)
 
     def _batch(self, index: torch.Tensor | slice) -> Batch:

