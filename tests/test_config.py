@@ -77,3 +77,11 @@ def test_config_file_errors(tmp_path):
     broken.write_text("train: [1,\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_config_file(broken)
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_non_finite_numbers_are_rejected(value):
+    from mtvae.config import apply_overrides
+
+    with pytest.raises(UserError, match="finite number"):
+        resolve_config(apply_overrides({"model": {"name": "vae"}}, [f"train.lr={value}"]))

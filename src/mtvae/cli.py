@@ -6,6 +6,7 @@ User errors print one paragraph and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train one model into a run directory")
     train.add_argument("--model", help="model name (see `mtvae models`)")
     train.add_argument("--data", help="data source (see `mtvae datasets`), default shapes")
+    train.add_argument("--data-root", metavar="DIR",
+                       help="directory of the source's files (data.root), e.g. MNIST IDX files")
     train.add_argument("--config", help="YAML config file")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set train.epochs=5 (repeatable)")
@@ -29,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --resume: (re)run only this post-training stage of a finished "
                             "run, e.g. prior (a VQ-VAE's PixelCNN prior)")
     train.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    train.add_argument("--nproc", type=int, metavar="N",
+                       help="train with N data-parallel processes (launches torchrun; DDP)")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shortcut for train.device")
     train.set_defaults(func=cmd_train)
 
@@ -49,15 +54,35 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the full default config of a model as YAML")
     config.add_argument("--model", required=True)
     config.add_argument("--data", help="data source")
+    config.add_argument("--data-root", metavar="DIR", help="directory of the source's files")
     config.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     config.set_defaults(func=cmd_config)
 
     sub.add_parser("datasets", help="list data sources").set_defaults(func=cmd_datasets)
     sub.add_parser("models", help="list models").set_defaults(func=cmd_models)
 
-    demo = sub.add_parser("demo", help="the main job: train, evaluate and sample a VAE on shapes")
-    demo.add_argument("--out", default="runs/demo")
-    demo.set_defaults(func=cmd_demo)
+    study = sub.add_parser(
+        "study", help="run a grid of models x conditions x seeds (resumable), then write the report"
+    )
+    source = study.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="a shipped study: quick (default), standard or full")
+    source.add_argument("--spec", metavar="FILE.yaml", help="your own study spec")
+    study.add_argument("--out", required=True, metavar="STUDY_DIR",
+                       help="study directory; rerun the same command to resume it")
+    study.add_argument("--data", metavar="SOURCE",
+                       help="run every model on this data source instead, e.g. npz:my.npz "
+                            "(tasks then come from the data)")
+    study.add_argument("--data-root", metavar="DIR", help="directory of the source's files")
+    study.add_argument("--workers", type=int, help="parallel runs (default: one per core)")
+    study.add_argument("--threads", type=int, help="torch threads per worker (default: cores/workers)")
+    study.add_argument("--backend", choices=["local", "ray"], default="local",
+                       help="where runs execute: local processes (default) or a Ray cluster")
+    study.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    study.set_defaults(func=cmd_study)
+
+    report = sub.add_parser("report", help="rebuild a study's report from its results.db")
+    report.add_argument("study_dir", metavar="STUDY_DIR")
+    report.set_defaults(func=cmd_report)
     return parser
 
 
@@ -73,12 +98,21 @@ def raw_config(args: argparse.Namespace) -> dict:
         raw["model"]["name"] = args.model
     if args.data:
         raw.setdefault("data", {})["source"] = args.data
+    if getattr(args, "data_root", None):
+        raw.setdefault("data", {})["root"] = args.data_root
     if getattr(args, "device", None):
         raw.setdefault("train", {})["device"] = args.device
     return apply_overrides(raw, args.overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    if args.nproc is not None and "WORLD_SIZE" not in os.environ:
+        from mtvae.train.distributed import launch
+
+        status = launch(args.nproc, without_option(args.argv, "--nproc"))
+        if status:
+            raise SystemExit(status)
+        return
     from mtvae.config import resolve_config
     from mtvae.runs import resume_run, train_run, train_stage
 
@@ -88,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"`mtvae train --resume runs/vqvae --stage {args.stage}`."
         )
     if args.resume:
-        if args.model or args.data or args.config or args.overrides or args.out:
+        if args.model or args.data or args.data_root or args.config or args.overrides or args.out:
             raise UserError(
                 "--resume takes the run's own config.yaml; drop --model/--data/--config/--set/--out."
             )
@@ -157,16 +191,53 @@ def cmd_models(args: argparse.Namespace) -> None:
         print(f"{entry.name:<14} {entry.description}")
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
-    from mtvae.demo import run_demo
+def cmd_study(args: argparse.Namespace) -> None:
+    from mtvae.study.spec import load_preset, load_spec_file, with_data
+    from mtvae.study.study import run_study
 
-    run_demo(Path(args.out))
+    for flag in ("workers", "threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UserError(f"--{flag} must be at least 1, got {getattr(args, flag)}.")
+    spec = load_spec_file(args.spec) if args.spec else load_preset(args.preset or "quick")
+    if args.data or args.data_root:
+        spec = with_data(spec, args.data, args.data_root)
+    try:
+        out = run_study(spec, args.out, workers=args.workers, threads=args.threads,
+                        backend=args.backend, retry_failed=args.retry_failed)
+    except KeyboardInterrupt:
+        print(f"mtvae: interrupted; rerun the same command to resume the study in {args.out}.",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    print(f"report: {out / 'report' / 'index.html'}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from mtvae.report.build import build_report
+
+    path = build_report(args.study_dir)
+    print(f"report: {path}")
+    print(f"markdown: {path.parent / 'report.md'}")
+
+
+def without_option(argv: list[str], option: str) -> list[str]:
+    """``argv`` without ``option VALUE`` / ``option=VALUE`` (to re-run a command under torchrun)."""
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == option:
+            skip = True
+        elif not item.startswith(option + "="):
+            out.append(item)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         args.func(args)
     except UserError as exc:

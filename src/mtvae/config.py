@@ -20,7 +20,7 @@ from mtvae.errors import UserError, did_you_mean
 class StrictModel(BaseModel):
     """Base for config sections: unknown keys are errors, assignments are validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(StrictModel):
@@ -31,14 +31,55 @@ class DataConfig(StrictModel):
     n_train: int | None = Field(None, ge=1, description="training-set size (default: source's)")
     n_val: int | None = Field(None, ge=1, description="validation-set size (default: source's)")
     n_test: int | None = Field(None, ge=1, description="test-set size (default: source's)")
-    image_size: int = Field(32, ge=16, le=128, description="image side for generated data")
+    image_size: int = Field(
+        32, ge=16, le=128,
+        description="image side: shapes render at it, mnist/fashion-mnist (28x28) are zero-padded "
+        "to it (28: native), digits (8x8) upsampled to it (a multiple of 8); npz keeps its own",
+    )
     label_fraction: float | dict[str, float] = Field(
         1.0, description="share of training labels kept: one number, or per task {task: share}"
     )
-    label_policy: Literal["mcar", "disjoint"] = Field(
-        "mcar", description="mcar: independent per task; disjoint: at most one label per sample"
+    label_policy: Literal["mcar", "disjoint", "mnar"] = Field(
+        "mcar",
+        description="mcar: independent per task; disjoint: at most one label per sample; "
+        "mnar: the chance a label is missing depends on its value (data.mnar_strength)",
+    )
+    mnar_strength: float = Field(
+        2.0, description="mnar: keep weights exp(-strength * score); >0 drops high labels more"
+    )
+    extra_tasks: list[str] = Field(
+        default_factory=list,
+        description="relatedness controls: random, random:K, composite:A+B (parts may be "
+        "thresholded, x>0.5), each optionally named NAME=...",
+    )
+    nuisance: bool = Field(
+        False, description="shapes: add a brightness factor that changes images but is no task"
+    )
+    holdout: str | None = Field(
+        None,
+        description="held-out region tested as split ood, e.g. shapes:square-right, class:9, "
+        "shape=0&x>0.5",
     )
     seed: int = Field(0, ge=0, description="seed of the data itself (generation and splits)")
+
+    @field_validator("extra_tasks")
+    @classmethod
+    def _extra_tasks_parse(cls, value: list[str]) -> list[str]:
+        from mtvae.data.relatedness import parse_extra_task
+
+        names = [parse_extra_task(spec).name for spec in value]
+        if len(set(names)) < len(names):
+            raise ValueError(f"extra task names must differ, got {names}; name them NAME=...")
+        return value
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout_parses(cls, value: str | None) -> str | None:
+        from mtvae.data.generalization import parse_holdout
+
+        if value is not None:
+            parse_holdout(value)
+        return value
 
     @field_validator("label_fraction")
     @classmethod
@@ -62,6 +103,13 @@ class TrainConfig(StrictModel):
         None, ge=1, description="stop after this many epochs without validation improvement"
     )
     restore_best: bool = Field(True, description="final weights = best validation epoch")
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="also checkpoint every N batches within an epoch (None: per epoch)"
+    )
+    nonfinite: Literal["stop", "skip"] = Field(
+        "stop", description="on a NaN/inf loss: stop with a message, or skip that batch"
+    )
+    max_skipped: int = Field(100, ge=0, description="with nonfinite=skip: give up after this many")
     labelled_per_batch: int = Field(
         0, ge=0, description="extra labelled samples appended to each training batch (0: off)"
     )
@@ -80,6 +128,25 @@ class EvalConfig(StrictModel):
     iwae_n: int = Field(1000, ge=1, description="test images used for nll/iwae")
     batch_size: int = Field(500, ge=1)
     n_grid: int = Field(64, ge=1, description="images in reconstruction/sample grids")
+    probe_budgets: list[int | Literal["all"]] = Field(
+        default_factory=lambda: [100, 1000, "all"],
+        description="labelled training points per probe (label-efficiency curve); 'all': every one",
+    )
+    disent_n: int = Field(10000, ge=2, description="test points used by disentanglement metrics")
+    disent_max_dims: int = Field(
+        64, ge=1, description="skip disent for wider representations (e.g. flattened VQ code grids)"
+    )
+    gen_samples: int = Field(
+        2000, ge=4, description="generated (and at most as many real test) images for gen/*"
+    )
+    kid_subsets: int = Field(100, ge=1, description="random subsets averaged by gen/kid")
+
+    @field_validator("probe_budgets")
+    @classmethod
+    def _positive_budgets(cls, value: list[int | str]) -> list[int | str]:
+        if not value or any(isinstance(b, int) and b < 1 for b in value):
+            raise ValueError("give at least one budget; each a positive integer or 'all'")
+        return list(dict.fromkeys(value))  # drop repeats, keep order
 
 
 class RunConfig(StrictModel):

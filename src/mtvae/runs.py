@@ -22,6 +22,7 @@ from mtvae.errors import UserError
 from mtvae.io import read_json, read_yaml, write_json, write_yaml
 from mtvae.models.registry import build_model
 from mtvae.train.checkpoint import load_state_into, read_weights
+from mtvae.train.distributed import barrier, init_distributed
 
 RUN_FILES = ("config.yaml", "model.safetensors", "checkpoint", "log.jsonl", "results.json", "figures")
 
@@ -71,16 +72,20 @@ def train_run(
     config: RunConfig, out: str | Path, overwrite: bool = False, dataset: Dataset | None = None
 ) -> Path:
     """Train a new run described by ``config`` into ``out``; return the run directory."""
-    from mtvae.train.trainer import Trainer
+    from mtvae.train.trainer import Trainer, resolve_device
 
     out = Path(out)
-    prepare_run_dir(out, overwrite=overwrite)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
-    # Written only once the model is built, so a config that cannot work leaves no run behind.
-    write_yaml(out / "config.yaml", config.to_dict())
+    # Only now touch the disk, so bad data or a config that cannot work leaves nothing behind
+    # (and an existing run is not replaced by one that would fail).
+    ctx = init_distributed(resolve_device(config.train.device))
+    if ctx.is_main:  # under DDP, rank 0 alone touches the disk
+        prepare_run_dir(out, overwrite=overwrite)
+        write_yaml(out / "config.yaml", config.to_dict())
+    barrier(ctx)
     trainer = Trainer(model, dataset, config, out, weights_meta(config, dataset.info))
     _finish(trainer, out)
     return out
@@ -104,6 +109,8 @@ def resume_run(run_dir: str | Path, dataset: Dataset | None = None) -> Path:
 
 def _finish(trainer, run_dir: Path) -> None:
     state = trainer.fit()
+    if not trainer.dist.is_main:
+        return
     results = _read_results(run_dir)
     results.update(
         {

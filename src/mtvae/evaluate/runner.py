@@ -1,13 +1,16 @@
 """Evaluate a trained run: compute metric families, merge into results.json, write figures.
 
-Each metric family says which model capabilities it needs; families that do not apply to a
-model (no decoder, no task heads) are skipped with a one-line reason rather than an error.
+Each metric family says which model capabilities it needs (``requires``) and, optionally, a
+``check`` on the model and data (ground-truth factors, a categorical task, several latent
+blocks); families that do not apply are skipped with a one-line reason rather than an error.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -15,6 +18,7 @@ import torch
 from mtvae.data.dataset import Dataset
 from mtvae.data.sources import load_dataset
 from mtvae.errors import UserError
+from mtvae.evaluate import families as fam
 from mtvae.evaluate.codebook import evaluate_codebook
 from mtvae.evaluate.figures import reconstruction_pairs, save_grid
 from mtvae.evaluate.interventions import (
@@ -37,6 +41,7 @@ class EvalContext:
     data: Dataset
     config: object
     run_dir: Path
+    cache: dict = field(default_factory=dict)  # e.g. representations shared across families
 
     @property
     def figures(self) -> Path:
@@ -52,6 +57,7 @@ class MetricFamily:
     requires: tuple[str, ...]
     compute: Callable[[EvalContext], dict]
     description: str
+    check: Callable[[EvalContext], str | None] | None = None  # model/data need: reason or None
 
 
 def _recon(ctx: EvalContext) -> dict:
@@ -68,12 +74,16 @@ def _nll(ctx: EvalContext) -> dict:
     elbo, kl = elbo_and_kl(ctx.model, x, cfg.batch_size)
     ll = iwae_log_likelihood(ctx.model, x[: cfg.iwae_n], k=cfg.iwae_k)
     means = torch.cat([ctx.model.encode(x[i : i + 500]).loc for i in range(0, len(x), 500)])
+    nll = float(-ll.mean())
     return {
         "elbo": float(elbo.mean()),
         "kl": float(kl.mean()),
-        "nll/iwae": float(-ll.mean()),
+        "nll/iwae": nll,
         "nll/iwae_k": cfg.iwae_k,
         "nll/iwae_n": len(ll),
+        "bits_per_dim": nll / (x[0].numel() * math.log(2)),
+        "rate": float(kl.mean()),
+        "distortion": float(-(elbo + kl).mean()),  # -log p(x|z), one posterior sample
         "active_units": active_units(means),
     }
 
@@ -98,6 +108,30 @@ METRIC_FAMILIES: dict[str, MetricFamily] = {
             evaluate_codebook,
             "codebook usage, VQ likelihood bounds, samples from the prior",
         ),
+        MetricFamily(
+            "probe", (), fam.evaluate_probes,
+            "linear and k-NN probes on the frozen representation, at label budgets",
+            check=fam.needs_probe_tasks,
+        ),
+        MetricFamily(
+            "disent", (), fam.evaluate_disentanglement,
+            "MIG, DCI, SAP, FactorVAE, beta-VAE, modularity, explicitness, TC",
+            check=fam.needs_factors,
+        ),
+        MetricFamily(
+            "leakage", ("encode",), fam.evaluate_leakage,
+            "how well each latent block predicts each task, and its heat map",
+            check=fam.needs_blocks,
+        ),
+        MetricFamily(
+            "gen", ("sample",), fam.evaluate_generation,
+            "FD, KID, precision/recall and coherence in a reference classifier's features",
+            check=fam.needs_reference_task,
+        ),
+        MetricFamily(
+            "figures", (), fam.evaluate_figures,
+            "samples, latent traversals, 2-D embedding, training curves",
+        ),
     ]
 }
 
@@ -116,12 +150,33 @@ def parse_metrics(text: str | None) -> list[str]:
     return names
 
 
-def skip_reason(family: MetricFamily, model) -> str | None:
-    """Why ``family`` does not apply to ``model`` (None when it does)."""
+def skip_reason(family: MetricFamily, model, ctx: EvalContext | None = None) -> str | None:
+    """Why ``family`` does not apply to ``model`` (and, given ``ctx``, its data), or None."""
     missing = [m for m in family.requires if not hasattr(model, m)]
     if missing:
         return f"{type(model).__name__} has no {', '.join(missing)}"
+    if family.check is not None and ctx is not None:
+        return family.check(ctx)
     return None
+
+
+# --- held-out region (data.holdout): the same recon and task metrics on the ood split ------
+OOD_FAMILIES = ("recon", "task")
+
+
+def ood_metrics(ctx: EvalContext, family: str) -> dict:
+    """``ood/<key>`` metrics of ``family`` on the dataset's held-out split (if it has one)."""
+    ood = getattr(ctx.data, "ood", None)
+    if ood is None or family not in OOD_FAMILIES:
+        return {}
+    batch_size = ctx.config.eval.batch_size
+    if family == "recon":
+        results = reconstruction_metrics(ctx.model, ood.x, batch_size)
+    else:
+        with warnings.catch_warnings():  # a held-out class is often the only class present
+            warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+            results = task_metrics(ctx.model, ood, batch_size)
+    return {f"ood/{key}": value for key, value in results.items()}
 
 
 @torch.no_grad()
@@ -136,11 +191,12 @@ def evaluate_run(
     torch.manual_seed(seed)  # evaluation draws are reproducible
     results: dict = {}
     for name in families:
-        reason = skip_reason(METRIC_FAMILIES[name], model)
+        reason = skip_reason(METRIC_FAMILIES[name], model, ctx)
         if reason:
             log(f"skipped {name}: {reason}")
             continue
         results.update(METRIC_FAMILIES[name].compute(ctx))
+        results.update(ood_metrics(ctx, name))
     path = run_dir / "results.json"
     merged = read_json(path) if path.is_file() else {}
     merged.update(results)

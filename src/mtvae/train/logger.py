@@ -63,3 +63,16 @@ def _tensorboard_writer(path: Path):
         )
         return None
     return SummaryWriter(str(path))
+
+
+class NullLogger:
+    """The logger of ranks other than 0 under DDP: it writes nothing."""
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Discard the record."""
+
+    def truncate_after(self, step: int) -> None:
+        """Nothing to truncate."""
+
+    def close(self) -> None:
+        """Nothing to close."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from mtvae.config import RunConfig
@@ -29,7 +30,14 @@ from mtvae.train.checkpoint import (
     save_checkpoint,
     save_weights,
 )
-from mtvae.train.logger import RunLogger
+from mtvae.train.distributed import (
+    all_reduce_sums,
+    barrier,
+    check_global_batch,
+    init_distributed,
+    rank_device,
+)
+from mtvae.train.logger import NullLogger, RunLogger
 
 CHECKPOINT = "checkpoint/last.pt"
 
@@ -44,6 +52,8 @@ class LoopState:
     best_epoch: int = 0
     stale_epochs: int = 0  # epochs since the last validation improvement
     train_seconds: float = 0.0
+    batch_in_epoch: int = 0  # batches of the current epoch done (mid-epoch checkpoints)
+    skipped_steps: int = 0  # batches skipped for a non-finite loss (train.nonfinite=skip)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,8 +80,12 @@ class Trainer:
         self.weights_meta = weights_meta or {}
         self.cfg = config.train
         self.run_dir = Path(run_dir)
-        self.device = resolve_device(self.cfg.device)
+        base_device = resolve_device(self.cfg.device)
+        self.dist = init_distributed(base_device)
+        self.device = rank_device(base_device, self.dist)
+        check_global_batch(self.cfg.batch_size, self.dist)
         self.model = model.to(self.device)
+        self.net = self._data_parallel(self.model)  # what forward passes go through
         self.dataset = dataset
         self.weighting = self._make_weighting()
         self.optimizer = self._make_optimizer()
@@ -82,10 +96,33 @@ class Trainer:
             shuffle=True,
             generator=self.generator,
             labelled_per_batch=self.cfg.labelled_per_batch,
+            shard=(self.dist.rank, self.dist.world_size),
         )
         self.val_loader = InMemoryLoader(dataset.val, max(self.cfg.batch_size, 256))
         self.state = LoopState()
-        self.logger = RunLogger(self.run_dir, tensorboard=self.cfg.tensorboard)
+        self._resumed_epoch: dict | None = None  # set by resume() from a mid-epoch checkpoint
+        self._epoch_start_rng = self.generator.get_state()
+        self.logger = (
+            RunLogger(self.run_dir, tensorboard=self.cfg.tensorboard)
+            if self.dist.is_main
+            else NullLogger()
+        )
+
+    def _data_parallel(self, model: nn.Module) -> nn.Module:
+        """Wrap in DDP under torchrun; options that need per-rank control are refused."""
+        if not self.dist.enabled:
+            return model
+        wcfg = getattr(self.config.model, "weighting", None)
+        if wcfg is not None and wcfg.strategy in ("gradnorm", "pcgrad", "mgda"):
+            raise UserError(
+                f"model.weighting.strategy={wcfg.strategy} computes per-task gradients that DDP "
+                "does not synchronise; use fixed, uncertainty or dwa with several processes."
+            )
+        if self.cfg.nonfinite == "skip":
+            raise UserError("train.nonfinite=skip needs a single process; use stop with DDP.")
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        # Some parameters (e.g. a VQ-VAE's second-stage prior) take no part in training.
+        return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
@@ -124,8 +161,7 @@ class Trainer:
 
     def _train_epoch(self) -> dict[str, float]:
         self.model.train()
-        sums: dict[str, float] = defaultdict(float)
-        n_batches = 0
+        sums, done = self._begin_epoch()
         bar = tqdm(
             self.train_loader,
             desc=f"epoch {self.state.epoch + 1}/{self.cfg.epochs}",
@@ -133,19 +169,24 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
-        for batch in bar:
+        for index, batch in enumerate(bar):
+            if index < done:  # already trained before a mid-epoch checkpoint
+                continue
             terms = self._train_step(batch.to(self.device))
-            n_batches += 1
-            for key, value in terms.items():
-                sums[key] += value
-            if self.weighting is not None:
-                for key, value in self._step_losses.items():
-                    sums[f"losses/{key}"] += value
-            if self.state.step % self.cfg.log_every == 0:
-                self.logger.log({"kind": "train", "epoch": self.state.epoch + 1,
-                                 "step": self.state.step, **terms})
-                bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items() if k != "beta"})
-        means = {k: v / max(n_batches, 1) for k, v in sums.items()}
+            self.state.batch_in_epoch = index + 1
+            if terms is not None:
+                self._accumulate(sums, terms)
+                if self.state.step % self.cfg.log_every == 0:
+                    self.logger.log({"kind": "train", "epoch": self.state.epoch + 1,
+                                     "step": self.state.step, **terms})
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items() if k != "beta"})
+            every = self.cfg.checkpoint_every
+            if every and self.state.batch_in_epoch % every == 0:
+                self._save_checkpoint(sums)
+        self.state.batch_in_epoch = 0
+        sums = all_reduce_sums(dict(sums), self.dist)  # every rank's batches count
+        n_batches = max(sums.pop("_n", 0.0), 1.0)
+        means = {k: v / n_batches for k, v in sums.items()}
         if self.weighting is not None:
             self.weighting.end_epoch(
                 {k.removeprefix("losses/"): v for k, v in means.items() if k.startswith("losses/")}
@@ -156,13 +197,40 @@ class Trainer:
             means.update(epoch_terms())
         return means
 
-    def _train_step(self, batch) -> dict[str, float]:
+    def _begin_epoch(self) -> tuple[dict[str, float], int]:
+        """Epoch accumulators and batches already done; remembers the loader's start state.
+
+        A mid-epoch checkpoint stores the loader generator's state from the start of the epoch
+        and the accumulators so far, so a resume replays the same permutation, skips the
+        batches already trained on and ends the epoch with the same means.
+        """
+        resumed = self._resumed_epoch
+        self._resumed_epoch = None
+        if resumed is not None:
+            self.generator.set_state(resumed["loader_rng"])
+            self._epoch_start_rng = resumed["loader_rng"]
+            return defaultdict(float, resumed["sums"]), self.state.batch_in_epoch
+        self._epoch_start_rng = self.generator.get_state()
+        return defaultdict(float), 0
+
+    def _accumulate(self, sums: dict[str, float], terms: dict[str, float]) -> None:
+        sums["_n"] += 1.0
+        for key, value in terms.items():
+            sums[key] += value
+        if self.weighting is not None:
+            for key, value in self._step_losses.items():
+                sums[f"losses/{key}"] += value
+
+    def _train_step(self, batch) -> dict[str, float] | None:
+        """One optimizer step; None when the batch was skipped for a non-finite loss."""
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            out = self.model(batch, step=self.state.step)
+            out = self.net(batch, step=self.state.step)
         loss_value = float(out.loss.detach())
         if not math.isfinite(loss_value):
-            self._raise_non_finite(out)
+            if self.cfg.nonfinite == "stop":
+                self._raise_non_finite(out)
+            return self._skip_batch(out)
         weights = self._backward(out)
         if self.cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -201,8 +269,24 @@ class Trainer:
         enabled = self.cfg.amp and self.device.type == "cuda"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
+    def _skip_batch(self, out) -> None:
+        self.state.skipped_steps += 1
+        self.logger.log({"kind": "skip", "epoch": self.state.epoch + 1, "step": self.state.step,
+                         "terms": self._non_finite_terms(out)})
+        if self.state.skipped_steps > self.cfg.max_skipped:
+            raise UserError(
+                f"{self.state.skipped_steps} batches had a non-finite loss (more than "
+                f"train.max_skipped={self.cfg.max_skipped}); the last good checkpoint is kept. "
+                "Lower train.lr, set train.grad_clip, or check the data for NaN values."
+            )
+        return None
+
+    @staticmethod
+    def _non_finite_terms(out) -> list[str]:
+        return [k for k, v in out.losses.items() if not math.isfinite(float(v.detach()))]
+
     def _raise_non_finite(self, out) -> None:
-        bad = [k for k, v in out.losses.items() if not math.isfinite(float(v.detach()))]
+        bad = self._non_finite_terms(out)
         raise UserError(
             f"The loss became non-finite at step {self.state.step} (terms: {', '.join(bad) or 'loss'}). "
             "The last good checkpoint is kept. Lower train.lr, set train.grad_clip, or check "
@@ -213,7 +297,7 @@ class Trainer:
         if val_loss < self.state.best_val:
             self.state.best_val, self.state.best_epoch = val_loss, self.state.epoch
             self.state.stale_epochs = 0
-            if self.cfg.restore_best:
+            if self.cfg.restore_best and self.dist.is_main:
                 save_weights(self.run_dir / "checkpoint/best.safetensors", self.model, {})
         else:
             self.state.stale_epochs += 1
@@ -229,7 +313,8 @@ class Trainer:
         record["time_s"] = self.state.train_seconds
         return record
 
-    def _save_checkpoint(self) -> None:
+    def _save_checkpoint(self, epoch_sums: dict[str, float] | None = None) -> None:
+        """Atomically write the resumable state; mid-epoch, also the epoch's position."""
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -240,9 +325,13 @@ class Trainer:
         }
         if self.weighting is not None:
             state["weighting"] = self.weighting.state_dict()
+        if self.state.batch_in_epoch:
+            state["epoch"] = {"loader_rng": self._epoch_start_rng, "sums": dict(epoch_sums)}
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        save_checkpoint(self.run_dir / CHECKPOINT, state)
+        if self.dist.is_main:
+            save_checkpoint(self.run_dir / CHECKPOINT, state)
+        barrier(self.dist)  # no rank runs ahead of a checkpoint another may resume from
 
     def resume(self) -> None:
         """Restore everything from the run's last checkpoint."""
@@ -260,11 +349,15 @@ class Trainer:
         self.state = LoopState(**state["loop"])
         torch.set_rng_state(state["torch_rng"])
         self.generator.set_state(state["loader_rng"])
+        self._resumed_epoch = state.get("epoch")
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.logger.truncate_after(self.state.step)
 
     def _write_final_weights(self) -> None:
+        barrier(self.dist)
+        if not self.dist.is_main:
+            return
         best = self.run_dir / "checkpoint/best.safetensors"
         if self.cfg.restore_best and best.is_file():
             tensors, _ = read_weights(best)
