@@ -86,7 +86,12 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
             f"(shape {shape}); it is corrupt or not what its header says."
         )
     data = np.frombuffer(raw, dtype, count=expected // dtype.itemsize, offset=header)
-    return data.reshape(shape).astype(dtype.newbyteorder("="))
+    try:
+        return data.reshape(shape).astype(dtype.newbyteorder("="))
+    except ValueError:  # e.g. an empty array whose other dimensions are absurdly large
+        raise UserError(
+            f"IDX file '{name}' declares an impossible shape {shape}; it is corrupt."
+        ) from None
 
 
 def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
