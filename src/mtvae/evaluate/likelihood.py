@@ -16,7 +16,6 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
 
 
-@torch.inference_mode()
 def iwae_log_likelihood(
     model, x: torch.Tensor, k: int, max_decoded: int = 8192, batch_size: int = 256
 ) -> torch.Tensor:
@@ -24,7 +23,26 @@ def iwae_log_likelihood(
 
     Images are taken ``batch_size`` at a time and the ``k`` samples in chunks so that at most
     ``max_decoded`` images go through the decoder at once (bounded memory, large matmuls).
+    On CPU the model's conv weights are switched to channels-last first (see
+    :func:`channels_last_on_cpu`).
     """
+    channels_last_on_cpu(model)  # outside inference mode: parameters must stay normal tensors
+    return _iwae(model, x, k, max_decoded, batch_size)
+
+
+def channels_last_on_cpu(model) -> None:
+    """On CPU, store the model's 4-d (conv) weights channels-last, in place; values are unchanged.
+
+    oneDNN then runs its NHWC convolution kernels, which decode the conv bodies about 2x faster
+    (``benchmarks/bench_iwae.py``). Nothing changes for MLPs or on GPU.
+    """
+    param = next(model.parameters(), None)
+    if param is not None and param.device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def _iwae(model, x: torch.Tensor, k: int, max_decoded: int, batch_size: int) -> torch.Tensor:
     out = []
     for start in range(0, len(x), batch_size):
         xb = x[start : start + batch_size]

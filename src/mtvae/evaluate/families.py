@@ -1,0 +1,319 @@
+"""Thin wrappers from an evaluation context to the pure metric functions.
+
+One function per metric family (``probe``, ``disent``, ``leakage``, ``gen``, ``figures``): it
+reads representations or samples from the model, calls the array functions of
+:mod:`~mtvae.evaluate.probes`, :mod:`~mtvae.evaluate.disentanglement` and
+:mod:`~mtvae.evaluate.generation`, and returns flat ``results.json`` keys. The ``needs_*``
+checks say why a family does not apply to a run (None when it does).
+
+Probe protocol: probes are fitted on the frozen representations of the *training* split,
+restricted to the samples whose label the run saw (its label mask, so a run trained with 10%
+of the labels is probed with those same labels), and scored on the test split. Budgets take
+nested subsets of those labelled points (one of each class first), seeded by the run's seed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from mtvae.evaluate import disentanglement as dis
+from mtvae.evaluate import generation as gen
+from mtvae.evaluate import plots
+from mtvae.evaluate.figures import save_grid
+from mtvae.evaluate.interventions import discrete_conditional_tasks, n_classes
+from mtvae.evaluate.probes import knn_probe, leakage_matrix, linear_probe
+from mtvae.evaluate.reference import reference_classifier, reference_task
+from mtvae.evaluate.representations import (
+    block_dim_labels,
+    blocks,
+    representation,
+    representation_kind,
+)
+
+if TYPE_CHECKING:
+    from mtvae.evaluate.runner import EvalContext
+
+PROBE_KINDS = ("categorical", "binary", "regression")  # multilabel targets are not probed
+EMBEDDING_POINTS = 2000
+TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 9)
+TRAVERSAL_MAX_DIMS = 32
+
+
+def split_representation(ctx: EvalContext, split: str) -> np.ndarray:
+    """Representation ``(N, d)`` of a split's images, computed once per evaluation."""
+    key = ("representation", split)
+    if key not in ctx.cache:
+        x = ctx.data.split(split).x
+        ctx.cache[key] = representation(ctx.model, x, ctx.config.eval.batch_size)
+    return ctx.cache[key]
+
+
+@contextmanager
+def quiet_fits():
+    """Silence sklearn's per-fit warnings (a class absent from a small test half, a probe
+    stopping at its iteration cap): the scores stay defined, and one warning per fitted
+    model would bury the evaluation table."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        yield
+
+
+# ----------------------------------------------------------------------------- applicability
+
+
+def needs_representation(ctx: EvalContext) -> str | None:
+    """A model with neither ``representation``, ``encode`` nor codes has nothing to probe."""
+    if representation_kind(ctx.model) is None:
+        return f"{type(ctx.model).__name__} has no representation, encode or encode_codes"
+    return None
+
+
+def needs_probe_tasks(ctx: EvalContext) -> str | None:
+    """Probes need a model representation and at least one probe-able task."""
+    if not any(t.kind in PROBE_KINDS for t in ctx.data.tasks.values()):
+        return f"dataset '{ctx.data.name}' has no categorical, binary or regression task"
+    return needs_representation(ctx)
+
+
+def needs_factors(ctx: EvalContext) -> str | None:
+    """Disentanglement needs ground-truth factors and a narrow enough representation."""
+    if ctx.data.test.factors is None:
+        return f"dataset '{ctx.data.name}' has no ground-truth factors"
+    reason = needs_representation(ctx)
+    if reason:
+        return reason
+    width = representation(ctx.model, ctx.data.test.x[:1]).shape[1]
+    if width > ctx.config.eval.disent_max_dims:
+        return (
+            f"the representation has {width} dims, more than eval.disent_max_dims="
+            f"{ctx.config.eval.disent_max_dims} (per-dimension metrics need a latent vector)"
+        )
+    return None
+
+
+def needs_blocks(ctx: EvalContext) -> str | None:
+    """Leakage needs a latent split into more than one block."""
+    layout = getattr(ctx.model, "blocks", None)
+    if not isinstance(layout, dict) or len(layout) < 2:
+        return f"{type(ctx.model).__name__} has a single latent block (nothing can leak)"
+    return None
+
+
+def needs_reference_task(ctx: EvalContext) -> str | None:
+    """Generation metrics need a categorical task to train the reference classifier on."""
+    if reference_task(ctx.data) is None:
+        return f"dataset '{ctx.data.name}' has no categorical task for a reference classifier"
+    return None
+
+
+# ----------------------------------------------------------------------------- probes
+
+
+def _probe_data(ctx: EvalContext, task: str):
+    """(train codes, train y) on the run's labelled training points; (test codes, test y)."""
+    kind = ctx.data.tasks[task].kind
+    out = []
+    for split in ("train", "test"):
+        part = ctx.data.split(split)
+        mask = part.masks[task].numpy()
+        y = part.targets[task].numpy()[mask]
+        out += [
+            split_representation(ctx, split)[mask],
+            y.astype(np.int64) if kind == "binary" else y,
+        ]
+    return out
+
+
+@quiet_fits()
+def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
+    """``probe/<task>/<metric>@<budget>``, the unbudgeted alias, and ``probe_knn/...@all``."""
+    budgets = ctx.config.eval.probe_budgets
+    results: dict[str, float] = {}
+    for task, spec in ctx.data.tasks.items():
+        if spec.kind not in PROBE_KINDS:
+            continue
+        train_z, train_y, test_z, test_y = _probe_data(ctx, task)
+        if len(train_y) < 2 or len(test_y) == 0:
+            continue  # too few labels to fit (e.g. data.label_fraction 0 for this task)
+        for budget in budgets:
+            size = None if budget == "all" else budget
+            scores = linear_probe(
+                train_z, train_y, test_z, test_y, spec.kind, size, ctx.config.seed
+            )
+            for key, value in scores.items():
+                results[f"probe/{task}/{key}@{budget}"] = value
+        # The contract's unbudgeted key: the 'all' budget, else the largest one.
+        top = "all" if "all" in budgets else max(budgets)
+        for key in ("accuracy", "balanced_accuracy", "r2", "mae"):
+            if f"probe/{task}/{key}@{top}" in results:
+                results[f"probe/{task}/{key}"] = results[f"probe/{task}/{key}@{top}"]
+        scores = knn_probe(train_z, train_y, test_z, test_y, spec.kind, None, ctx.config.seed)
+        for key, value in scores.items():
+            results[f"probe_knn/{task}/{key}@all"] = value
+    return results
+
+
+# ----------------------------------------------------------------------------- disentanglement
+
+
+@quiet_fits()
+def evaluate_disentanglement(ctx: EvalContext) -> dict[str, float]:
+    """``disent/*`` on the test split's representation and factors (first ``eval.disent_n``).
+
+    Metrics that fit a predictor (DCI, SAP, modularity/explicitness) use the first half of the
+    points to fit and the second half to score; the others use all points.
+    """
+    n = min(ctx.config.eval.disent_n, len(ctx.data.test))
+    codes = split_representation(ctx, "test")[:n]
+    factors = ctx.data.test.factors[:n].numpy()
+    half = n // 2
+    halves = (codes[:half], factors[:half], codes[half:], factors[half:])
+    seed = ctx.config.seed
+    scores = {
+        **dis.mig(codes, factors),
+        **dis.dci(*halves, seed=seed),
+        **dis.sap(*halves),
+        **dis.factorvae_score(codes, factors, rng=seed),
+        **dis.betavae_score(codes, factors, rng=seed),
+        **dis.modularity_explicitness(*halves),
+        **dis.gaussian_total_correlation(codes),
+    }
+    keys = ("mig", "dci_d", "dci_c", "dci_i", "sap", "factorvae", "betavae", "modularity",
+            "explicitness", "tc")  # fmt: skip
+    return {**{f"disent/{k}": scores[k] for k in keys}, "disent/n_points": n}
+
+
+# ----------------------------------------------------------------------------- leakage
+
+
+@quiet_fits()
+def leakage_scores(ctx: EvalContext) -> dict[str, dict[str, float]]:
+    """``{block: {task: score}}`` on the test split (rows labelled for every task); a random
+    70/30 split of them fits and scores each linear probe (accuracy or R^2)."""
+    tasks = getattr(ctx.model, "tasks", None) or ctx.data.tasks
+    tasks = {t: spec for t, spec in tasks.items() if spec.kind in PROBE_KINDS}
+    test = ctx.data.test
+    rows = np.ones(len(test), dtype=bool)
+    for task in tasks:
+        rows &= test.masks[task].numpy()
+    codes = split_representation(ctx, "test")[rows]
+    block_codes = {name: codes[:, s] for name, s in blocks(ctx.model, codes.shape[1]).items()}
+    targets = {t: (test.targets[t].numpy()[rows], spec.kind) for t, spec in tasks.items()}
+    return leakage_matrix(block_codes, targets, rng=ctx.config.seed)
+
+
+def evaluate_leakage(ctx: EvalContext) -> dict[str, float]:
+    """``leakage/<block>/<task>`` and ``figures/leakage.png``."""
+    matrix = leakage_scores(ctx)
+    plots.leakage_figure(matrix, ctx.figures / "leakage.png")
+    return {f"leakage/{b}/{t}": v for b, row in matrix.items() for t, v in row.items()}
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+@torch.no_grad()
+def draw_samples(model, n: int, batch_size: int, seed: int, condition=None) -> torch.Tensor:
+    """``n`` samples in batches from one seeded generator (``condition`` only when given)."""
+    generator = torch.Generator().manual_seed(seed)
+    extra = {"condition": condition} if condition else {}
+    parts = [
+        model.sample(min(batch_size, n - start), generator=generator, **extra).cpu()
+        for start in range(0, n, batch_size)
+    ]
+    return torch.cat(parts)
+
+
+def evaluate_generation(ctx: EvalContext) -> dict[str, float]:
+    """FD, KID, precision/recall (k=3) in the reference classifier's features; coherence."""
+    cfg, seed = ctx.config.eval, ctx.config.seed
+    ref = reference_classifier(ctx.data)
+    n = cfg.gen_samples
+    real = ref.features(ctx.data.test.x[:n], cfg.batch_size)
+    fake = ref.features(draw_samples(ctx.model, n, cfg.batch_size, seed), cfg.batch_size)
+    kid = gen.kernel_distance(real, fake, n_subsets=cfg.kid_subsets, rng=seed)
+    results = {
+        "gen/fd": gen.frechet_distance(real, fake)["frechet_distance"],
+        "gen/kid": kid["kid"],
+        **{f"gen/{k}": v for k, v in gen.precision_recall(real, fake, k=3).items()},
+        "gen/n_samples": n,
+        "gen/n_real": len(real),
+        "gen/reference_accuracy": ref.accuracy(ctx.data.test),
+    }
+    if ref.task in discrete_conditional_tasks(ctx.model):
+        results[f"gen/coherence/{ref.task}"] = _coherence(ctx, ref)
+    return results
+
+
+def _coherence(ctx: EvalContext, ref) -> float:
+    """Share of samples conditioned on each class that the reference classifier assigns to it."""
+    cfg, k = ctx.config.eval, n_classes(ctx.model, ref.task)
+    per_class = max(1, cfg.gen_samples // k)
+    predicted, conditioned = [], []
+    for value in range(k):
+        x = draw_samples(ctx.model, per_class, cfg.batch_size, ctx.config.seed + value,
+                         {ref.task: value})  # fmt: skip
+        predicted.append(ref.predict(x, cfg.batch_size))
+        conditioned.append(np.full(per_class, value))
+    return gen.coherence(np.concatenate(predicted), np.concatenate(conditioned))["coherence"]
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def evaluate_figures(ctx: EvalContext) -> dict[str, float]:
+    """Write every figure that applies to the model; no metric keys."""
+    model = ctx.model
+    if hasattr(model, "sample"):
+        grid = draw_samples(
+            model, ctx.config.eval.n_grid, ctx.config.eval.batch_size, ctx.config.seed
+        )
+        save_grid(grid, ctx.figures / "samples.png")
+    if all(hasattr(model, m) for m in ("encode", "decode", "likelihood")):
+        traversal_plot(ctx)
+    if representation_kind(model) is not None and ctx.data.tasks:
+        embedding_plot(ctx)
+    curves = plots.curve_terms(_log_records(ctx))
+    if curves:
+        plots.training_curves_figure(curves, ctx.figures / "training_curves.png")
+    return {}
+
+
+@torch.no_grad()
+def traversal_plot(ctx: EvalContext) -> None:
+    """``traversals.png``: each latent dim of the first test image's posterior mean set to
+    -3..3 in turn (rows labelled per MT-VAE block), decoded to mean images."""
+    model = ctx.model
+    mean = model.encode(ctx.data.test.x[:1]).loc[0]  # (Z,)
+    dims = min(len(mean), TRAVERSAL_MAX_DIMS)
+    values = torch.as_tensor(TRAVERSAL_VALUES, dtype=mean.dtype)
+    z = mean.repeat(dims * len(values), 1)  # (dims * V, Z), row-major over (dim, value)
+    z[torch.arange(len(z)), torch.arange(dims).repeat_interleave(len(values))] = values.repeat(dims)
+    images = model.likelihood.mean(model.decode(z)).cpu().numpy()
+    labels = block_dim_labels(model, len(mean))[:dims]
+    plots.traversal_figure(images, labels, TRAVERSAL_VALUES, ctx.figures / "traversals.png")
+
+
+def embedding_plot(ctx: EvalContext) -> None:
+    """``embedding.png``: PCA of the test representation, one panel per task's labels."""
+    codes = split_representation(ctx, "test")[:EMBEDDING_POINTS]
+    test = ctx.data.test
+    labels = {}
+    for task, spec in ctx.data.tasks.items():
+        if spec.kind in PROBE_KINDS:
+            y = test.targets[task][: len(codes)].numpy().astype(np.float64)
+            y[~test.masks[task][: len(codes)].numpy()] = np.nan  # unlabelled: not coloured
+            labels[task] = (y, spec.kind)
+    plots.embedding_figure(plots.pca_2d(codes), labels, ctx.figures / "embedding.png")
+
+
+def _log_records(ctx: EvalContext) -> list[dict]:
+    path = ctx.run_dir / "log.jsonl"
+    return plots.read_log(path) if path.is_file() else []

@@ -1,0 +1,68 @@
+"""The thin wrapper between models and the metric functions: frozen representations as arrays.
+
+Metric functions take numpy arrays ``(N, d)``; this module is where a model turns into one:
+
+* ``model.representation(x)`` when the model defines it (the supervised baseline's features,
+  a VQ-VAE's quantised code vectors flattened);
+* otherwise the posterior mean ``model.encode(x).loc`` of a Gaussian-latent model;
+* otherwise, for a code model, the quantised vectors of its codes, flattened.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def representation_kind(model) -> str | None:
+    """How :func:`representation` reads ``model`` (None: it cannot)."""
+    if hasattr(model, "representation"):
+        return "representation"
+    if hasattr(model, "encode"):
+        return "posterior_mean"
+    if hasattr(model, "encode_codes") and hasattr(getattr(model, "quantizer", None), "lookup"):
+        return "codes"
+    return None
+
+
+def _batch_representation(model, kind: str, x: torch.Tensor) -> torch.Tensor:
+    if kind == "representation":
+        return model.representation(x)
+    if kind == "posterior_mean":
+        return model.encode(x).loc
+    return model.quantizer.lookup(model.encode_codes(x)).flatten(1)
+
+
+@torch.no_grad()
+def representation(model, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    """Frozen representation of images ``x`` ``(N, C, H, W)`` -> float64 array ``(N, d)``."""
+    kind = representation_kind(model)
+    if kind is None:
+        raise ValueError(f"a {type(model).__name__} has no representation to read")
+    device = next(model.parameters()).device
+    parts = [
+        _batch_representation(model, kind, x[start : start + batch_size].to(device))
+        .flatten(1)
+        .double()
+        .cpu()
+        .numpy()
+        for start in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, 0))
+
+
+def blocks(model, width: int) -> dict[str, slice]:
+    """Named slices of a representation of ``width`` dims: an MT-VAE's latent blocks, else ``z``."""
+    layout = getattr(model, "blocks", None)
+    if isinstance(layout, dict) and layout:
+        return dict(layout)
+    return {"z": slice(0, width)}
+
+
+def block_dim_labels(model, width: int) -> list[str]:
+    """One label per representation dim: ``z[3]`` or, per MT-VAE block, ``shape[0]``."""
+    labels = [""] * width
+    for name, s in blocks(model, width).items():
+        for i, d in enumerate(range(s.start, s.stop)):
+            labels[d] = f"{name}[{i}]"
+    return labels
