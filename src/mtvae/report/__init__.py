@@ -1,0 +1,1 @@
+"""The study report: tables, statistics, generated findings and figures -> HTML + Markdown."""

@@ -1,0 +1,242 @@
+"""Expand a study spec into runs: datasets x condition points x variants x seeds.
+
+Each run's config is resolved and validated like any ``mtvae train`` config; its id is a short
+SHA-256 of the canonical JSON of that resolved config, so the same spec always gives the same
+ids, and a condition that does not touch a variant (``beta`` for the supervised baseline) maps
+several cells of the grid to one run instead of training the same thing twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any, get_origin
+
+from pydantic import BaseModel
+
+from mtvae.config import resolve_config
+from mtvae.errors import UserError
+from mtvae.models.registry import get_model_entry
+from mtvae.study.spec import AXIS_KEYS, StudySpec
+
+RESERVED = {"seed": "the study's seeds", "data.source": "the study's datasets",
+            "model.name": "the variant's model"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the grid and the run that fills it."""
+
+    dataset: str
+    point: str  # canonical JSON of {axis: value}
+    variant: str
+    seed: int
+    run_id: str
+
+
+@dataclass
+class PlannedRun:
+    """A run to train and evaluate: its id, what it belongs to, its resolved config."""
+
+    run_id: str
+    variant: str
+    model: str
+    dataset: str
+    seed: int
+    config: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    """Every run of a study (ordered: seed-major, so early results cover every variant)."""
+
+    runs: dict[str, PlannedRun] = field(default_factory=dict)
+    cells: list[Cell] = field(default_factory=list)
+
+
+def run_id(config: dict[str, Any]) -> str:
+    """12 hex digits of the SHA-256 of the config's canonical JSON."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def point_key(point: dict[str, Any]) -> str:
+    """Canonical JSON of a condition point (axis order kept)."""
+    return json.dumps(point, separators=(",", ":"))
+
+
+def format_value(value: Any) -> str:
+    """A short human form of a condition value."""
+    if isinstance(value, list):
+        return "+".join(map(str, value))
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v}" for k, v in value.items())
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def point_label(point: dict[str, Any] | str) -> str:
+    """``label_fraction=0.1, beta=4`` (``default`` for a study without condition axes)."""
+    if isinstance(point, str):
+        point = json.loads(point)
+    return ", ".join(f"{k}={format_value(v)}" for k, v in point.items()) or "default"
+
+
+def condition_points(spec: StudySpec) -> list[dict[str, Any]]:
+    """The condition points of the design: the full product, or one factor at a time."""
+    axes = list(spec.conditions)
+    if spec.design == "product":
+        return [dict(zip(axes, values, strict=True))
+                for values in itertools.product(*spec.conditions.values())]
+    centre = {axis: spec.axis_default(axis) for axis in axes}
+    points = [centre]
+    for axis in axes:
+        points += [{**centre, axis: v} for v in spec.conditions[axis] if v != centre[axis]]
+    return points
+
+
+def expand(spec: StudySpec, where: str = "study spec") -> Plan:
+    """Resolve every run of ``spec``; raise one UserError naming the first run that fails."""
+    _check_reserved(spec, where)
+    plan, owner = Plan(), {}
+    points = condition_points(spec)
+    for seed, source, point, (name, variant) in itertools.product(
+        spec.seeds, spec.datasets, points, spec.variants.items()
+    ):
+        raw = _raw_config(spec, source, point, name, seed, where)
+        if raw is None:  # this dataset does not define the point's task set
+            continue
+        try:
+            config = resolve_config(raw).to_dict()
+        except UserError as exc:
+            raise UserError(
+                f"Invalid {where}: variant '{name}' on {source} at {point_key(point)}, seed "
+                f"{seed}: {exc}"
+            ) from None
+        rid = run_id(config)
+        if owner.setdefault(rid, name) != name:
+            raise UserError(
+                f"Invalid {where}: variants '{owner[rid]}' and '{name}' give the same run "
+                "config; make them differ or drop one."
+            )
+        plan.runs.setdefault(rid, PlannedRun(rid, name, variant.model, source, seed, config))
+        plan.cells.append(Cell(source, point_key(point), name, seed, rid))
+    if not plan.cells:
+        raise UserError(f"Invalid {where}: it expands to no runs.")
+    return plan
+
+
+def _raw_config(spec, source, point, name, seed, where) -> dict[str, Any] | None:
+    """The raw config of one cell: base < dataset < variant < condition values."""
+    dataset, variant = spec.datasets[source], spec.variants[name]
+    raw = {k: copy.deepcopy(v) for k, v in spec.base.items() if k != "model"}
+    raw["seed"] = seed
+    raw.setdefault("data", {})["source"] = source
+    if spec.seed_data:
+        raw["data"]["seed"] = seed
+    raw.setdefault("train", {})["progress"] = False
+    model = variant.model
+    raw["model"] = {"name": model}
+    for key, value in _flatten(spec.base.get("model", {}), "model."):
+        if has_key(model, key):
+            _set_path(raw, key, value)
+    if dataset.tasks is not None and has_key(model, "model.tasks"):
+        raw["model"]["tasks"] = list(dataset.tasks)
+    for key, value in [*dataset.set.items(), *variant.set.items()]:
+        _set_path(raw, key, value)
+    for axis, value in point.items():
+        key = AXIS_KEYS.get(axis, axis)
+        if not has_key(model, key):
+            continue
+        if axis == "tasks":
+            if value not in dataset.task_sets:
+                return None
+            value = list(dataset.task_sets[value])
+        elif axis == "n_tasks":
+            value = _first_tasks(dataset, source, value, where)
+        _set_path(raw, key, value)
+    return raw
+
+
+def _first_tasks(dataset, source: str, n: Any, where: str) -> list[str]:
+    if dataset.tasks is None:
+        raise UserError(
+            f"Invalid {where}: the n_tasks axis takes the first n of datasets.{source}.tasks; "
+            "list the tasks there."
+        )
+    if not isinstance(n, int) or not 1 <= n <= len(dataset.tasks):
+        raise UserError(
+            f"Invalid {where}: n_tasks={n!r} must be an integer from 1 to {len(dataset.tasks)} "
+            f"(the tasks of {source})."
+        )
+    return list(dataset.tasks[:n])
+
+
+def _check_reserved(spec: StudySpec, where: str) -> None:
+    """Overrides may not set what the study itself varies; every axis must change something."""
+    axis_keys = {AXIS_KEYS.get(a, a): a for a in spec.conditions}
+    sources = [(f"variant '{n}'", v.set) for n, v in spec.variants.items()]
+    sources += [(f"datasets.{n}", d.set) for n, d in spec.datasets.items()]
+    for owner, overrides in sources:
+        for key in overrides:
+            if key in RESERVED:
+                raise UserError(f"Invalid {where}: {owner} sets '{key}', which {RESERVED[key]} set.")
+            for axis_key, axis in axis_keys.items():
+                if key == axis_key or key.startswith(axis_key + ".") or axis_key.startswith(key + "."):
+                    raise UserError(
+                        f"Invalid {where}: {owner} sets '{key}', which the condition axis "
+                        f"'{axis}' varies; remove one of them."
+                    )
+    models = {v.model for v in spec.variants.values()}
+    for key, axis in axis_keys.items():
+        if not any(has_key(m, key) for m in models):
+            raise UserError(
+                f"Invalid {where}: the condition axis '{key}' ({axis}) changes no variant: none "
+                f"of the models {sorted(models)} has that option."
+            )
+    for key, _ in _flatten(spec.base.get("model", {}), "model."):
+        if not any(has_key(m, key) for m in models):
+            raise UserError(
+                f"Invalid {where}: base sets '{key}', which none of the models "
+                f"{sorted(models)} has."
+            )
+
+
+def has_key(model: str, key: str) -> bool:
+    """Whether a run of ``model`` has config key ``key`` (``model.*`` keys depend on the model)."""
+    if not key.startswith("model."):
+        return True
+    node: Any = get_model_entry(model).config_cls
+    for part in key.split(".")[1:]:
+        if get_origin(node) is dict:  # a mapping field takes any sub-key
+            return True
+        if not (isinstance(node, type) and issubclass(node, BaseModel)):
+            return False
+        if part not in node.model_fields:
+            return False
+        node = node.model_fields[part].annotation
+    return True
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``{a: {b: 1}}`` -> ``[("a.b", 1)]`` (lists and scalars are leaves)."""
+    items = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            items += _flatten(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise UserError(f"Invalid config override '{key}': '{part}' is a value, not a section.")
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)

@@ -1,0 +1,321 @@
+"""The study spec: which data, which model variants, which conditions, seeds and metrics.
+
+A study is written as YAML and validated like every config (unknown keys are errors, with a
+did-you-mean). Presets ship as YAML files in ``mtvae/study/presets``. Example::
+
+    name: my-study
+    datasets:
+      shapes: {tasks: [shape, scale, x, y]}
+    base:                       # a partial run config shared by every run
+      data: {n_train: 4000}
+      train: {epochs: 5}
+    variants:                   # name -> registry model + dotted config overrides
+      vae: {model: vae}
+      mt: {model: mtvae, set: {model.layout: shared},
+           baselines: {reconstruction: vae, representation: vae}}
+    conditions:                 # axes: name (or dotted config key) -> values
+      label_fraction: [0.1, 1.0]
+    design: product             # or ofat: one factor at a time around `default`
+    seeds: [0, 1, 2]
+    metrics: [recon, nll, task]
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+from mtvae.config import StrictModel
+from mtvae.errors import UserError, did_you_mean
+
+Family = Literal["reconstruction", "generation", "representation", "task"]
+FAMILIES: tuple[str, ...] = ("reconstruction", "generation", "representation", "task")
+
+# Named condition axes and the config key each one sets. Any dotted config key
+# (``model.task_dim``) is an axis too; ``tasks`` and ``n_tasks`` choose the task list.
+AXIS_KEYS: dict[str, str] = {
+    "label_fraction": "data.label_fraction",
+    "n_train": "data.n_train",
+    "beta": "model.beta",
+    "latent_dim": "model.latent_dim",
+    "weighting": "model.weighting.strategy",
+    "tasks": "model.tasks",
+    "n_tasks": "model.tasks",
+}
+
+AXIS_DESCRIPTIONS: dict[str, str] = {
+    "label_fraction": "share of training labels kept per task",
+    "n_train": "training-set size",
+    "beta": "weight of the KL term",
+    "latent_dim": "latent dimensions",
+    "weighting": "task-weighting strategy",
+    "tasks": "task set (relatedness of the tasks learned together)",
+    "n_tasks": "number of tasks learned together",
+}
+
+
+class DatasetSpec(StrictModel):
+    """One data source of the study and the tasks its models learn."""
+
+    tasks: list[str] | None = Field(
+        None, description="tasks every model with heads learns (None: all the data's tasks)"
+    )
+    task_sets: dict[str, list[str]] = Field(
+        default_factory=dict, description="named task lists for the `tasks` condition axis"
+    )
+    set: dict[str, Any] = Field(
+        default_factory=dict, description="dotted config overrides for this dataset's runs"
+    )
+
+
+class VariantSpec(StrictModel):
+    """A named model variant: a registry model plus config overrides."""
+
+    model: str = Field(description="registry model name (see `mtvae models`)")
+    description: str = ""
+    set: dict[str, Any] = Field(
+        default_factory=dict, description="dotted config overrides, e.g. {model.layout: shared}"
+    )
+    baselines: dict[Family, str] = Field(
+        default_factory=dict,
+        description="metric family -> the variant this one is compared with on that family",
+    )
+
+
+class StudySpec(StrictModel):
+    """A grid of runs: datasets x condition points x variants x seeds, and how to compare them."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    datasets: dict[str, DatasetSpec] = Field(default_factory=lambda: {"shapes": DatasetSpec()})
+    base: dict[str, Any] = Field(
+        default_factory=dict, description="partial run config shared by every run"
+    )
+    variants: dict[str, VariantSpec] = Field(min_length=1)
+    conditions: dict[str, list[Any]] = Field(default_factory=dict)
+    design: Literal["product", "ofat"] = "product"
+    default: dict[str, Any] = Field(
+        default_factory=dict, description="ofat centre point (default: each axis' first value)"
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seed_data: bool = Field(
+        True, description="each seed also reseeds the data (generation, splits, label masks)"
+    )
+    metrics: list[str] = Field(default_factory=lambda: ["recon", "nll", "task"], min_length=1)
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the tests")
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _list_of_names(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):  # [shapes, mnist] is short for {shapes: {}, ...}
+            return {str(name): {} for name in value}
+        if isinstance(value, dict):  # `mnist:` with nothing under it
+            return {k: {} if v is None else v for k, v in value.items()}
+        return value
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _count_of_seeds(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):  # `seeds: 3` -> [0, 1, 2]
+            return list(range(value))
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudySpec:
+        problems = _check_spec(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def axis_default(self, axis: str) -> Any:
+        """The ofat centre value of ``axis``."""
+        return self.default.get(axis, self.conditions[axis][0])
+
+
+def _check_spec(spec: StudySpec) -> list[str]:
+    from mtvae.data.sources import SOURCES
+    from mtvae.evaluate.runner import METRIC_FAMILIES
+    from mtvae.models.registry import MODELS
+
+    problems = []
+    for source in spec.datasets:
+        if source.split(":", 1)[0] not in SOURCES:
+            problems.append(
+                f"unknown data source '{source}'.{did_you_mean(source, SOURCES)} "
+                f"Available: {', '.join(SOURCES)}, npz:PATH"
+            )
+    for name in spec.metrics:
+        if name not in METRIC_FAMILIES:
+            problems.append(
+                f"unknown metric family '{name}'.{did_you_mean(name, METRIC_FAMILIES)} "
+                f"Available: {', '.join(METRIC_FAMILIES)}"
+            )
+    for name, variant in spec.variants.items():
+        if variant.model not in MODELS:
+            problems.append(
+                f"variant '{name}': unknown model '{variant.model}'."
+                f"{did_you_mean(variant.model, MODELS)} Available: {', '.join(MODELS)}"
+            )
+        for family, other in variant.baselines.items():
+            if other not in spec.variants or other == name:
+                problems.append(
+                    f"variant '{name}': baseline for {family} must be another variant, got "
+                    f"'{other}'.{did_you_mean(other, spec.variants)}"
+                )
+    if len(set(spec.seeds)) != len(spec.seeds) or any(s < 0 for s in spec.seeds):
+        problems.append(f"seeds must be distinct non-negative integers, got {spec.seeds}")
+    problems += _check_axes(spec)
+    return problems
+
+
+def _check_axes(spec: StudySpec) -> list[str]:
+    problems = []
+    for axis, values in spec.conditions.items():
+        if axis not in AXIS_KEYS and "." not in axis:
+            problems.append(
+                f"unknown condition axis '{axis}'.{did_you_mean(axis, AXIS_KEYS)} Use one of "
+                f"{', '.join(AXIS_KEYS)} or a dotted config key such as model.task_dim"
+            )
+        if not values:
+            problems.append(f"condition axis '{axis}' has no values")
+        elif len({yaml.safe_dump(v) for v in values}) != len(values):
+            problems.append(f"condition axis '{axis}' repeats a value: {values}")
+        if axis == "tasks":
+            for value in values:
+                if not any(value in d.task_sets for d in spec.datasets.values()):
+                    problems.append(
+                        f"condition axis 'tasks': no dataset defines the task set '{value}' "
+                        "(add it under datasets.<source>.task_sets)"
+                    )
+    keys: dict[str, str] = {}
+    for axis in spec.conditions:
+        key = AXIS_KEYS.get(axis, axis)
+        if keys.setdefault(key, axis) != axis:
+            problems.append(f"condition axes '{keys[key]}' and '{axis}' both set {key}; keep one")
+    for axis, value in spec.default.items():
+        if axis not in spec.conditions:
+            problems.append(f"default names '{axis}', which is not a condition axis")
+        elif value not in spec.conditions[axis]:
+            problems.append(
+                f"default {axis}={value!r} is not one of the axis' values {spec.conditions[axis]}"
+            )
+    return problems
+
+
+# --- loading ------------------------------------------------------------------------------
+def preset_names() -> list[str]:
+    """Names of the presets shipped with mtvae."""
+    folder = resources.files("mtvae.study") / "presets"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_text(name: str) -> str:
+    """The YAML text of preset ``name`` (a UserError with a suggestion when unknown)."""
+    names = preset_names()
+    if name not in names:
+        raise UserError(
+            f"Unknown study preset '{name}'.{did_you_mean(name, names)} "
+            f"Available: {', '.join(names)}; or pass your own --spec FILE.yaml."
+        )
+    return (resources.files("mtvae.study") / "presets" / f"{name}.yaml").read_text("utf-8")
+
+
+def load_preset(name: str) -> StudySpec:
+    """The validated preset ``name``."""
+    return parse_spec(yaml.safe_load(preset_text(name)), f"preset '{name}'")
+
+
+def load_spec_file(path: str | Path) -> StudySpec:
+    """Read and validate a study spec YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"Study spec '{path}' does not exist. Pass an existing YAML file.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"Study spec '{path}' is not valid YAML: {exc}") from None
+    return parse_spec(raw, f"study spec '{path}'")
+
+
+def parse_spec(raw: Any, where: str = "study spec") -> StudySpec:
+    """Validate raw data into a :class:`StudySpec`; every problem in one UserError."""
+    if not isinstance(raw, dict):
+        raise UserError(f"The {where} must be a YAML mapping with name, variants, ... keys.")
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"Invalid {where}: " + "; ".join(_spec_problems(exc)) + ".") from None
+    from mtvae.study.expand import expand  # every run config must resolve, too
+
+    expand(spec, where=where)
+    return spec
+
+
+def _spec_problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        if err["type"] == "value_error" and not loc:
+            problems.append(str(err["ctx"]["error"]))
+        elif err["type"] == "missing":
+            problems.append(f"missing key '{key}'")
+        elif err["type"] == "extra_forbidden":
+            allowed = _allowed_at(loc[:-1])
+            problems.append(
+                f"unknown key '{key}'.{did_you_mean(loc[-1], allowed)} "
+                f"Allowed here: {', '.join(allowed)}"
+            )
+        else:
+            problems.append(f"'{key}': {err['msg']} (got {err.get('input')!r})")
+    return problems
+
+
+def _allowed_at(path: list[str]) -> list[str]:
+    """Field names of the spec section at ``path`` (a mapping level consumes one key)."""
+    node: Any = StudySpec
+    for part in path:
+        if get_origin(node) is dict:
+            node = get_args(node)[1]
+        elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
+            node = node.model_fields[part].annotation
+        else:
+            return []
+    return sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> StudySpec:
+    """The spec with every run on data ``source`` (and/or files under ``root``) instead.
+
+    The study's own settings for ``source`` are kept when it is one of its datasets; otherwise
+    the first dataset's overrides carry over, but not its task lists (they name the other
+    data's tasks: models then learn every task of the new data), its ``tasks`` axis or its
+    split sizes (the new source's own apply).
+    """
+    raw = spec.model_dump(mode="json")
+    if source and source.startswith("npz:"):  # absolute, so a resume from elsewhere finds it
+        source = "npz:" + str(Path(source[4:]).expanduser().resolve())
+    if root:
+        raw["base"].setdefault("data", {})["root"] = str(Path(root).expanduser().resolve())
+    datasets = raw["datasets"]
+    if source in datasets:
+        raw["datasets"] = {source: datasets[source]}
+    elif source:
+        sizes = ("n_train", "n_val", "n_test")
+        first = next(iter(datasets.values()))
+        keep = {k: v for k, v in first["set"].items() if k not in [f"data.{s}" for s in sizes]}
+        raw["datasets"] = {source: {"tasks": None, "task_sets": {}, "set": keep}}
+        for size in sizes:  # the other data's split sizes: the new source's own apply
+            raw["base"].get("data", {}).pop(size, None)
+        raw["conditions"].pop("tasks", None)
+        raw["default"].pop("tasks", None)
+    return parse_spec(raw, f"study spec '{spec.name}' with --data {source or root}")
+
+
+def spec_yaml(spec: StudySpec) -> str:
+    """The canonical YAML form of ``spec`` (what ``study.yaml`` holds)."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,211 @@
+"""Run a study into a directory, resumably, then write its report.
+
+``STUDY_DIR`` holds ``study.yaml`` (the spec), ``results.db`` (see :mod:`mtvae.study.store`),
+``runs/<run-id>/`` and ``report/``. Running the same spec into the same directory again skips
+finished runs, re-runs interrupted ones and, with ``retry_failed``, failed ones.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import platform
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mtvae import __version__
+from mtvae.errors import UserError
+from mtvae.io import write_text
+from mtvae.study.expand import Plan, expand, point_label
+from mtvae.study.runner import RunTask, check_backend, default_layout, get_backend
+from mtvae.study.spec import StudySpec, spec_yaml
+from mtvae.study.store import Store
+
+HEADLINE = ("recon/mse", "nll/iwae", "task/*/accuracy", "probe/*accuracy", "vq/perplexity")
+
+
+@contextmanager
+def study_lock(out: Path):
+    """Hold ``out/.lock`` so two studies never write the same directory at once."""
+    handle = open(out / ".lock", "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserError(
+            f"Another `mtvae study` is running in '{out}'. Wait for it to finish (it resumes "
+            "where it is), or choose another --out."
+        ) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def prepare_study_dir(out: Path, spec: StudySpec) -> None:
+    """Create ``out`` with ``study.yaml``, or check that it holds this same spec."""
+    text = spec_yaml(spec)
+    stored = out / "study.yaml"
+    if stored.is_file():
+        previous = yaml.safe_load(stored.read_text(encoding="utf-8"))
+        current = yaml.safe_load(text)
+        if previous != current:
+            raise UserError(
+                f"'{out}' holds a different study: its study.yaml differs from this spec at "
+                f"'{_first_difference(previous, current)}'. Resume it with its own spec "
+                f"(`mtvae study --spec {stored} --out {out}`), or choose another --out."
+            )
+        return
+    if out.exists() and (not out.is_dir() or any(p.name != ".lock" for p in out.iterdir())):
+        raise UserError(
+            f"'{out}' exists and is not a study directory (no study.yaml); choose a new or "
+            "empty --out."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(stored, text)
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+    return path or "(top level)"
+
+
+def hardware() -> dict[str, Any]:
+    """What the study ran on (for the report's methodology)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "gpu": gpu,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "mtvae": __version__,
+    }
+
+
+def run_study(
+    spec: StudySpec,
+    out: str | Path,
+    workers: int | None = None,
+    threads: int | None = None,
+    backend: str = "local",
+    retry_failed: bool = False,
+    report: bool = True,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Run every unfinished run of ``spec`` into ``out``; write the report; return ``out``."""
+    out = Path(out)
+    check_backend(backend)  # an unavailable backend fails before anything is written
+    plan = expand(spec)
+    prepare_study_dir(out, spec)
+    with study_lock(out):
+        store = Store(out / "results.db")
+        try:
+            _run_pending(store, spec, plan, out, workers, threads, backend, retry_failed, log)
+        finally:
+            store.close()
+    if report:
+        from mtvae.report.build import build_report
+
+        build_report(out)
+    return out
+
+
+def _run_pending(store, spec, plan, out, workers, threads, backend, retry_failed, log) -> None:
+    store.set_meta("spec", spec.model_dump(mode="json"))
+    store.add_plan(plan.runs.values(), plan.cells)
+    store.requeue_interrupted()
+    todo = _todo(store, plan, out, retry_failed)
+    total, finished = len(plan.runs), len(plan.runs) - len(todo)
+    statuses = store.statuses()
+    failed = sum(statuses.get(rid) == "failed" for rid in plan.runs)
+    if not todo:
+        note = f" ({failed} failed; rerun them with --retry-failed)" if failed else ""
+        log(f"all {total} runs of '{spec.name}' are finished{note}")
+        return
+    workers = workers or default_layout(len(todo))[0]
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    engine = get_backend(backend, workers, threads)  # before any output: ray fails here
+    log(f"study '{spec.name}': {total} runs, {finished} already finished, {len(todo)} to run "
+        f"on {workers} worker(s) x {threads} thread(s) -> {out}")
+    tasks = [_task(plan, out, rid, spec) for rid in todo]
+    session = {"started": time.time(), "workers": workers, "threads": threads,
+               "backend": backend, "runs": len(todo), "hardware": hardware()}
+    _execute(store, engine, tasks, plan, total, finished, log)
+    session["wall_s"] = time.time() - session["started"]
+    store.set_meta("sessions", [*store.meta("sessions", []), session])
+
+
+def _todo(store: Store, plan: Plan, out: Path, retry_failed: bool) -> list[str]:
+    """Runs still to do: not done (or done without results.json), failed ones on request."""
+    statuses = store.statuses()
+    todo = []
+    for rid in plan.runs:
+        status = statuses.get(rid, "queued")
+        if status == "done" and (out / "runs" / rid / "results.json").is_file():
+            continue
+        if status == "failed" and not retry_failed:
+            continue
+        todo.append(rid)
+    return todo
+
+
+def _task(plan: Plan, out: Path, rid: str, spec: StudySpec) -> RunTask:
+    run = plan.runs[rid]
+    return RunTask(rid, run.config, str(out / "runs" / rid), ",".join(spec.metrics),
+                   figures=run.seed == spec.seeds[0])
+
+
+def _execute(store, engine, tasks, plan, total, finished, log) -> None:
+    from tqdm.auto import tqdm
+
+    where = {}
+    for cell in plan.cells:
+        where.setdefault(cell.run_id, point_label(cell.point))
+    with tqdm(total=total, initial=finished, unit="run", desc="study", dynamic_ncols=True) as bar:
+        for result in engine.run(tasks, started=lambda t: store.mark_running(t.run_id)):
+            store.record(result)
+            bar.update()
+            run = plan.runs[result["run_id"]]
+            bar.write(summary_line(result, run, where[run.run_id], bar.n, total))
+
+
+def summary_line(result: dict, run, where: str, n: int, total: int) -> str:
+    """One line per finished run: status, variant, condition, seed, time, headline metrics."""
+    head = (f"[{n:>{len(str(total))}}/{total}] {result['status']:<6} {run.variant} "
+            f"({where}, seed {run.seed}) {run.run_id} {result.get('wall_s', 0):.1f}s")
+    if result["status"] != "done":
+        return f"{head}  {result.get('error', '').splitlines()[0][:200]}"
+    return f"{head}  {headline_metrics(result.get('metrics', {}))}"
+
+
+def headline_metrics(metrics: dict[str, Any], limit: int = 3) -> str:
+    """A few key=value pairs of the most telling metrics present."""
+    from fnmatch import fnmatch
+
+    picked = []
+    for pattern in HEADLINE:
+        key = next((k for k in sorted(metrics) if fnmatch(k, pattern)), None)
+        if key is not None and isinstance(metrics[key], int | float):
+            picked.append(f"{key}={metrics[key]:.4g}")
+    return "  ".join(picked[:limit])

@@ -1,0 +1,97 @@
+"""A synthetic study directory: a results.db written directly, no training."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+
+from mtvae.study.expand import expand
+from mtvae.study.spec import parse_spec
+from mtvae.study.store import Store
+
+HOSTILE_NAME = "<script>alert('study')</script> & co"
+HOSTILE_VARIANT = "mt<b>bold</b>"
+
+SPEC = {
+    "name": HOSTILE_NAME,
+    "description": "A synthetic study <i>for tests</i>.",
+    "datasets": {"shapes": {"tasks": ["shape", "x"]}},
+    "base": {"data": {"n_train": 64, "n_val": 16, "n_test": 16, "image_size": 16},
+             "model": {"latent_dim": 6, "encoder": {"arch": "mlp", "hidden": [16]}}},
+    "variants": {
+        "vae": {"model": "vae"},
+        HOSTILE_VARIANT: {"model": "mtvae", "baselines": {"reconstruction": "vae",
+                                                          "representation": "vae",
+                                                          "task": "sup"}},
+        "sup": {"model": "supervised"},
+    },
+    "conditions": {"label_fraction": [0.1, 1.0]},
+    "seeds": [0, 1, 2],
+    "metrics": ["recon", "nll", "task"],
+}
+
+
+def png(seed: int) -> bytes:
+    from matplotlib import pyplot as plt
+
+    buffer = io.BytesIO()
+    plt.imsave(buffer, np.random.default_rng(seed).random((20, 20)), format="png", cmap="gray")
+    return buffer.getvalue()
+
+
+def fake_metrics(model: str, fraction: float, seed: int) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    noise = lambda: float(rng.normal(0, 0.01))  # noqa: E731
+    out: dict[str, float] = {"time/train_s": 1.0 + seed}
+    if model != "supervised":
+        out |= {"recon/mse": (0.02 if model == "mtvae" else 0.03) + noise(),
+                "nll/iwae": 60 + noise(), "nll/iwae_k": 100, "kl": 5.0,
+                "probe/shape/accuracy": 0.6 + 0.2 * fraction + noise()}
+    if model != "vae":
+        out |= {"task/shape/accuracy": 0.5 + 0.3 * fraction + noise(),
+                "task/x/mae": 0.1 + noise() ** 2}
+    if model == "mtvae":
+        out |= {"leakage/shared/shape": 0.4, "leakage/shared/x": 0.2, "leakage/shape/shape": 0.9,
+                "leakage/shape/x": 0.1, "leakage/x/shape": 0.35, "leakage/x/x": 0.95}
+    return out
+
+
+@pytest.fixture
+def hostile():
+    """The study and variant names the synthetic study uses (HTML that must be escaped)."""
+    return HOSTILE_NAME, HOSTILE_VARIANT
+
+
+@pytest.fixture
+def synthetic_study(tmp_path):
+    """A study directory with only study.yaml and results.db (no runs/ folder)."""
+    spec = parse_spec(SPEC)
+    plan = expand(spec)
+    out = tmp_path / "study"
+    out.mkdir()
+    store = Store(out / "results.db")
+    store.set_meta("spec", spec.model_dump(mode="json"))
+    store.add_plan(plan.runs.values(), plan.cells)
+    for rid, run in plan.runs.items():
+        store.mark_running(rid)
+        fraction = run.config["data"]["label_fraction"]
+        curve = [{"epoch": e, "train/loss": 10 / e + run.seed, "val/loss": 11 / e}
+                 for e in (1, 2, 3)]
+        artifacts = {"curve": ("json", json.dumps(curve).encode())}
+        if run.seed == 0 and run.model != "supervised":
+            artifacts |= {"figure:reconstructions": ("png", png(1)), "figure:samples":
+                          ("png", png(2)), "figure:traversals": ("png", png(3))}
+        store.record({"run_id": rid, "status": "done", "wall_s": 2.0, "train_s": 1.0,
+                      "eval_s": 0.5, "metrics": fake_metrics(run.model, fraction, run.seed),
+                      "artifacts": artifacts})
+    store.set_meta("sessions", [{"started": time.time(), "workers": 2, "threads": 1,
+                                 "backend": "local", "runs": len(plan.runs), "wall_s": 30.0,
+                                 "hardware": {"cpu": "test CPU", "cores": 2, "gpu": None,
+                                              "python": "3.11", "torch": "2", "mtvae": "0.1",
+                                              "platform": "test"}}])
+    store.close()
+    return out

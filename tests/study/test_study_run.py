@@ -1,0 +1,147 @@
+"""Running studies: kill and resume, failures recorded, one row per run, safe concurrent writes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mtvae.cli import main
+from mtvae.study.expand import expand
+from mtvae.study.runner import default_layout
+from mtvae.study.spec import parse_spec
+from mtvae.study.store import Store
+from mtvae.study.study import run_study
+
+TINY = {
+    "name": "tiny",
+    "datasets": {"shapes": {"tasks": ["shape", "x"]}},
+    "base": {"data": {"n_train": 256, "n_val": 32, "n_test": 64, "image_size": 16},
+             "model": {"latent_dim": 6, "encoder": {"arch": "mlp", "hidden": [32]}},
+             "train": {"epochs": 1, "batch_size": 64},
+             "eval": {"iwae_k": 4, "iwae_n": 16, "n_grid": 8}},
+    "variants": {
+        "vae": {"model": "vae"},
+        "mt": {"model": "mtvae", "set": {"model.layout": "partitioned", "model.task_dim": 2},
+               "baselines": {"reconstruction": "vae", "representation": "vae"}},
+    },
+    "conditions": {"label_fraction": [0.5, 1.0]},
+    "seeds": [0, 1],
+    "metrics": ["recon", "task"],
+}
+
+
+def db_rows(path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+def done_count(path: Path) -> int:
+    try:
+        return db_rows(path, "SELECT COUNT(*) FROM runs WHERE status = 'done'")[0][0]
+    except sqlite3.Error:  # not created yet, or mid-migration
+        return 0
+
+
+def test_killed_study_resumes_to_exactly_one_row_per_run(tmp_path):
+    spec_file = tmp_path / "tiny.yaml"
+    spec_file.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "study"
+    command = [sys.executable, "-m", "mtvae", "study", "--spec", str(spec_file), "--out", str(out),
+               "--workers", "1", "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    deadline = time.time() + 120
+    while done_count(out / "results.db") < 1 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    plan = expand(parse_spec(TINY))
+    done_at_kill = done_count(out / "results.db")
+    assert 1 <= done_at_kill < len(plan.runs), "the study should be killed mid-way"
+    time.sleep(1.0)  # the orphaned worker notices its parent is gone and exits
+
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert f"{done_at_kill} already finished" in finished.stdout
+    assert "report: " in finished.stdout and "index.html" in finished.stdout
+    rows = db_rows(out / "results.db", "SELECT run_id, status FROM runs")
+    assert sorted(r[0] for r in rows) == sorted(plan.runs)  # one row per run, none lost
+    assert {r[1] for r in rows} == {"done"}
+    assert db_rows(out / "results.db", "PRAGMA journal_mode")[0][0] == "wal"
+    assert len(db_rows(out / "results.db", "SELECT * FROM cells")) == len(plan.cells)
+    for rid in plan.runs:
+        assert (out / "runs" / rid / "results.json").is_file()
+    assert (out / "report" / "index.html").is_file() and (out / "report" / "report.md").is_file()
+
+
+def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
+    raw = yaml.safe_load(yaml.safe_dump(TINY))
+    # latent_dim 2 cannot hold two task blocks of 2: the model fails when it is built
+    raw["variants"]["mt"]["set"]["model.latent_dim"] = 2
+    raw["conditions"] = {}
+    spec = parse_spec(raw)
+    out = run_study(spec, tmp_path / "s", workers=1, threads=1)
+    rows = Store(out / "results.db").runs()
+    assert len(rows) == 4  # 2 variants x 2 seeds
+    for row in rows:
+        if row["variant"] == "vae":
+            assert row["status"] == "done" and row["metrics"]["recon/mse"] > 0
+        else:
+            assert row["status"] == "failed" and "latent_dim=2 is too small" in row["error"]
+    report = (out / "report" / "report.md").read_text()
+    assert "Failed runs" in report and "too small" in report
+    # a rerun leaves failed runs alone unless asked; --retry-failed tries them again
+    assert main(["study", "--spec", str(out / "study.yaml"), "--out", str(out)]) == 0
+    assert "(2 failed; rerun them with --retry-failed)" in capsys.readouterr().out
+    assert main(["study", "--spec", str(out / "study.yaml"), "--out", str(out),
+                 "--retry-failed"]) == 0
+    attempts = {(r["variant"], r["attempts"]) for r in Store(out / "results.db").runs()}
+    assert attempts == {("mt", 2), ("vae", 1)}
+
+
+class _Run:
+    def __init__(self, i: int) -> None:
+        self.run_id, self.variant, self.model = f"r{i:03d}", "v", "vae"
+        self.dataset, self.seed, self.config = "shapes", i, {"i": i}
+
+
+def _writer(path: str, start: int, n: int) -> None:
+    store = Store(path)
+    for i in range(start, start + n):
+        store.add_plan([_Run(i)], [])
+        store.mark_running(f"r{i:03d}")
+        store.record({"run_id": f"r{i:03d}", "status": "done", "metrics": {"m": i},
+                      "artifacts": {"curve": ("json", b"[]")}})
+    store.close()
+
+
+@pytest.mark.parametrize("writers", [4])
+def test_concurrent_writers_lose_and_duplicate_nothing(tmp_path, writers):
+    path = str(tmp_path / "results.db")
+    Store(path).close()
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_writer, args=(path, k * 25, 25)) for k in range(writers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    rows = db_rows(Path(path), "SELECT run_id, status, metrics FROM runs")
+    assert len(rows) == len({r[0] for r in rows}) == 25 * writers
+    assert {r[1] for r in rows} == {"done"}
+    assert db_rows(Path(path), "SELECT COUNT(*) FROM artifacts")[0][0] == 25 * writers
+
+
+def test_default_layout_is_one_single_threaded_worker_per_core():
+    assert default_layout(30, cores=2) == (2, 1)
+    assert default_layout(1, cores=2) == (1, 2)  # a lone run gets the spare core as a thread
+    assert default_layout(5, cores=16) == (5, 3)

@@ -1,0 +1,149 @@
+"""Study specs: validation with clear messages, presets, deterministic expansion into runs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from mtvae.cli import main
+from mtvae.errors import UserError
+from mtvae.study.expand import condition_points, expand, point_label, run_id
+from mtvae.study.spec import load_preset, parse_spec, preset_names, with_data
+
+BASE = {
+    "name": "tiny",
+    "datasets": {"shapes": {"tasks": ["shape", "x"]}},
+    "base": {"data": {"n_train": 64, "n_val": 16, "n_test": 16, "image_size": 16},
+             "model": {"latent_dim": 6, "encoder": {"arch": "mlp", "hidden": [16]}},
+             "train": {"epochs": 1, "batch_size": 32}},
+    "variants": {
+        "vae": {"model": "vae"},
+        "mt": {"model": "mtvae", "set": {"model.layout": "shared"},
+               "baselines": {"reconstruction": "vae", "task": "sup"}},
+        "sup": {"model": "supervised"},
+    },
+    "conditions": {"label_fraction": [0.5, 1.0], "beta": [1.0, 4.0]},
+    "seeds": [0, 1],
+    "metrics": ["recon", "task"],
+}
+
+
+def spec_with(**changes):
+    raw = copy.deepcopy(BASE)
+    raw.update(changes)
+    return raw
+
+
+def test_presets_validate_and_quick_is_the_promised_grid():
+    assert {"quick", "standard", "full"} <= set(preset_names())
+    for name in preset_names():
+        spec = load_preset(name)  # every run config of every preset resolves
+        assert spec.name == name
+    quick = load_preset("quick")
+    plan = expand(quick)
+    assert len(quick.variants) == 5 and len(quick.seeds) == 3
+    assert len(plan.runs) == 30  # 5 variants x 2 label fractions x 3 seeds
+    assert {r.model for r in plan.runs.values()} == {"vae", "mtvae", "supervised", "vqvae"}
+
+
+def test_product_and_ofat_expansion_counts():
+    product = parse_spec(BASE)
+    assert len(condition_points(product)) == 4
+    plan = expand(product)
+    assert len(plan.cells) == 3 * 4 * 2
+    # beta does not touch the supervised baseline: its cells share runs instead of retraining
+    assert len(plan.runs) == 2 * (2 * 4 + 2)
+    ofat = parse_spec(spec_with(design="ofat", default={"label_fraction": 1.0}))
+    points = condition_points(ofat)
+    assert [point_label(p) for p in points] == [
+        "label_fraction=1, beta=1", "label_fraction=0.5, beta=1", "label_fraction=1, beta=4"]
+    assert len(expand(ofat).cells) == 3 * 3 * 2
+
+
+def test_run_ids_are_deterministic_hashes_of_the_resolved_config():
+    first, second = expand(parse_spec(BASE)), expand(parse_spec(BASE))
+    assert list(first.runs) == list(second.runs)
+    for rid, run in first.runs.items():
+        assert len(rid) == 12 and run_id(run.config) == rid
+        assert run.config["train"]["progress"] is False
+    reordered = spec_with(variants=dict(reversed(list(BASE["variants"].items()))))
+    assert set(expand(parse_spec(reordered)).runs) == set(first.runs)  # names do not matter
+    changed = copy.deepcopy(BASE)
+    changed["base"]["train"]["lr"] = 0.01
+    assert not set(expand(parse_spec(changed)).runs) & set(first.runs)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"variants": {"vae": {"modle": "vae"}}}, "unknown key 'variants.vae.modle'. Did you mean 'model'?"),
+        ({"variants": {"vae": {"model": "vea"}}}, "unknown model 'vea'. Did you mean 'vae'?"),
+        ({"conditions": {"label_fractoin": [0.1]}}, "Did you mean 'label_fraction'?"),
+        ({"metrics": ["recon", "tsak"]}, "unknown metric family 'tsak'. Did you mean 'task'?"),
+        ({"datasets": ["shapse"]}, "unknown data source 'shapse'. Did you mean 'shapes'?"),
+        ({"variants": {"a": {"model": "vae", "baselines": {"task": "b"}}}},
+         "baseline for task must be another variant, got 'b'"),
+        ({"variants": {"a": {"model": "vae", "baselines": {"recon": "a"}}}}, "variants.a.baselines.recon"),
+        ({"variants": {"a": {"model": "vae", "set": {"model.beta": 2}}}},
+         "variant 'a' sets 'model.beta', which the condition axis 'beta' varies"),
+        ({"conditions": {"weighting": ["fixed", "dwa"]}, "variants": {"a": {"model": "vae"}}},
+         "the condition axis 'model.weighting.strategy' (weighting) changes no variant"),
+        ({"variants": {"a": {"model": "vae", "set": {"train.epochs": 0}}}},
+         "variant 'a' on shapes"),
+        ({"variants": {"a": {"model": "vae", "set": {"seed": 3}}}}, "which the study's seeds set"),
+        ({"seeds": [1, 1]}, "seeds must be distinct"),
+        ({"default": {"beta": 2.0}}, "default beta=2.0 is not one of the axis' values"),
+        ({"name": ""}, "'name'"),
+    ],
+)
+def test_spec_errors_say_what_is_wrong(change, needle):
+    with pytest.raises(UserError, match="Invalid study spec") as info:
+        parse_spec(spec_with(**change))
+    assert needle in str(info.value)
+
+
+def test_duplicate_variants_are_rejected():
+    raw = spec_with(variants={"a": {"model": "vae"}, "b": {"model": "vae"}})
+    with pytest.raises(UserError, match="variants 'a' and 'b' give the same run config"):
+        parse_spec(raw)
+
+
+def test_data_override_takes_tasks_from_the_new_data():
+    spec = parse_spec(spec_with(datasets={"shapes": {"tasks": ["shape"],
+                                                     "task_sets": {"one": ["shape"]}}},
+                                conditions={"tasks": ["one"]}))
+    other = with_data(spec, "digits")
+    assert list(other.datasets) == ["digits"] and other.datasets["digits"].tasks is None
+    assert "tasks" not in other.conditions
+    assert "n_train" not in other.base["data"]  # the new source's own split sizes
+    run = next(iter(expand(other).runs.values()))
+    assert run.config["data"]["source"] == "digits" and run.config["model"]["tasks"] is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--preset", "quik"], "Unknown study preset 'quik'. Did you mean 'quick'?"),
+        (["--backend", "ray"], "--backend ray is not available yet"),
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--spec", "missing.yaml"], "does not exist"),
+    ],
+)
+def test_cli_user_errors_exit_2(tmp_path, capsys, argv, needle):
+    status = main(["study", *argv, "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert status == 2 and needle in err and "Traceback" not in err
+
+
+def test_cli_refuses_a_study_dir_holding_another_spec(tmp_path, capsys):
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "study.yaml").write_text("name: other\n")
+    assert main(["study", "--preset", "quick", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds a different study" in err and "study.yaml" in err
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "file.txt").write_text("x")
+    assert main(["study", "--out", str(tmp_path / "junk")]) == 2
+    assert "is not a study directory" in capsys.readouterr().err
