@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--threads", type=int, help="torch threads per worker (default: cores/workers)")
     study.add_argument("--backend", choices=["local", "ray"], default="local",
                        help="where runs execute: local processes (default) or a Ray cluster")
+    study.add_argument("--address", help="Ray cluster address for --backend ray (default: start "
+                                         "a local Ray instance)")
+    study.add_argument("--gpus-per-run", type=float, default=0.0, metavar="G",
+                       help="GPUs each run declares under --backend ray")
     study.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     study.set_defaults(func=cmd_study)
 
@@ -202,8 +206,12 @@ def cmd_study(args: argparse.Namespace) -> None:
     if args.data or args.data_root:
         spec = with_data(spec, args.data, args.data_root)
     try:
+        if args.backend != "ray" and (args.address or args.gpus_per_run):
+            raise UserError("--address and --gpus-per-run apply to --backend ray only.")
+        options = {"address": args.address, "gpus": args.gpus_per_run} if args.backend == "ray" else {}
         out = run_study(spec, args.out, workers=args.workers, threads=args.threads,
-                        backend=args.backend, retry_failed=args.retry_failed)
+                        backend=args.backend, retry_failed=args.retry_failed,
+                        backend_options=options)
     except KeyboardInterrupt:
         print(f"mtvae: interrupted; rerun the same command to resume the study in {args.out}.",
               file=sys.stderr)

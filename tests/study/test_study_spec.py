@@ -125,7 +125,7 @@ def test_data_override_takes_tasks_from_the_new_data():
     ("argv", "needle"),
     [
         (["--preset", "quik"], "Unknown study preset 'quik'. Did you mean 'quick'?"),
-        (["--backend", "ray"], "--backend ray is not available yet"),
+        (["--address", "ray://x:10001"], "--address and --gpus-per-run apply to --backend ray"),
         (["--workers", "0"], "--workers must be at least 1"),
         (["--spec", "missing.yaml"], "does not exist"),
     ],

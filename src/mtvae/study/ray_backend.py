@@ -34,16 +34,23 @@ def _execute_with_threads(task: RunTask, threads: int) -> dict:
 class RayBackend:
     """Run tasks on a Ray cluster (``address``) or a local Ray instance started on demand."""
 
-    def __init__(
-        self, workers: int, threads: int, address: str | None = None, gpus: float = 0.0
-    ) -> None:
-        try:
-            import ray
-        except ImportError:
+    @staticmethod
+    def check() -> None:
+        """Fail early, starting nothing, when Ray is not installed."""
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
             raise UserError(
                 "--backend ray needs the 'ray' package: pip install 'mtvae[ray]' "
                 "(or use --backend local)."
-            ) from None
+            )
+
+    def __init__(
+        self, workers: int, threads: int, address: str | None = None, gpus: float = 0.0
+    ) -> None:
+        self.check()
+        import ray
+
         self.ray, self.workers, self.threads = ray, workers, threads
         if not ray.is_initialized():
             self._connect(address)

@@ -4,8 +4,8 @@ A run is ``train_run(config, runs/<id>, overwrite=True)`` then ``evaluate_run``;
 returns its metrics, timings, artifacts or error text and never touches the database — the
 parent process is the only writer. One failing run never stops the others.
 
-Backends: ``local`` (a pool of worker processes on this machine) and ``ray`` (reserved for a
-cluster backend, not available yet).
+Backends: ``local`` (a pool of worker processes on this machine) and ``ray`` (each run a Ray
+task on a cluster or a local Ray instance; see :mod:`mtvae.study.ray_backend`).
 """
 
 from __future__ import annotations
@@ -158,25 +158,11 @@ class LocalBackend:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-class RayBackend:
-    """Placeholder for the Ray cluster backend (another issue)."""
-
-    @staticmethod
-    def check() -> None:
-        """Raise a UserError when this backend cannot run here (cheap: starts nothing)."""
-        raise UserError(
-            "--backend ray is not available yet: the Ray backend for clusters is still to come. "
-            "Use --backend local (the default), which runs on this machine's cores."
-        )
-
-    def __init__(self, workers: int, threads: int) -> None:
-        self.check()
-
-    def run(self, tasks: list[RunTask], started: Callable[[RunTask], None]) -> Iterator[dict]:
-        raise NotImplementedError
-
-
-BACKENDS: dict[str, type] = {"local": LocalBackend, "ray": RayBackend}
+# The Ray backend is imported on demand: it needs the optional 'ray' package.
+BACKENDS: dict[str, type | str] = {
+    "local": LocalBackend,
+    "ray": "mtvae.study.ray_backend:RayBackend",
+}
 
 
 def _backend_class(name: str) -> type:
@@ -184,7 +170,13 @@ def _backend_class(name: str) -> type:
         from mtvae.errors import unknown_name
 
         raise unknown_name("backend", name, BACKENDS)
-    return BACKENDS[name]
+    entry = BACKENDS[name]
+    if isinstance(entry, str):
+        import importlib
+
+        module, attr = entry.split(":")
+        entry = getattr(importlib.import_module(module), attr)
+    return entry
 
 
 def check_backend(name: str) -> None:
@@ -195,9 +187,10 @@ def check_backend(name: str) -> None:
         check()
 
 
-def get_backend(name: str, workers: int, threads: int) -> Backend:
-    """The backend called ``name`` with ``workers`` x ``threads``."""
-    return _backend_class(name)(workers, threads)
+def get_backend(name: str, workers: int, threads: int, **options: Any) -> Backend:
+    """The backend called ``name`` with ``workers`` x ``threads`` (and backend ``options``,
+    e.g. Ray's ``address`` and ``gpus``)."""
+    return _backend_class(name)(workers, threads, **options)
 
 
 def default_layout(pending: int, cores: int | None = None) -> tuple[int, int]:

@@ -112,8 +112,12 @@ def run_study(
     retry_failed: bool = False,
     report: bool = True,
     log: Callable[[str], None] = print,
+    backend_options: dict | None = None,
 ) -> Path:
-    """Run every unfinished run of ``spec`` into ``out``; write the report; return ``out``."""
+    """Run every unfinished run of ``spec`` into ``out``; write the report; return ``out``.
+
+    ``backend_options`` go to the backend (Ray: ``address``, ``gpus`` per run).
+    """
     out = Path(out)
     check_backend(backend)  # an unavailable backend fails before anything is written
     plan = expand(spec)
@@ -121,7 +125,8 @@ def run_study(
     with study_lock(out):
         store = Store(out / "results.db")
         try:
-            _run_pending(store, spec, plan, out, workers, threads, backend, retry_failed, log)
+            _run_pending(store, spec, plan, out, workers, threads, backend, retry_failed, log,
+                         backend_options or {})
         finally:
             store.close()
     if report:
@@ -131,7 +136,9 @@ def run_study(
     return out
 
 
-def _run_pending(store, spec, plan, out, workers, threads, backend, retry_failed, log) -> None:
+def _run_pending(
+    store, spec, plan, out, workers, threads, backend, retry_failed, log, options
+) -> None:
     store.set_meta("spec", spec.model_dump(mode="json"))
     store.add_plan(plan.runs.values(), plan.cells)
     store.requeue_interrupted()
@@ -145,7 +152,7 @@ def _run_pending(store, spec, plan, out, workers, threads, backend, retry_failed
         return
     workers = workers or default_layout(len(todo))[0]
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    engine = get_backend(backend, workers, threads)  # before any output: ray fails here
+    engine = get_backend(backend, workers, threads, **options)  # ray connects here
     log(f"study '{spec.name}': {total} runs, {finished} already finished, {len(todo)} to run "
         f"on {workers} worker(s) x {threads} thread(s) -> {out}")
     tasks = [_task(plan, out, rid, spec) for rid in todo]
