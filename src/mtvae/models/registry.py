@@ -61,6 +61,14 @@ MODELS: dict[str, ModelEntry] = {
             "conditional priors, inhibition, task weighting",
         ),
         ModelEntry(
+            "mtvqvae",
+            "mtvae.models.mtvqvae",
+            "MTVQVAEConfig",
+            "MTVQVAE",
+            "multitask VQ-VAE: task heads on the quantised code grid, missing labels, weighting; "
+            "PixelCNN prior fitted in a second stage",
+        ),
+        ModelEntry(
             "supervised",
             "mtvae.models.supervised",
             "SupervisedConfig",

@@ -123,7 +123,10 @@ class VQVAE(nn.Module):
     # --- objectives -----------------------------------------------------------------------
     def forward(self, batch: Batch, step: int | None = None) -> Output:
         """Training objective on a batch (``step`` is unused: there is no schedule)."""
-        quantized = self.quantizer(self.encoder(batch.x))
+        return self._vq_output(batch, self.quantizer(self.encoder(batch.x)))
+
+    def _vq_output(self, batch: Batch, quantized) -> Output:
+        """Reconstruction + quantiser loss for an already quantised batch."""
         recon = self.likelihood.loss(self.decoder(quantized.z_q), batch.x).mean()
         if self.training:
             self.usage.update(quantized.indices)
