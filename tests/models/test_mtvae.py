@@ -93,6 +93,19 @@ def test_heads_can_read_the_shared_block(data):
     assert model.head_reads["shape"] == [model.blocks["shared"], model.blocks["shape"]]
 
 
+def test_head_blocks_choose_what_each_head_reads(data):
+    model = _model(data, tasks=["shape", "x"], head_blocks={"shape": ["shape", "x"]})
+    assert model.head_reads["shape"] == [model.blocks["shape"], model.blocks["x"]]
+    assert model.head_reads["x"] == [model.blocks["x"]]
+    assert model.heads["shape"].net[0].in_features == 4
+    with pytest.raises(UserError, match="Did you mean 'shape'"):
+        _model(data, tasks=["shape", "x"], head_blocks={"shape": ["shap"]})
+    with pytest.raises(UserError, match="raise latent_dim"):
+        _model(data, tasks=["shape", "x"], latent_dim=4, head_blocks={"x": ["shared"]})
+    with pytest.raises(UserError, match="layout=partitioned"):
+        _model(data, tasks=["shape"], layout="shared", head_blocks={"shape": ["shared"]})
+
+
 def test_detach_stops_task_gradients_at_the_latent(data):
     model = _model(data, tasks=["shape"], detach=True)
     model(_batch(data)).losses["task/shape"].backward()

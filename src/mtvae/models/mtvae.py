@@ -53,6 +53,11 @@ class MTVAEConfig(GaussianVAEOptions, TaskOptions):
     layout: Literal["shared", "partitioned"] = "partitioned"
     task_dim: int = Field(2, ge=1, description="latent dims per task block (partitioned)")
     heads_read_shared: bool = Field(False, description="heads also read the shared block")
+    head_blocks: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="per task, the blocks its head reads, e.g. {shape: [shape, scale]} "
+        "(partitioned; overrides the default of its own block)",
+    )
     prior: Literal["standard", "conditional"] = "standard"
     inhibition: bool = Field(False, description="adversaries push task t out of other blocks")
     inhibition_weight: float = Field(1.0, ge=0, description="gradient-reversal scale")
@@ -121,15 +126,33 @@ class MTVAE(nn.Module):
         unknown = set(cfg.task_weights) - set(self.tasks)
         if unknown:
             raise unknown_name("task in model.task_weights", sorted(unknown)[0], self.tasks)
-        if cfg.layout == "shared" and (cfg.prior == "conditional" or cfg.inhibition):
+        for task, names in cfg.head_blocks.items():
+            if task not in self.tasks:
+                raise unknown_name("task in model.head_blocks", task, self.tasks)
+            allowed = ["shared", *self.tasks]
+            for name in names:
+                if name not in allowed:
+                    raise unknown_name(f"block in model.head_blocks.{task}", name, allowed)
+            if not names:
+                raise UserError(f"model.head_blocks.{task} is empty: name at least one block.")
+        if cfg.layout == "shared" and (cfg.prior == "conditional" or cfg.inhibition
+                                       or cfg.head_blocks):
             raise UserError(
-                "model.prior=conditional and model.inhibition need task blocks: "
-                "set model.layout=partitioned."
+                "model.prior=conditional, model.inhibition and model.head_blocks need task "
+                "blocks: set model.layout=partitioned."
             )
 
     def _head_slices(self, task: str) -> list[slice]:
         if self.config.layout == "shared":
             return [self.blocks["shared"]]
+        if task in self.config.head_blocks:
+            names = self.config.head_blocks[task]
+            if "shared" in names and "shared" not in self.blocks:
+                raise UserError(
+                    f"model.head_blocks.{task} reads the shared block, but the task blocks use "
+                    "all of model.latent_dim; raise latent_dim to leave a shared block."
+                )
+            return [self.blocks[name] for name in names]
         reads = [self.blocks[task]]
         if self.config.heads_read_shared and "shared" in self.blocks:
             reads.insert(0, self.blocks["shared"])
