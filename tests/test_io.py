@@ -35,3 +35,13 @@ def test_append_jsonl_writes_one_object_per_line(tmp_path):
     append_jsonl(path, {"step": 2, "x": float("nan")})
     lines = path.read_text().splitlines()
     assert [json.loads(line) for line in lines] == [{"step": 1}, {"step": 2, "x": None}]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "r.json"
+    write_json(path, {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -125,12 +125,15 @@ class EvalConfig(StrictModel):
     """Evaluation settings."""
 
     iwae_k: int = Field(1000, ge=1, description="importance samples for nll/iwae")
-    iwae_n: int = Field(1000, ge=1, description="test images used for nll/iwae")
+    iwae_n: int = Field(200, ge=1, description="test images used for nll/iwae")
     batch_size: int = Field(500, ge=1)
     n_grid: int = Field(64, ge=1, description="images in reconstruction/sample grids")
     probe_budgets: list[int | Literal["all"]] = Field(
         default_factory=lambda: [100, 1000, "all"],
         description="labelled training points per probe (label-efficiency curve); 'all': every one",
+    )
+    probe_max_dims: int = Field(
+        128, ge=1, description="wider representations are probed on this many principal components"
     )
     disent_n: int = Field(10000, ge=2, description="test points used by disentanglement metrics")
     disent_max_dims: int = Field(

@@ -15,12 +15,18 @@ from mtvae.evaluate import reference as ref
 from mtvae.evaluate import runner
 from mtvae.evaluate.families import evaluate_probes
 from mtvae.evaluate.plots import curve_terms, pca_2d
-from mtvae.evaluate.representations import block_dim_labels, blocks, representation
+from mtvae.evaluate.representations import (
+    block_dim_labels,
+    blocks,
+    principal_axes,
+    representation,
+)
 from mtvae.evaluate.runner import EvalContext, evaluate_run
 from mtvae.runs import load, train_run
 
 SIZES = {"n_train": 256, "n_val": 64, "n_test": 128, "image_size": 16}
-EVAL = {"iwae_k": 4, "iwae_n": 32, "gen_samples": 256, "kid_subsets": 10}
+EVAL = {"iwae_k": 4, "iwae_n": 32, "gen_samples": 256, "kid_subsets": 10,
+        "probe_budgets": [50, "all"]}  # fmt: skip
 DISENT = ["mig", "dci_d", "dci_c", "dci_i", "sap", "factorvae", "betavae", "modularity",
           "explicitness", "tc"]  # fmt: skip
 GEN = ["fd", "kid", "precision", "recall", "n_samples", "reference_accuracy"]
@@ -68,7 +74,7 @@ def runs(tmp_path_factory):
     return {name: (run, *_evaluate(run)) for name, run in trained.items()}
 
 
-def _probe_keys(budgets=("100", "1000", "all")):
+def _probe_keys(budgets=("50", "all")):
     keys = ["probe/shape/accuracy", "probe/shape/balanced_accuracy",
             "probe_knn/shape/accuracy@all", "probe_knn/shape/balanced_accuracy@all"]  # fmt: skip
     for b in budgets:
@@ -167,6 +173,25 @@ def test_probes_use_the_runs_labels_at_nested_budgets(runs):
     assert results["probe/shape/accuracy"] == results["probe/shape/accuracy@all"]
     assert results["probe/x/r2"] == results["probe/x/r2@all"]
     assert results["probe_knn/shape/n_train@all"] == labelled
+
+
+def test_wide_representations_are_probed_on_principal_components(runs):
+    model, config = load(runs["vae"][0])
+    assert runs["vae"][1]["probe/n_dims"] == 4  # narrow enough: read as it is
+    config.eval.probe_budgets = ["all"]
+    config.eval.probe_max_dims = 2
+    results = evaluate_probes(EvalContext(model, _data(), config, runs["vae"][0]))
+    assert results["probe/n_dims"] == 2
+    _assert_finite(results, ["probe/shape/accuracy", "probe/x/r2", "probe_knn/x/r2@all"])
+
+
+def test_principal_axes_find_the_dominant_directions():
+    x = np.random.default_rng(0).normal(size=(500, 3)) * [0.1, 5.0, 1.0]
+    mean, axes = principal_axes(x, 2)
+    assert axes.shape == (3, 2)
+    np.testing.assert_allclose(np.abs(axes[:, 0]), [0, 1, 0], atol=0.05)
+    np.testing.assert_allclose(np.abs(axes[:, 1]), [0, 0, 1], atol=0.05)
+    np.testing.assert_allclose(mean, x.mean(axis=0))
 
 
 def test_reference_classifier_is_cached_by_data_fingerprint(tmp_path, monkeypatch):

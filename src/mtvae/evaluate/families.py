@@ -32,6 +32,7 @@ from mtvae.evaluate.reference import reference_classifier, reference_task
 from mtvae.evaluate.representations import (
     block_dim_labels,
     blocks,
+    principal_axes,
     representation,
     representation_kind,
 )
@@ -52,6 +53,19 @@ def split_representation(ctx: EvalContext, split: str) -> np.ndarray:
         x = ctx.data.split(split).x
         ctx.cache[key] = representation(ctx.model, x, ctx.config.eval.batch_size)
     return ctx.cache[key]
+
+
+def probe_features(ctx: EvalContext) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test representations for the probes. Wider than ``eval.probe_max_dims`` (a
+    VQ-VAE's flattened code grid), both are projected on that many principal components of
+    the training representation: a linear map, so the probe stays linear, at a cost that no
+    longer grows with the width."""
+    train, test = split_representation(ctx, "train"), split_representation(ctx, "test")
+    k = ctx.config.eval.probe_max_dims
+    if train.shape[1] > k:
+        mean, axes = principal_axes(train, k)
+        train, test = (train - mean) @ axes, (test - mean) @ axes
+    return train, test
 
 
 @contextmanager
@@ -103,7 +117,7 @@ def needs_blocks(ctx: EvalContext) -> str | None:
     layout = getattr(ctx.model, "blocks", None)
     if not isinstance(layout, dict) or len(layout) < 2:
         return f"{type(ctx.model).__name__} has a single latent block (nothing can leak)"
-    return None
+    return needs_representation(ctx)
 
 
 def needs_reference_task(ctx: EvalContext) -> str | None:
@@ -116,30 +130,29 @@ def needs_reference_task(ctx: EvalContext) -> str | None:
 # ----------------------------------------------------------------------------- probes
 
 
-def _probe_data(ctx: EvalContext, task: str):
+def _probe_data(ctx: EvalContext, task: str, features: tuple[np.ndarray, np.ndarray]):
     """(train codes, train y) on the run's labelled training points; (test codes, test y)."""
     kind = ctx.data.tasks[task].kind
     out = []
-    for split in ("train", "test"):
+    for split, codes in zip(("train", "test"), features, strict=True):
         part = ctx.data.split(split)
         mask = part.masks[task].numpy()
         y = part.targets[task].numpy()[mask]
-        out += [
-            split_representation(ctx, split)[mask],
-            y.astype(np.int64) if kind == "binary" else y,
-        ]
+        out += [codes[mask], y.astype(np.int64) if kind == "binary" else y]
     return out
 
 
 @quiet_fits()
 def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
-    """``probe/<task>/<metric>@<budget>``, the unbudgeted alias, and ``probe_knn/...@all``."""
+    """``probe/<task>/<metric>@<budget>``, the unbudgeted alias, ``probe_knn/...@all`` and
+    ``probe/n_dims`` (the width the probes read)."""
     budgets = ctx.config.eval.probe_budgets
-    results: dict[str, float] = {}
+    features = probe_features(ctx)
+    results: dict[str, float] = {"probe/n_dims": features[0].shape[1]}
     for task, spec in ctx.data.tasks.items():
         if spec.kind not in PROBE_KINDS:
             continue
-        train_z, train_y, test_z, test_y = _probe_data(ctx, task)
+        train_z, train_y, test_z, test_y = _probe_data(ctx, task, features)
         if len(train_y) < 2 or len(test_y) == 0:
             continue  # too few labels to fit (e.g. data.label_fraction 0 for this task)
         for budget in budgets:

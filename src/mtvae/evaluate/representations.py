@@ -51,6 +51,18 @@ def representation(model, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 
 
+def principal_axes(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(d,)`` and the top-``k`` principal directions ``(d, k)`` of ``x`` ``(N, d)``.
+
+    From the eigendecomposition of the d x d covariance, which is much cheaper than an SVD of
+    ``x`` when N >> d.
+    """
+    mean = x.mean(axis=0)
+    centred = x - mean
+    _, vectors = np.linalg.eigh(centred.T @ centred / max(len(x) - 1, 1))  # ascending order
+    return mean, vectors[:, ::-1][:, :k]
+
+
 def blocks(model, width: int) -> dict[str, slice]:
     """Named slices of a representation of ``width`` dims: an MT-VAE's latent blocks, else ``z``."""
     layout = getattr(model, "blocks", None)

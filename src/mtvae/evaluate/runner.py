@@ -119,7 +119,7 @@ METRIC_FAMILIES: dict[str, MetricFamily] = {
             check=fam.needs_factors,
         ),
         MetricFamily(
-            "leakage", ("encode",), fam.evaluate_leakage,
+            "leakage", (), fam.evaluate_leakage,
             "how well each latent block predicts each task, and its heat map",
             check=fam.needs_blocks,
         ),
