@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 import yaml
 
 from mtvae.cli import main
@@ -20,15 +19,6 @@ SETTINGS = (
     "eval.iwae_k=5", "eval.iwae_n=8",
 )
 TINY = [arg for setting in SETTINGS for arg in ("--set", setting)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: on shared cores, extra threads cost more in contention than they save."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def run_ok(capsys, *argv: str) -> str:

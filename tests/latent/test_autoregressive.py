@@ -13,15 +13,6 @@ from mtvae.latent.autoregressive import PixelCNNConfig, PixelCNNPrior, UniformPr
 K = 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: on shared cores, extra threads cost more in contention than they save."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make(**overrides) -> PixelCNNPrior:
     torch.manual_seed(0)
     return PixelCNNPrior(PixelCNNConfig(**({"num_codes": K, "hidden": 16} | overrides)))

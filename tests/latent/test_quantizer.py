@@ -19,15 +19,6 @@ from mtvae.latent.quantizer import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: on shared cores, extra threads cost more in contention than they save."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make(**overrides) -> VectorQuantizer:
     """A small quantizer; dead-code restarts off unless asked for."""
     torch.manual_seed(0)

@@ -23,15 +23,6 @@ from mtvae.objectives.schedules import linear_warmup
 MLP = BodyConfig(arch="mlp", hidden=[32])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: on shared cores, extra threads cost more in contention than they save."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def make_vae(image_shape=(1, 16, 16), seed: int = 0, **fields) -> VAE:
     torch.manual_seed(seed)
     config = VAEConfig(**({"latent_dim": 4, "encoder": MLP} | fields))

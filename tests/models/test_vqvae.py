@@ -35,15 +35,6 @@ TINY_MODEL = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: on shared cores, extra threads cost more in contention than they save."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def data():
     return load_shapes(n_train=256, n_val=64, n_test=64, image_size=16)

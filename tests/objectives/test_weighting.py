@@ -27,15 +27,6 @@ NAMES = ["recon", "kl", "task/shape", "task/scale"]
 TASKS = ["task/shape", "task/scale"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: intra-op threads only contend for the shared cores (10x slower otherwise).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Toy(nn.Module):
     """A shared trunk, a decoder (recon only) and two task heads; task/scale's loss is 10x."""
 

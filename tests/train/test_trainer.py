@@ -24,15 +24,6 @@ EPOCHS = 3
 STEPS_PER_EPOCH = 4  # 256 training images, batches of 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: on shared cores, extra threads cost more in contention than they save."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def data():
     return load_shapes(n_train=256, n_val=64, n_test=64, image_size=16)
