@@ -52,5 +52,7 @@ lint: install-dev
 test: lint
 	$(BIN)/python -m pytest -q -n 2
 
+# Benchmarks (see BENCHMARKS.md); the bench extra adds Pythae, the trainer comparison's contender.
 bench: install-dev
+	$(PIP) -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run_all.py
