@@ -1,6 +1,6 @@
 """Study throughput by worker/thread layout, and the wall time of README command 1 (`make demo`).
 
-Run: ``python benchmarks/bench_study.py [--repeats 3] [--no-demo]``
+Run: ``python benchmarks/bench_study.py [--repeats 5] [--no-demo]``
 
 Layouts: ``mtvae study`` picks ``--workers``/``--threads`` itself (one single-threaded worker
 per core, ``mtvae.study.runner.default_layout``); the alternatives are 1 worker x 2 threads,
@@ -10,8 +10,7 @@ measurement runs a fresh study on a slice of the ``quick`` preset: its four non-
 seed 0, i.e. four of quick's 30 runs, unchanged (same data, epochs, evaluation). Runs per hour
 = runs / (last run finished - first run started), from the study's ``results.db``, so the
 study's start-up and its report are not counted; the whole command's wall time is given too.
-The layouts alternate for ``--repeats`` rounds (fewer than the 5 elsewhere: each round trains
-and evaluates 12 runs).
+The layouts alternate for ``--repeats`` rounds.
 
 Command 1 (``make demo``: install into the existing ``.venv``, a no-op, then the whole quick
 study and its report) runs once at the end, into a temporary directory.
@@ -80,7 +79,7 @@ def run_study(cmd: list[str], out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-demo", action="store_true", help="skip timing `make demo`")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "study.json")
     args = parser.parse_args()
