@@ -209,8 +209,8 @@ def markdown(results: dict, args, flops: dict, table: str) -> str:
         "",
         "Tried and not kept: `torch.compile` of the decoder (about 1.15x on the conv decoder "
         "after a 30 s compile, recompiling for the last, smaller chunk; not worth it), other "
-        "`max_decoded` chunk sizes (2048-8192: within noise at 1 thread, larger is better with "
-        "2 threads), `inference_mode` (already used).",
+        "`max_decoded` chunk sizes (2048-8192: within noise at 1 thread; with 2 threads on the "
+        "busy machine the default 8192 was best), `inference_mode` (already used).",
     ]
     return "\n".join(lines)
 

@@ -130,8 +130,8 @@ def markdown(stats: dict, demo: dict | None, n_runs: int, repeats: int) -> str:
                  f"**{verdict}**.")
     if demo:
         lines.append(
-            f"\n**README command 1** (`make demo`, after set-up: the install step is a no-op in "
-            f"the existing `.venv`; then the whole quick study, {demo['runs']} runs, and its "
+            f"\n**README command 1** (`make demo`, after set-up: its install step only "
+            f"re-checks the existing `.venv`; then the whole quick study, {demo['runs']} runs, and its "
             f"report), one run: **{demo['wall_s']:.0f} s** wall "
             f"({demo['runs_per_hour']:.0f} runs/hour over its runs' span)."
         )
