@@ -14,12 +14,14 @@ autoregressive prior treat both architectures alike:
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from pydantic import Field
 from torch import nn
 
-from mtvae.nn.bodies import ACTIVATIONS, BodyConfig, Decoder, Encoder, conv_grid
+from mtvae.nn.bodies import BodyConfig, Decoder, Encoder, activation, conv_grid
+from mtvae.nn.upconv import UpConv2d
 
 
 class CodeBodyConfig(BodyConfig):
@@ -35,7 +37,9 @@ class CodeBodyConfig(BodyConfig):
     )
 
 
-def code_grid(cfg: BodyConfig, image_shape: tuple[int, int, int], n_latents: int) -> tuple[int, int]:
+def code_grid(
+    cfg: BodyConfig, image_shape: tuple[int, int, int], n_latents: int
+) -> tuple[int, int]:
     """Shape ``(H', W')`` of the code grid the body produces for ``image_shape``."""
     if cfg.arch == "conv":
         if not cfg.channels:
@@ -53,7 +57,7 @@ class CodeEncoder(nn.Module):
         super().__init__()
         self.grid_shape = code_grid(cfg, image_shape, n_latents)
         self.code_dim = code_dim
-        act = ACTIVATIONS[cfg.activation]
+        act = partial(activation, cfg.activation)
         if cfg.arch == "conv":
             layers: list[nn.Module] = []
             c = image_shape[0]
@@ -84,7 +88,7 @@ class CodeDecoder(nn.Module):
     ) -> None:
         super().__init__()
         grid = code_grid(cfg, image_shape, n_latents)  # validates the config for the image
-        act = ACTIVATIONS[cfg.activation]
+        act = partial(activation, cfg.activation)
         if cfg.arch == "conv":
             layers: list[nn.Module] = []
             sizes = [code_dim, *reversed(cfg.hidden), cfg.channels[-1]]
@@ -93,7 +97,7 @@ class CodeDecoder(nn.Module):
             chans = list(reversed(cfg.channels))
             outs = [*chans[1:], image_shape[0]]
             for i, (c_in, c_out) in enumerate(zip(chans, outs, strict=True)):
-                layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
+                layers.append(UpConv2d(c_in, c_out))
                 if i < len(chans) - 1:
                     layers.append(act())
             self.body = nn.Sequential(*layers)
