@@ -12,9 +12,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
+
+
+def _distributed() -> bool:
+    """Whether this forward runs in one of several data-parallel processes (DDP)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _summed_over_ranks(t: Tensor) -> Tensor:
+    """``t`` summed over all data-parallel ranks (``t`` itself in a single process)."""
+    if not _distributed():
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t
+
+
+def _from_rank_zero(t: Tensor) -> None:
+    """Overwrite ``t`` in place with rank 0's value (no-op in a single process)."""
+    if _distributed():
+        dist.broadcast(t, src=0)
+
 
 KMEANS_ITERS = 10  # Lloyd iterations for k-means initialisation; a few suffice from k-means++ seeds
 
@@ -107,7 +129,9 @@ class VectorQuantizer(nn.Module):
     """Maps each ``D``-vector at dim 1 of the input to its nearest of ``K`` learned codes.
 
     Training-mode forwards also update the module's state (EMA codebook, usage counters, dead-code
-    restarts, one-off k-means init); eval-mode forwards change nothing.
+    restarts, one-off k-means init); eval-mode forwards change nothing. Under DDP the updates
+    stay identical on every rank: usage counts and EMA sums are summed over the ranks' batches,
+    and codes placed from data (restarts, k-means) are rank 0's choice, broadcast.
     """
 
     def __init__(self, config: QuantizerConfig | None = None) -> None:
@@ -196,6 +220,7 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def _update_state(self, flat: Tensor, indices: Tensor, counts: Tensor) -> None:
         """Training-mode state changes, after the forward's graph is built."""
+        counts = _summed_over_ranks(counts)  # a code is used if any rank's batch used it
         if self.config.ema:
             self._ema_update(flat, indices, counts)
         self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
@@ -206,6 +231,7 @@ class VectorQuantizer(nn.Module):
         """EMA of cluster sizes and sums; codes are the Laplace-smoothed cluster means."""
         weight = 1.0 - self.config.ema_decay
         sums = torch.zeros_like(self.ema_sum).index_add_(0, indices, flat.to(self.ema_sum.dtype))
+        sums = _summed_over_ranks(sums)
         self.ema_count.lerp_(counts.to(self.ema_count.dtype), weight)
         self.ema_sum.lerp_(sums, weight)
         n, eps = self.ema_count.sum(), self.config.ema_eps
@@ -220,6 +246,7 @@ class VectorQuantizer(nn.Module):
         picks = torch.randint(len(flat), (self.config.num_codes,), device=flat.device)
         fresh = flat[picks].to(self.codebook.dtype)
         self.codebook.copy_(torch.where(dead, fresh, self.codebook))
+        _from_rank_zero(self.codebook.data)  # every rank picked from its own batch
         if self.config.ema:
             self._reset_ema_rows(dead.squeeze(1))
         self.unused_steps.masked_fill_(dead.squeeze(1), 0)
@@ -234,6 +261,7 @@ class VectorQuantizer(nn.Module):
         """Place the codes at k-means centres of the first training batch (done once)."""
         centroids = kmeans(flat, self.config.num_codes, spherical=self.config.cosine)
         self.codebook.copy_(centroids)
+        _from_rank_zero(self.codebook.data)
         if self.config.ema:
             self._reset_ema_rows(torch.ones_like(self.ema_count, dtype=torch.bool))
         self.initialized.fill_(True)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -65,14 +66,39 @@ def rank_device(device: torch.device, ctx: DistContext) -> torch.device:
     return device
 
 
-def all_reduce_sums(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
-    """Sum each value over all ranks (keys must be the same on every rank)."""
+def all_reduce_sums(
+    values: dict[str, float], ctx: DistContext, device: torch.device | None = None
+) -> dict[str, float]:
+    """Sum each value over all ranks (keys must be the same on every rank).
+
+    ``device``: where the reduction runs, the rank's GPU under NCCL (which has no CPU tensors).
+    """
     if not ctx.enabled or not values:
         return values
     keys = sorted(values)
-    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return dict(zip(keys, tensor.tolist(), strict=True))
+
+
+def gather_objects(obj: object, ctx: DistContext) -> list:
+    """``obj`` of every rank, in rank order (``[obj]`` for a single process)."""
+    if not ctx.enabled:
+        return [obj]
+    out: list = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def rank_seed(seed: int, rank: int, step: int = 0) -> int:
+    """Seed of one rank's own random stream: distinct per rank and step, reproducible.
+
+    Ranks share the run's seed for everything that must agree (initial weights, the order of
+    the global batches) but each draws its own reparametrisation noise from this seed, as
+    independent processes would; ``SeedSequence`` mixes the three numbers so nearby seeds do
+    not give overlapping streams.
+    """
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
 
 
 def barrier(ctx: DistContext) -> None:

@@ -34,8 +34,10 @@ from mtvae.train.distributed import (
     all_reduce_sums,
     barrier,
     check_global_batch,
+    gather_objects,
     init_distributed,
     rank_device,
+    rank_seed,
 )
 from mtvae.train.logger import NullLogger, RunLogger
 
@@ -90,6 +92,8 @@ class Trainer:
             # samples/s for the conv bodies on CPU (BENCHMARKS.md); a no-op for MLPs.
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self._data_parallel(self.model)  # what forward passes go through
+        if self.dist.enabled:  # DDP has broadcast rank 0's weights: from here ranks draw apart
+            torch.manual_seed(rank_seed(config.seed, self.dist.rank))
         self.dataset = dataset
         self.weighting = self._make_weighting()
         self.optimizer = self._make_optimizer()
@@ -191,7 +195,7 @@ class Trainer:
             if every and self.state.batch_in_epoch % every == 0:
                 self._save_checkpoint(sums)
         self.state.batch_in_epoch = 0
-        sums = all_reduce_sums(dict(sums), self.dist)  # every rank's batches count
+        sums = all_reduce_sums(dict(sums), self.dist, self.device)  # every rank's batches
         n_batches = max(sums.pop("_n", 0.0), 1.0)
         means = {k: v / n_batches for k, v in sums.items()}
         if self.weighting is not None:
@@ -216,7 +220,9 @@ class Trainer:
         if resumed is not None:
             self.generator.set_state(resumed["loader_rng"])
             self._epoch_start_rng = resumed["loader_rng"]
-            return defaultdict(float, resumed["sums"]), self.state.batch_in_epoch
+            # the checkpoint holds all ranks' sums: counted once, on rank 0
+            sums = resumed["sums"] if self.dist.is_main else {}
+            return defaultdict(float, sums), self.state.batch_in_epoch
         self._epoch_start_rng = self.generator.get_state()
         return defaultdict(float), 0
 
@@ -332,13 +338,36 @@ class Trainer:
         }
         if self.weighting is not None:
             state["weighting"] = self.weighting.state_dict()
-        if self.state.batch_in_epoch:
-            state["epoch"] = {"loader_rng": self._epoch_start_rng, "sums": dict(epoch_sums)}
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
+        # a collective: every rank takes part, rank 0 writes
+        ranks = gather_objects({**self._rank_rng(), "sums": dict(epoch_sums or {})}, self.dist)
+        if self.dist.enabled:
+            state["ranks"] = [{k: v for k, v in r.items() if k != "sums"} for r in ranks]
+        if self.state.batch_in_epoch:
+            # every rank's batches so far; rank 0 alone carries them on after a resume
+            sums = {k: sum(r["sums"].get(k, 0.0) for r in ranks) for k in ranks[0]["sums"]}
+            state["epoch"] = {"loader_rng": self._epoch_start_rng, "sums": sums}
         if self.dist.is_main:
             save_checkpoint(self.run_dir / CHECKPOINT, state)
         barrier(self.dist)  # no rank runs ahead of a checkpoint another may resume from
+
+    def _rank_rng(self) -> dict:
+        """This rank's noise streams, which differ between DDP ranks."""
+        state: dict = {"torch_rng": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _restore_rank_rng(self, ranks: list[dict] | None) -> None:
+        """This rank's streams from a checkpoint; fresh ones if the world size changed."""
+        if not ranks or len(ranks) != self.dist.world_size:
+            torch.manual_seed(rank_seed(self.config.seed, self.dist.rank, self.state.step))
+            return
+        mine = ranks[self.dist.rank]
+        torch.set_rng_state(mine["torch_rng"])
+        if "cuda_rng" in mine and self.device.type == "cuda":
+            torch.cuda.set_rng_state(mine["cuda_rng"], self.device)
 
     def resume(self) -> None:
         """Restore everything from the run's last checkpoint."""
@@ -359,6 +388,8 @@ class Trainer:
         self._resumed_epoch = state.get("epoch")
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if self.dist.enabled:
+            self._restore_rank_rng(state.get("ranks"))
         self.logger.truncate_after(self.state.step)
 
     def _write_final_weights(self) -> None:
