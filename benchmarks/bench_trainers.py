@@ -3,31 +3,38 @@
 Run: ``python benchmarks/bench_trainers.py [--repeats 9] [--threads 1] [--models mlp conv vq mt]``
 (Pythae comes from the ``bench`` extra: ``pip install -c constraints.txt -e ".[bench]"``).
 
-Throughput: all contenders of a model are built in one process, each is warmed up by one epoch,
-then rounds of one measurement per contender alternate their order (``common.alternate``); the
-table gives the median over rounds, the min-max spread, and ratios: the median over rounds of
-the ratio within each round. Alternating epoch by epoch in one process is what keeps the ratios meaningful on a shared
-machine, where a slow phase then hits every contender of a round alike.
+Throughput in one process: all contenders of a model are built in one process, each is warmed
+up by one epoch, then rounds of one measurement per contender alternate their order
+(``common.alternate``); the table gives the median over rounds, the min-max spread, and
+ratios: the median over rounds of the ratio within each round. Alternating epoch by epoch in
+one process is what keeps the ratios meaningful on a shared machine, where a slow phase then
+hits every contender of a round alike. malloc settings are process-wide, so here every
+contender runs with mtvae's (``mtvae.allocator``): these ratios compare the loops alone.
 
-Peak memory: each contender trains one epoch in a fresh subprocess (``--child MODEL
-CONTENDER``), alternating, ``--mem-repeats`` rounds. After set-up (imports, data, model) the
-kernel's peak-RSS counter is reset (``/proc/self/clear_refs``), so the reported peak is the
-largest resident set *during training*: everything resident at its start plus what training
-allocates (activations, gradients, optimizer state, the trainer's own buffers).
+Fresh processes (peak memory, and throughput as each contender is really run): each
+contender trains in a fresh subprocess (``--child MODEL CONTENDER``), alternating,
+``--mem-repeats`` rounds, with the malloc settings it runs with (mtvae's for the trainer and
+the bare loop with its settings, glibc's defaults for the plain bare loop and Pythae). After
+set-up (imports, data, model) the kernel's peak-RSS counter is reset
+(``/proc/self/clear_refs``), so the reported peak is the largest resident set *during one
+training epoch*: everything resident at its start plus what training allocates
+(activations, gradients, optimizer state, the trainer's own buffers). Samples/s are then
+timed over ``timed_epochs`` more epochs.
 
 The contenders train the *same* ``nn.Module`` bodies (built by mtvae from one seed) on the same
 tensors, batch size and optimizer (Adam, lr 1e-3):
 
 * **bare loop**: a hand-written loop: ``randperm`` + tensor slicing into a ``Batch``,
   ``zero_grad`` / ``model(batch).loss.backward()`` / ``step``. No logging, no loss read-back.
-* **bare loop, mtvae settings**: the same loop with the two CPU settings mtvae's trainer picks:
-  conv weights stored channels-last and Adam's fused kernel (``fused=True``). Against this one
+* **bare loop, mtvae settings**: the same loop with the three CPU settings mtvae's trainer
+  picks: conv weights stored channels-last, Adam's fused kernel (``fused=True``) and malloc
+  keeping freed tensor memory (``mtvae.allocator``). Against this one
   the trainer's ratio is its pure overhead; against the plain bare loop it includes the gain
   of those settings.
 * **mtvae trainer**: ``Trainer._train_epoch`` with the defaults of ``mtvae train`` (progress
   bar on, a log record every 50 steps, every term read back and averaged per epoch; on CPU
-  channels-last conv weights and fused Adam). Validation, checkpoints and weight files are outside the timed
-  region.
+  channels-last conv weights, fused Adam, mtvae's malloc settings). Validation, checkpoints
+  and weight files are outside the timed region.
 * **Pythae trainer**: ``pythae.trainers.BaseTrainer.train_step`` (one training epoch: its
   ``DataLoader`` with per-item ``__getitem__`` + ``default_collate``, forward, backward, step,
   ``loss.item()`` per step, its progress-bar callback) on Pythae's ``VAE`` / ``VQVAE`` whose
@@ -59,6 +66,7 @@ from pathlib import Path
 import torch
 
 from common import alternate, machine, summary
+from mtvae.allocator import tune_cpu_allocator
 
 HERE = Path(__file__).resolve().parent
 BATCH, LR = 128, 1e-3
@@ -142,6 +150,7 @@ def bare_loop(case: Case, data, tmp: Path, tuned: bool = False) -> Callable[[], 
     _, model = build(case, data)
     if tuned:  # the CPU settings mtvae's trainer uses
         model = model.to(memory_format=torch.channels_last)
+        tune_cpu_allocator()
     optimizer = torch.optim.Adam(model.parameters(), lr=LR, fused=True if tuned else None)
     split, gen = data.train, torch.Generator().manual_seed(1)
 
@@ -252,16 +261,21 @@ def throughput(key: str, names: list[str], repeats: int, threads: int) -> dict[s
     machine: a slow phase of the machine hits every contender of a round alike.
     """
     case = CASES[key]
+    # Process-wide, so set for every contender alike (the trainer would set it anyway): these
+    # ratios compare the loops on equal malloc settings; `processes` measures them as run.
+    tune_cpu_allocator()
     with tempfile.TemporaryDirectory() as tmp:
         epochs = set_up(case, names, threads, Path(tmp))
+        return alternate({n: (lambda n=n: timed_epochs(case, epochs[n])) for n in names},
+                         repeats)
 
-        def timed(epoch: Callable[[], None]) -> float:
-            start = time.perf_counter()
-            for _ in range(case.timed_epochs):
-                epoch()
-            return case.n_train * case.timed_epochs / (time.perf_counter() - start)
 
-        return alternate({n: (lambda n=n: timed(epochs[n])) for n in names}, repeats)
+def timed_epochs(case: Case, epoch: Callable[[], None]) -> float:
+    """Samples/s of ``case.timed_epochs`` epochs."""
+    start = time.perf_counter()
+    for _ in range(case.timed_epochs):
+        epoch()
+    return case.n_train * case.timed_epochs / (time.perf_counter() - start)
 
 
 OWN_CODE = ("mtvae/train/", "tqdm/")  # the trainer's loop, bookkeeping, logger, progress bar
@@ -295,7 +309,8 @@ def status_mb(field: str) -> float:
 
 
 def memory_child(key: str, contender: str, threads: int) -> None:
-    """Peak RSS while one contender trains one epoch in this fresh process; prints JSON."""
+    """In this fresh process, as a user would run the contender: peak RSS while it trains
+    one epoch, then its samples/s over ``timed_epochs`` more; prints JSON."""
     case = CASES[key]
     torch.set_num_threads(threads)
     data = load_data(case.data, case.n_train)
@@ -305,9 +320,10 @@ def memory_child(key: str, contender: str, threads: int) -> None:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset the peak (VmHWM) to the current RSS: set-up peaks don't count
         before = status_mb("VmRSS")
-        epoch()
+        epoch()  # also the warm-up of the timed epochs
         peak = status_mb("VmHWM")
-    print(json.dumps({"rss_before_mb": before, "peak_mb": peak}))
+        speed = timed_epochs(case, epoch)
+    print(json.dumps({"rss_before_mb": before, "peak_mb": peak, "samples_per_s": speed}))
 
 
 def memory(key: str, contender: str, threads: int) -> dict:
@@ -336,6 +352,11 @@ def run_case(key: str, repeats: int, mem_repeats: int, threads: int) -> dict:
                              for r in refs},
             "peak_mb": summary([m["peak_mb"] for m in mem[n]]),
             "rss_before_mb": summary([m["rss_before_mb"] for m in mem[n]]),
+            # fresh processes, each contender with its own malloc settings, as users run them
+            "process_samples_per_s": summary([m["samples_per_s"] for m in mem[n]]),
+            "process_paired_ratio": {
+                r: summary([a["samples_per_s"] / b["samples_per_s"]
+                            for a, b in zip(mem[n], mem[r], strict=True)]) for r in refs},
             "raw_samples_per_s": speed[n],
             **({"own_code_share": own} if n == "mtvae trainer" else {}),
         }
@@ -376,6 +397,7 @@ def markdown(results: dict, repeats: int, mem_repeats: int, threads: int) -> str
                 f"| {mb['median'] - bare_mb:+.0f} |"
             )
             title = ""
+    lines += ["", *process_table(results, mem_repeats)]
     shares = ", ".join(f"{k} {100 * r['mtvae trainer']['own_code_share']:.1f}%"
                        for k, r in results.items())
     lines += [
@@ -390,10 +412,35 @@ def markdown(results: dict, repeats: int, mem_repeats: int, threads: int) -> str
     return "\n".join(lines)
 
 
+def process_table(results: dict, mem_repeats: int) -> list[str]:
+    """Samples/s in fresh processes: each contender with the malloc settings it runs with."""
+    lines = [
+        "Samples/s as each contender runs on its own: in the fresh processes of the memory "
+        f"rounds ({mem_repeats} alternating rounds, the epochs after the measured one). "
+        "mtvae's trainer (and the bare loop with its settings) keep freed tensor memory for "
+        "reuse (`mtvae.allocator`); the plain bare loop and Pythae run with glibc's defaults, "
+        "as their users would. In the table above every contender shares one process and "
+        "therefore mtvae's malloc settings, which isolates the loops' own costs.\n",
+        "| model | contender | samples/s median | min-max | vs bare loop | vs Pythae |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, stats in results.items():
+        first = key
+        for name, s in stats.items():
+            sps, paired = s["process_samples_per_s"], s["process_paired_ratio"]
+            ratios = [f"{paired[r]['median']:.3f}" if r in paired else "—"
+                      for r in ("bare loop", "pythae trainer")]
+            lines.append(f"| {first} | {name} | {sps['median']:.0f} | {sps['min']:.0f}-"
+                         f"{sps['max']:.0f} | {' | '.join(ratios)} |")
+            first = ""
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9, help="throughput rounds")
-    parser.add_argument("--mem-repeats", type=int, default=3, help="peak-memory rounds")
+    parser.add_argument("--mem-repeats", type=int, default=5,
+                        help="fresh-process rounds (peak memory, samples/s as run)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--models", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "CONTENDER"), help=argparse.SUPPRESS)

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from mtvae.allocator import tune_cpu_allocator
 from mtvae.config import RunConfig
 from mtvae.data.dataset import Dataset
 from mtvae.data.loader import InMemoryLoader
@@ -91,6 +92,7 @@ class Trainer:
             # Channels-last conv weights make oneDNN pick its faster NHWC kernels: 1.1-1.3x
             # samples/s for the conv bodies on CPU (BENCHMARKS.md); a no-op for MLPs.
             self.model = self.model.to(memory_format=torch.channels_last)
+            tune_cpu_allocator()  # reuse activation memory between steps (mtvae.allocator)
         self.net = self._data_parallel(self.model)  # what forward passes go through
         if self.dist.enabled:  # DDP has broadcast rank 0's weights: from here ranks draw apart
             torch.manual_seed(rank_seed(config.seed, self.dist.rank))
