@@ -24,7 +24,8 @@ def iwae_log_likelihood(
     Images are taken at most ``batch_size`` at a time and their ``k`` samples in chunks, so
     that about ``max_decoded`` images go through the decoder at once: small enough for the
     activations to be reused from the allocator and caches rather than freshly page-faulted
-    (8192 at once was 1.5x slower per image on CPU, ``benchmarks/bench_iwae.py``). On CPU the model's conv weights are switched to channels-last first (see
+    (8192 at once was 1.3x slower per image on CPU, ``benchmarks/bench_iwae.py``). On CPU
+    the model's conv weights are switched to channels-last first (see
     :func:`channels_last_on_cpu`).
     """
     channels_last_on_cpu(model)  # outside inference mode: parameters must stay normal tensors
