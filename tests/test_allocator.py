@@ -55,3 +55,7 @@ def test_system_malloc_on_request_mmaps_large_tensors():
     out = _probe(MTVAE_SYSTEM_MALLOC="1")
     assert out["tuned"] is False
     assert out["mmapped_mb"] >= 16  # glibc's default: a fresh mapping, unmapped on free
+
+
+def test_system_malloc_set_to_zero_still_tunes():
+    assert _probe(MTVAE_SYSTEM_MALLOC="0")["tuned"] is True

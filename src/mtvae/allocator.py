@@ -11,7 +11,7 @@ reused. Resident memory then stays near its peak instead of falling between step
 itself does not grow (BENCHMARKS.md). PyTorch's tuning guide reaches the same end by
 preloading jemalloc or tcmalloc; this needs no extra library.
 
-Set ``MTVAE_SYSTEM_MALLOC=1`` to leave malloc as it is. Elsewhere than glibc this is a no-op.
+Set ``MTVAE_SYSTEM_MALLOC=1`` to leave malloc as it is (``0`` or empty: tune it). Elsewhere than glibc this is a no-op.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def tune_cpu_allocator() -> bool:
     global _tuned
     if _tuned:
         return True
-    if os.environ.get("MTVAE_SYSTEM_MALLOC") or platform.libc_ver()[0] != "glibc":
+    if os.environ.get("MTVAE_SYSTEM_MALLOC", "0") not in ("", "0"):
+        return False
+    if platform.libc_ver()[0] != "glibc":
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
