@@ -17,9 +17,26 @@ from __future__ import annotations
 
 import torch
 
+from mtvae.evaluate.catalogue import info, outcome
 from mtvae.evaluate.figures import save_grid
 from mtvae.latent.autoregressive import UniformPrior
 from mtvae.latent.quantizer import CodeUsage
+
+METRICS = (
+    outcome("nll/vq_bound", "reconstruction", "lower", "nats per image",
+            "−log p(x) bound of a VQ-VAE: −log p(x|z_q) − log p(z_q) under the prior"),
+    outcome("nll/vq_bound_uniform", "reconstruction", "lower", "nats per image",
+            "the VQ bound with a uniform prior over codes"),
+    outcome("vq/recon_nll", "reconstruction", "lower", "nats per image",
+            "−log p(x|z_q) per test image, at the quantised codes"),
+    info("vq/prior_nll", "nats per image", "−log p(z_q) under the prior per test image",
+         "codebook"),
+    info("vq/perplexity", "codes", "exp of the entropy of code usage on the test split",
+         "codebook"),
+    info("vq/usage", "fraction", "fraction of the codebook used on the test split", "codebook"),
+    info("vq/dead", "codes", "codebook entries never used on the test split", "codebook"),
+    info("vq/*", "", "codebook statistic", "codebook"),
+)
 
 
 def usage_metrics(codes: torch.Tensor, num_codes: int) -> dict[str, float]:

@@ -25,6 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from mtvae.evaluate import disentanglement as dis
 from mtvae.evaluate import generation as gen
 from mtvae.evaluate import plots
+from mtvae.evaluate.catalogue import info, outcome
 from mtvae.evaluate.figures import save_grid
 from mtvae.evaluate.interventions import discrete_conditional_tasks, n_classes
 from mtvae.evaluate.probes import knn_probe, leakage_matrix, linear_probe
@@ -36,6 +37,7 @@ from mtvae.evaluate.representations import (
     representation,
     representation_kind,
 )
+from mtvae.evaluate.tasks import chance_accuracy
 
 if TYPE_CHECKING:
     from mtvae.evaluate.runner import EvalContext
@@ -44,6 +46,81 @@ PROBE_KINDS = ("categorical", "binary", "regression")  # multilabel targets are 
 EMBEDDING_POINTS = 2000
 TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 9)
 TRAVERSAL_MAX_DIMS = 32
+
+_LINEAR = "linear probe on the frozen representation, fitted on the run's labelled training points"
+_BUDGET = " (at most <budget> of them: a label-efficiency curve)"
+_KNN = "k-nearest-neighbour probe (k = 5) on the frozen representation, all labelled training points"
+
+METRICS = (
+    # probes (evaluate_probes)
+    info("probe/n_dims", "dims", "width of the representation the probes read (a setting of "
+         "the model, not an outcome)", "representation"),
+    info("probe/*/n_train*", "points", "labelled training points a probe was fitted on"),
+    outcome("probe/*/mae@*", "representation", "lower", "target units",
+            f"{_LINEAR}{_BUDGET}: test mean absolute error"),
+    outcome("probe/*/r2@*", "representation", "higher", "", f"{_LINEAR}{_BUDGET}: test R²"),
+    outcome("probe/*/balanced_accuracy@*", "representation", "higher", "fraction",
+            f"{_LINEAR}{_BUDGET}: test accuracy averaged over classes"),
+    outcome("probe/*/accuracy@*", "representation", "higher", "fraction",
+            f"{_LINEAR}{_BUDGET}: test accuracy"),
+    outcome("probe/*/mae", "representation", "lower", "target units",
+            f"{_LINEAR}: test mean absolute error"),
+    outcome("probe/*/r2", "representation", "higher", "", f"{_LINEAR}: test R²"),
+    outcome("probe/*/balanced_accuracy", "representation", "higher", "fraction",
+            f"{_LINEAR}: test accuracy averaged over classes"),
+    outcome("probe/*/accuracy", "representation", "higher", "fraction",
+            f"{_LINEAR}: test accuracy"),
+    info("probe_knn/*/n_train*", "points", "labelled training points of a k-NN probe"),
+    outcome("probe_knn/*/mae*", "representation", "lower", "target units",
+            f"{_KNN}: test mean absolute error"),
+    outcome("probe_knn/*/r2*", "representation", "higher", "", f"{_KNN}: test R²"),
+    outcome("probe_knn/*/balanced_accuracy*", "representation", "higher", "fraction",
+            f"{_KNN}: test accuracy averaged over classes"),
+    outcome("probe_knn/*/accuracy*", "representation", "higher", "fraction",
+            f"{_KNN}: test accuracy"),
+    # disentanglement (evaluate_disentanglement)
+    info("disent/n_points", "points", "test points the disentanglement metrics use"),
+    info("disent/*_train", "", "a disentanglement predictor's score on its own fitting points"),
+    info("disent/*active_dims", "dims", "dimensions the FactorVAE score found active"),
+    outcome("disent/mig", "representation", "higher", "", "mutual information gap (Chen et al. "
+            "2018)"),
+    outcome("disent/dci_d", "representation", "higher", "",
+            "DCI disentanglement (Eastwood & Williams 2018)"),
+    outcome("disent/dci_c", "representation", "higher", "",
+            "DCI completeness (Eastwood & Williams 2018)"),
+    outcome("disent/dci_i", "representation", "higher", "fraction",
+            "DCI informativeness: factor prediction accuracy"),
+    outcome("disent/sap", "representation", "higher", "",
+            "separated attribute predictability (Kumar et al. 2018)"),
+    outcome("disent/factorvae", "representation", "higher", "fraction",
+            "FactorVAE score (Kim & Mnih 2018)"),
+    outcome("disent/betavae", "representation", "higher", "fraction",
+            "β-VAE score (Higgins et al. 2017)"),
+    outcome("disent/modularity", "representation", "higher", "",
+            "modularity (Ridgeway & Mozer 2018)"),
+    outcome("disent/explicitness", "representation", "higher", "",
+            "explicitness: ROC-AUC of factor prediction (Ridgeway & Mozer 2018)"),
+    outcome("disent/tc", "representation", "lower", "nats",
+            "total correlation of a Gaussian fitted to the codes (lower is more factorised)"),
+    # leakage (evaluate_leakage): descriptive, the diagonal should be high, the rest low
+    info("leakage/*", "", "linear-probe score (accuracy or R²) of a task (last part) from a "
+         "latent block (middle part)", "representation"),
+    # generation (evaluate_generation)
+    info("gen/n_*", "images", "samples / test images the generation metrics use"),
+    info("gen/reference_*", "fraction", "test accuracy of the reference classifier whose "
+         "features the generation metrics use (the instrument, not the model)"),
+    outcome("gen/fd", "generation", "lower", "",
+            "Fréchet distance between reference-classifier features of samples and test images"),
+    outcome("gen/kid", "generation", "lower", "",
+            "kernel distance (KID) between reference features of samples and test images"),
+    outcome("gen/precision", "generation", "higher", "fraction",
+            "share of samples inside the test images' feature manifold (Kynkäänniemi et al. "
+            "2019)"),
+    outcome("gen/recall", "generation", "higher", "fraction",
+            "share of test images inside the samples' feature manifold"),
+    outcome("gen/coherence/*", "generation", "higher", "fraction",
+            "share of samples conditioned on a class that the reference classifier assigns to it"),
+)
 
 
 def split_representation(ctx: EvalContext, split: str) -> np.ndarray:
@@ -170,6 +247,8 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
         scores = knn_probe(train_z, train_y, test_z, test_y, spec.kind, None, ctx.config.seed)
         for key, value in scores.items():
             results[f"probe_knn/{task}/{key}@all"] = value
+        if spec.kind in ("categorical", "binary"):
+            results[f"chance/{task}/accuracy"] = chance_accuracy(test_y)
     return results
 
 

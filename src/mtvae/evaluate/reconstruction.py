@@ -5,6 +5,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mtvae.evaluate.catalogue import outcome
+
+METRICS = (
+    outcome("recon/mse", "reconstruction", "lower", "per pixel",
+            "mean squared error per pixel between test images and their reconstruction from "
+            "the posterior mean"),
+    outcome("recon/bce", "reconstruction", "lower", "nats per pixel",
+            "binary cross-entropy per pixel between test images and their reconstruction"),
+)
+
 
 @torch.inference_mode()
 def reconstruction_metrics(model, x: torch.Tensor, batch_size: int = 500) -> dict[str, float]:

@@ -19,6 +19,7 @@ from mtvae.data.dataset import Dataset
 from mtvae.data.sources import load_dataset
 from mtvae.errors import UserError
 from mtvae.evaluate import families as fam
+from mtvae.evaluate.catalogue import info, outcome
 from mtvae.evaluate.codebook import evaluate_codebook
 from mtvae.evaluate.figures import reconstruction_pairs, save_grid
 from mtvae.evaluate.interventions import (
@@ -67,6 +68,25 @@ def _recon(ctx: EvalContext) -> dict:
     pairs = reconstruction_pairs(x, ctx.model.reconstruct(x))
     save_grid(pairs, ctx.figures / "reconstructions.png", ncol=16)
     return results
+
+
+METRICS = (  # the keys of _nll
+    outcome("elbo", "reconstruction", "higher", "nats per image",
+            "evidence lower bound per test image (β = 1, one sample)"),
+    info("kl", "nats per image", "KL(q(z|x) ‖ p(z)) per test image", "reconstruction"),
+    outcome("nll/iwae", "reconstruction", "lower", "nats per image",
+            "−log p(x) per test image, importance-weighted bound with k samples (Burda et al. "
+            "2016)"),
+    info("nll/iwae_k", "samples", "importance samples k of nll/iwae"),
+    info("nll/iwae_n", "images", "test images nll/iwae averages over"),
+    outcome("bits_per_dim", "reconstruction", "lower", "bits per value",
+            "nll/iwae / (D ln 2), D = C·H·W pixel values (nll/iwae rescaled)"),
+    info("rate", "nats per image", "mean KL(q(z|x) ‖ p(z)) per test image", "reconstruction"),
+    outcome("distortion", "reconstruction", "lower", "nats per image",
+            "mean −log p(x|z) per test image (elbo = −(rate + distortion))"),
+    info("active_units", "dims", "latent dimensions whose posterior mean varies across inputs "
+         "(Cov > 0.01)", "reconstruction"),
+)
 
 
 def _nll(ctx: EvalContext) -> dict:

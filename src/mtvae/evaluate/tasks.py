@@ -6,6 +6,27 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, r2_score
 
+from mtvae.evaluate.catalogue import info, outcome
+
+METRICS = (
+    outcome("task/*/balanced_accuracy", "task", "higher", "fraction",
+            "the model's own head: test accuracy averaged over classes"),
+    outcome("task/*/accuracy", "task", "higher", "fraction", "the model's own head: test accuracy"),
+    outcome("task/*/mae", "task", "lower", "target units",
+            "the model's own head: mean absolute error on the test split"),
+    outcome("task/*/r2", "task", "higher", "",
+            "the model's own head: coefficient of determination R² on the test split"),
+    info("chance/*/accuracy", "fraction", "chance level of a categorical task: the share of its "
+         "most frequent class among the labelled test points (always guessing it)", "task"),
+)
+
+
+def chance_accuracy(y_true: np.ndarray) -> float:
+    """The accuracy of always guessing the most frequent class of ``y_true``."""
+    if len(y_true) == 0:
+        return float("nan")
+    return float(np.unique(y_true, return_counts=True)[1].max() / len(y_true))
+
 
 def task_scores(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """Accuracy and balanced accuracy (categorical/binary/multilabel) or MAE and R^2 (regression)."""
@@ -39,6 +60,9 @@ def task_metrics(model, split, batch_size: int = 500) -> dict[str, float]:
     for task, pred in predictions.items():
         mask = split.masks[task].numpy()
         y_true = split.targets[task].numpy()[mask]
-        for key, value in task_scores(model.tasks[task].kind, y_true, pred[mask]).items():
+        kind = model.tasks[task].kind
+        for key, value in task_scores(kind, y_true, pred[mask]).items():
             results[f"task/{task}/{key}"] = value
+        if kind in ("categorical", "binary"):
+            results[f"chance/{task}/accuracy"] = chance_accuracy(y_true)
     return results
