@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mtvae.errors import UserError, did_you_mean
 
@@ -38,6 +45,21 @@ class DataConfig(StrictModel):
     )
     label_fraction: float | dict[str, float] = Field(
         1.0, description="share of training labels kept: one number, or per task {task: share}"
+    )
+    n_labelled: int | dict[str, int] | None = Field(
+        None,
+        description="training labels kept as a count instead of a share: one integer, or per "
+        "task {task: count} (unnamed tasks keep all); 'all' or None: every label",
+    )
+    label_balance: Literal["none", "per_class"] = Field(
+        "none",
+        description="per_class: the kept labels of a categorical/binary task are balanced over "
+        "its classes (mcar only; regression tasks: random); none: a random subset",
+    )
+    val_labels: Literal["policy", "all"] = Field(
+        "policy",
+        description="policy: validation keeps the training split's share of labels (model "
+        "selection sees only those); all: every validation label",
     )
     label_policy: Literal["mcar", "disjoint", "mnar"] = Field(
         "mcar",
@@ -80,6 +102,38 @@ class DataConfig(StrictModel):
         if value is not None:
             parse_holdout(value)
         return value
+
+    @field_validator("n_labelled", mode="before")
+    @classmethod
+    def _all_is_none(cls, value: Any) -> Any:
+        """``all`` (the label-count axis' top level) means every label, like None."""
+        if value == "all":
+            return None
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if v != "all"} or None
+        return value
+
+    @field_validator("n_labelled")
+    @classmethod
+    def _counts_non_negative(cls, value: int | dict[str, int] | None) -> Any:
+        values = value.values() if isinstance(value, dict) else [] if value is None else [value]
+        if any(v < 0 for v in values):
+            raise ValueError("label counts must be non-negative integers (or 'all')")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_count_labels(self) -> DataConfig:
+        if self.n_labelled is not None and self.label_fraction != 1.0:
+            raise ValueError(
+                "data.n_labelled and data.label_fraction both set how many training labels to "
+                "keep; set only one (leave label_fraction at 1.0 when using n_labelled)"
+            )
+        if self.label_balance == "per_class" and self.label_policy != "mcar":
+            raise ValueError(
+                f"data.label_balance=per_class draws balanced random subsets, which only "
+                f"label_policy=mcar does; got label_policy={self.label_policy}"
+            )
+        return self
 
     @field_validator("label_fraction")
     @classmethod

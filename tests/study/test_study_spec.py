@@ -147,3 +147,22 @@ def test_cli_refuses_a_study_dir_holding_another_spec(tmp_path, capsys):
     (tmp_path / "junk" / "file.txt").write_text("x")
     assert main(["study", "--out", str(tmp_path / "junk")]) == 2
     assert "is not a study directory" in capsys.readouterr().err
+
+
+def test_label_count_axis_sets_n_labelled_and_runs_from_few_labels_to_all():
+    raw = spec_with(conditions={"label_count": ["all", 40, 8]},
+                    base={**BASE["base"], "data": {**BASE["base"]["data"], "label_balance": "per_class"}})
+    spec = parse_spec(raw)
+    assert spec.conditions["label_count"] == [8, 40, "all"]
+    plan = expand(spec)
+    by_point = {}
+    for cell in plan.cells:
+        by_point.setdefault(cell.point, plan.runs[cell.run_id].config["data"]["n_labelled"])
+    assert list(by_point.values()) == [8, 40, None]
+
+
+def test_label_count_and_label_fraction_together_is_a_clear_error():
+    raw = spec_with(conditions={"label_count": [8, 40]},
+                    base={**BASE["base"], "data": {**BASE["base"]["data"], "label_fraction": 0.5}})
+    with pytest.raises(UserError, match="set only one"):
+        parse_spec(raw)

@@ -4,7 +4,7 @@ Sources: ``shapes`` (built in), ``fashion-mnist``, ``mnist``, ``digits`` and ``n
 Whatever the source, :func:`load_dataset` then applies the experimental conditions in a fixed
 order: the nuisance factor, extra (random / composite) tasks, the held-out region (``ood``
 split), the training-set size (a prefix of the source's seeded training order, so a smaller
-training set is a subset of a larger one) and the label policy.
+training set is a subset of a larger one) and the label policy (training and validation labels).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def load_dataset(cfg) -> Dataset:
     """Load the dataset a :class:`~mtvae.config.DataConfig` names, with its conditions applied.
 
     Conditions: ``nuisance``, ``extra_tasks``, ``holdout`` (the ``ood`` split), ``n_train`` /
-    ``n_val`` / ``n_test``, then the label policy on the training split.
+    ``n_val`` / ``n_test``, then the label policy on the training and validation splits.
     """
     name, _, arg = cfg.source.partition(":")
     if name not in SOURCES:
@@ -127,8 +127,7 @@ def load_dataset(cfg) -> Dataset:
         raise UserError(f"The {name} source takes no ':' argument; use --data {name}.")
     dataset = _load_with_conditions(entry, cfg)
     _trim(dataset, cfg)
-    apply_label_policy(dataset.train, cfg.label_fraction, cfg.label_policy, seed=cfg.seed,
-                       tasks=dataset.tasks, strength=cfg.mnar_strength)
+    apply_label_policy(dataset, cfg)
     return dataset
 
 

@@ -158,8 +158,8 @@ def data_section(spec: dict, runs: list[dict]) -> dict[str, Any]:
     policies = sorted({r["config"]["data"]["label_policy"] for r in runs})
     fractions = sorted({format_value(r["config"]["data"]["label_fraction"]) for r in runs})
     text = (
-        "Labels are removed from the training split only (validation and test keep every label, "
-        "so all models are scored on the same data). Label policy: "
+        selection_labels_text(runs)
+        + " Label policy: "
         + ", ".join(policies)
         + " (mcar: each task keeps a random share of its labels independently; disjoint: each "
         f"sample keeps at most one task's label). Label fractions used: {', '.join(fractions)}. "
@@ -169,6 +169,31 @@ def data_section(spec: dict, runs: list[dict]) -> dict[str, Any]:
     )
     return {"table": table(["dataset", "n_train", "n_val", "n_test", "image size",
                             "tasks learned by models with heads"], rows), "text": text}
+
+
+def selection_labels_text(runs: list[dict]) -> str:
+    """Which labels training, model selection and testing saw (``data.val_labels``)."""
+    modes = {r["config"]["data"].get("val_labels", "all") for r in runs}
+    order = {}  # label counts, fewest first (per-task counts and 'all' last)
+    for r in runs:
+        value = r["config"]["data"].get("n_labelled") or "all"
+        order[format_value(value)] = value if isinstance(value, int) else float("inf")
+    counts = sorted(order, key=order.get)
+    balance = {r["config"]["data"].get("label_balance", "none") for r in runs}
+    text = ("Labels are removed from the training split (label counts used: "
+            f"{', '.join(counts)}{'; balanced per class' if balance == {'per_class'} else ''}). ")
+    if modes == {"policy"}:
+        text += ("The validation split keeps the same share of labels as the training split, "
+                 "under the same policy, so model selection (best epoch, early stopping) saw "
+                 "only the labels a user with that labelling budget would have (Oliver et al. "
+                 "2018).")
+    elif modes == {"all"}:
+        text += ("Model selection (best epoch, early stopping) saw every validation label "
+                 "(data.val_labels=all), more labels than training had.")
+    else:
+        text += ("Some runs select on validation labels that follow the training policy, "
+                 "others on every validation label (data.val_labels differs).")
+    return text + " The test split keeps every label, so all models are scored on the same data."
 
 
 def conditions_section(spec: dict) -> dict[str, Any]:

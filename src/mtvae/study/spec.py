@@ -14,7 +14,7 @@ did-you-mean). Presets ship as YAML files in ``mtvae/study/presets``. Example::
       mt: {model: mtvae, set: {model.layout: shared},
            baselines: {reconstruction: vae, representation: vae}}
     conditions:                 # axes: name (or dotted config key) -> values
-      label_fraction: [0.1, 1.0]
+      label_fraction: [0.1, 1.0]   # or label_count: [100, 1000, all]
     design: product             # or ofat: one factor at a time around `default`
     seeds: [0, 1, 2]
     metrics: [recon, nll, task]
@@ -39,6 +39,7 @@ FAMILIES: tuple[str, ...] = ("reconstruction", "generation", "representation", "
 # (``model.task_dim``) is an axis too; ``tasks`` and ``n_tasks`` choose the task list.
 AXIS_KEYS: dict[str, str] = {
     "label_fraction": "data.label_fraction",
+    "label_count": "data.n_labelled",
     "n_train": "data.n_train",
     "beta": "model.beta",
     "latent_dim": "model.latent_dim",
@@ -49,6 +50,7 @@ AXIS_KEYS: dict[str, str] = {
 
 AXIS_DESCRIPTIONS: dict[str, str] = {
     "label_fraction": "share of training labels kept per task",
+    "label_count": "training labels kept per task (a count; all: every label)",
     "n_train": "training-set size",
     "beta": "weight of the KL term",
     "latent_dim": "latent dimensions",
@@ -117,6 +119,15 @@ class StudySpec(StrictModel):
             return {k: {} if v is None else v for k, v in value.items()}
         return value
 
+    @field_validator("conditions")
+    @classmethod
+    def _label_counts_in_order(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """The label-count axis runs from few labels to all, whatever order it was written in."""
+        counts = value.get("label_count")
+        if counts and all(_is_count(v) for v in counts):
+            value["label_count"] = sorted(counts, key=_count_order)
+        return value
+
     @field_validator("seeds", mode="before")
     @classmethod
     def _count_of_seeds(cls, value: Any) -> Any:
@@ -134,6 +145,14 @@ class StudySpec(StrictModel):
     def axis_default(self, axis: str) -> Any:
         """The ofat centre value of ``axis``."""
         return self.default.get(axis, self.conditions[axis][0])
+
+
+def _is_count(value: Any) -> bool:
+    return value == "all" or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _count_order(value: int | str) -> float:
+    return float("inf") if value == "all" else float(value)
 
 
 def _check_spec(spec: StudySpec) -> list[str]:
