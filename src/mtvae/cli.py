@@ -6,16 +6,23 @@ User errors print one paragraph and exit with status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-from mtvae.errors import UserError
+from mtvae.errors import UserError, on_signal
+from mtvae.limits import MAX_SAMPLES
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="mtvae", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of any error (or set MTVAE_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train one model into a run directory")
@@ -28,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config key, e.g. --set train.epochs=5 (repeatable)")
     train.add_argument("--out", help="run directory to create")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its checkpoint")
+    train.add_argument("--restart", action="store_true",
+                       help="with --resume: when the checkpoint is missing or unusable, continue "
+                            "from the previous one, or start again from scratch in the same "
+                            "directory with its config.yaml")
     train.add_argument("--stage", metavar="STAGE",
                        help="with --resume: (re)run only this post-training stage of a finished "
                             "run, e.g. prior (a VQ-VAE's PixelCNN prior)")
@@ -44,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="draw samples from a trained run into a PNG grid")
     sample.add_argument("run_dir")
-    sample.add_argument("--n", type=int, default=64, help="number of samples")
-    sample.add_argument("--out", required=True, help="output PNG file")
+    sample.add_argument("--n", type=int, default=64,
+                        help=f"number of samples (1 to {MAX_SAMPLES:,})")
+    sample.add_argument("--out", required=True,
+                        help="output PNG file (a directory: DIR/samples.png)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--condition", action="append", default=[], metavar="TASK=VALUE",
                         help="fix a task's label, e.g. --condition shape=1 (conditional priors)")
@@ -120,6 +133,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from mtvae.config import resolve_config
     from mtvae.runs import resume_run, train_run, train_stage
 
+    if args.restart and not args.resume:
+        raise UserError("--restart goes with --resume: `mtvae train --resume RUN_DIR --restart`.")
     if args.stage and not args.resume:
         raise UserError(
             "--stage runs a stage of a finished run; name the run with --resume, e.g. "
@@ -130,7 +145,10 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise UserError(
                 "--resume takes the run's own config.yaml; drop --model/--data/--config/--set/--out."
             )
-        run_dir = train_stage(args.resume, args.stage) if args.stage else resume_run(args.resume)
+        if args.stage:
+            run_dir = train_stage(args.resume, args.stage)
+        else:
+            run_dir = resume_run(args.resume, restart=args.restart)
     else:
         if not args.out:
             raise UserError("Missing --out RUN_DIR: say where the run directory should go.")
@@ -141,17 +159,21 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from mtvae.evaluate.runner import evaluate_run, format_table
+    from mtvae.runs import ResultsNotSaved
 
-    results = evaluate_run(args.run_dir, args.metrics)
+    try:
+        results = evaluate_run(args.run_dir, args.metrics)
+    except ResultsNotSaved as exc:  # the metrics are computed: show them before the error
+        print(format_table(exc.results))
+        raise
     print(format_table(results))
     print(f"results: {Path(args.run_dir) / 'results.json'}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from mtvae.sampling import sample_to_png
+    from mtvae.sampling import check_sample_count, sample_to_png
 
-    if args.n < 1:
-        raise UserError(f"--n must be at least 1, got {args.n}.")
+    check_sample_count(args.n)
     condition = parse_conditions(args.condition)
     path = sample_to_png(args.run_dir, args.n, args.out, seed=args.seed, condition=condition)
     print(f"samples: {path}")
@@ -212,10 +234,10 @@ def cmd_study(args: argparse.Namespace) -> None:
         out = run_study(spec, args.out, workers=args.workers, threads=args.threads,
                         backend=args.backend, retry_failed=args.retry_failed,
                         backend_options=options)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"mtvae: interrupted; rerun the same command to resume the study in {args.out}.",
               file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(getattr(exc, "status", 130)) from None
     print(f"report: {out / 'report' / 'index.html'}")
 
 
@@ -241,21 +263,61 @@ def without_option(argv: list[str], option: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit status."""
+    """Entry point; returns the process exit status.
+
+    The one boundary where errors become messages: a :class:`UserError` or an ``OSError``
+    (full disk, no permission, ...) prints one paragraph and exits 2, SIGINT / SIGTERM exit
+    ``128 + signal`` after saying how to resume, anything else is a bug reported in one line.
+    ``--debug`` (or ``MTVAE_DEBUG=1``) shows the traceback instead.
+    """
+    from mtvae.io import os_error
+
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    args.argv = argv
+    args.argv = [a for a in argv if a != "--debug"]
+    debug = args.debug or os.environ.get("MTVAE_DEBUG", "") not in ("", "0")
     try:
-        args.func(args)
-    except UserError as exc:
-        print(f"mtvae: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("mtvae: interrupted; resume a training run with `mtvae train --resume RUN_DIR`.",
-              file=sys.stderr)
-        return 130
+        with _signals_stop_the_command():
+            args.func(args)
+    except KeyboardInterrupt as exc:
+        message = getattr(exc, "message", None) or (
+            "interrupted; resume a training run with `mtvae train --resume RUN_DIR`.")
+        print(f"mtvae: {message}", file=sys.stderr)
+        return getattr(exc, "status", 130)
+    except Exception as exc:
+        if debug:
+            raise
+        if isinstance(exc, OSError):
+            exc = os_error(exc)
+        if isinstance(exc, UserError):
+            print(f"mtvae: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"mtvae: internal error: {type(exc).__name__}: {str(exc).strip()[:300]}. This is "
+              "a bug in mtvae; run the command again with --debug (or MTVAE_DEBUG=1) for the "
+              "traceback and report it.", file=sys.stderr)
+        return 1
     return 0
+
+
+@contextlib.contextmanager
+def _signals_stop_the_command() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`~mtvae.errors.Interrupted` while a command runs.
+
+    Training defers them to the next batch and checkpoints first. The previous handlers come
+    back afterwards (``main`` is also called in-process, by tests); an ignored signal stays
+    ignored.
+    """
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                saved[signum] = signal.signal(signum, on_signal)
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

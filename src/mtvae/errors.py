@@ -27,3 +27,43 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UserError:
         f"Unknown {kind} '{name}'.{did_you_mean(name, choices)} "
         f"Available: {', '.join(choices)}."
     )
+
+
+class WriteError(UserError):
+    """A file could not be written (full disk, no permission, read-only file system...).
+
+    Writes are atomic, so the previous version of the file, if any, is still intact. The
+    message ends with the next step, which callers that know more can replace
+    (:meth:`with_next_step`), e.g. with how to resume a training run.
+    """
+
+    def __init__(self, path: str, cause: str, fix: str,
+                 next_step: str = "then run the command again") -> None:
+        self.path, self.cause, self.fix = str(path), cause, fix
+        super().__init__(
+            f"Cannot write '{path}': {cause}. {fix}, {next_step}; the previous version of "
+            "the file, if any, is intact."
+        )
+
+    def with_next_step(self, next_step: str) -> WriteError:
+        """The same error, ending with ``next_step`` instead of "run the command again"."""
+        return WriteError(self.path, self.cause, self.fix, next_step)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The command was stopped by SIGINT or SIGTERM; it exits with status ``128 + signum``."""
+
+    def __init__(self, signum: int, message: str | None = None) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.status = 128 + signum
+        self.message = message  # what was saved and how to continue, when known
+
+
+def on_signal(signum: int, frame: object) -> None:
+    """Signal handler of the CLI for SIGINT and SIGTERM: stop with :class:`Interrupted`.
+
+    The trainer recognises this handler and defers it to the next batch boundary, where it
+    writes a checkpoint first.
+    """
+    raise Interrupted(signum)

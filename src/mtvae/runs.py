@@ -2,29 +2,45 @@
 
 A run directory holds ``config.yaml`` (resolved config), ``model.safetensors``,
 ``checkpoint/`` (resumable state), ``log.jsonl`` and ``results.json``.
+
+Recovery always ends: a run whose checkpoint is missing or unusable continues with
+``mtvae train --resume RUN --restart`` from its previous checkpoint, or, when there is none,
+starts again from scratch in the same directory with its own ``config.yaml``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from mtvae import __version__
 from mtvae.config import RunConfig, resolve_config
 from mtvae.data.dataset import DataInfo, Dataset
 from mtvae.data.sources import load_dataset
 from mtvae.data.tasks import TaskSpec
-from mtvae.errors import UserError
-from mtvae.io import read_json, read_yaml, write_json, write_yaml
+from mtvae.errors import UserError, WriteError
+from mtvae.io import atomic_write, read_json, read_yaml, write_json, write_yaml
 from mtvae.models.registry import build_model
-from mtvae.train.checkpoint import load_state_into, read_weights
+from mtvae.train.checkpoint import (
+    PREVIOUS,
+    CheckpointError,
+    load_state_into,
+    read_weights,
+    weights_meta_problem,
+)
 from mtvae.train.distributed import barrier, init_distributed
 
-RUN_FILES = ("config.yaml", "model.safetensors", "checkpoint", "log.jsonl", "results.json", "figures")
+RUN_FILES = ("config.yaml", "model.safetensors", "checkpoint", "log.jsonl", "results.json", "figures",
+             "tensorboard", "results.json.damaged")
 
 
 def set_threads(config: RunConfig) -> None:
@@ -38,6 +54,8 @@ def prepare_run_dir(out: Path, overwrite: bool = False) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out '{out}' is a file; choose a directory for the run.")
+    if out.is_dir() and not (out / "config.yaml").exists():
+        _refuse_foreign_files(out)
     if (out / "config.yaml").exists():
         if not overwrite:
             raise UserError(
@@ -53,6 +71,23 @@ def prepare_run_dir(out: Path, overwrite: bool = False) -> None:
         raise UserError(f"Cannot create run directory '{out}': {exc.strerror}.") from None
     if not os.access(out, os.W_OK):
         raise UserError(f"Run directory '{out}' is not writable; choose another --out.")
+
+
+def _refuse_foreign_files(out: Path) -> None:
+    """A directory that is not a run must be empty (or hold only a run's leftovers)."""
+    foreign = sorted(p.name for p in out.iterdir()
+                     if p.name not in RUN_FILES and not _is_temp_file(p.name))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise UserError(
+            f"--out '{out}' is not empty and is not a run directory (it holds {shown}); a run "
+            "would mix its files with yours. Choose a new or empty directory."
+        )
+
+
+def _is_temp_file(name: str) -> bool:
+    """A temporary file an atomic write left behind when the process was killed."""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 def weights_meta(config: RunConfig, info: DataInfo) -> dict[str, Any]:
@@ -86,42 +121,94 @@ def train_run(
         prepare_run_dir(out, overwrite=overwrite)
         write_yaml(out / "config.yaml", config.to_dict())
     barrier(ctx)
-    trainer = Trainer(model, dataset, config, out, weights_meta(config, dataset.info))
-    _finish(trainer, out)
+    with resumable(out):
+        trainer = Trainer(model, dataset, config, out, weights_meta(config, dataset.info))
+        _finish(trainer, out)
     return out
 
 
-def resume_run(run_dir: str | Path, dataset: Dataset | None = None) -> Path:
-    """Continue a run from its last checkpoint (same config, same RNG streams)."""
-    from mtvae.train.trainer import Trainer
+def resume_run(
+    run_dir: str | Path, dataset: Dataset | None = None, restart: bool = False
+) -> Path:
+    """Continue a run from its last checkpoint (same config, same RNG streams).
+
+    With ``restart``, an unusable checkpoint is not an error: the run continues from the
+    previous checkpoint if that one is usable, or starts again from scratch in the same
+    directory with its own config.
+    """
+    from mtvae.train.trainer import CHECKPOINT
 
     run_dir = Path(run_dir)
     config = load_config(run_dir)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
+    candidates = [CHECKPOINT, f"checkpoint/{PREVIOUS}"] if restart else [CHECKPOINT]
+    for name in candidates:
+        try:
+            trainer = _resumed_trainer(config, dataset, run_dir, run_dir / name)
+        except CheckpointError as exc:
+            if not restart:
+                raise CheckpointError(f"{exc} {recovery_hint(run_dir)}") from None
+            print(f"mtvae: {exc}", file=sys.stderr)
+            continue
+        if name != CHECKPOINT and (run_dir / CHECKPOINT).is_file():  # keep the damaged one
+            os.replace(run_dir / CHECKPOINT, run_dir / (CHECKPOINT + ".damaged"))
+        with resumable(run_dir):
+            _finish(trainer, run_dir)
+        return run_dir
+    print(f"mtvae: no usable checkpoint; starting '{run_dir}' again from scratch with its "
+          "config.yaml.", file=sys.stderr)
+    return train_run(config, run_dir, overwrite=True, dataset=dataset)
+
+
+def _resumed_trainer(config: RunConfig, dataset: Dataset, run_dir: Path, checkpoint: Path):
+    """A trainer restored from ``checkpoint`` (:class:`CheckpointError` when it is unusable)."""
+    from mtvae.train.trainer import Trainer
+
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
     trainer = Trainer(model, dataset, config, run_dir, weights_meta(config, dataset.info))
-    trainer.resume()
-    _finish(trainer, run_dir)
-    return run_dir
+    trainer.resume(checkpoint)
+    return trainer
+
+
+def recovery_hint(run_dir: Path) -> str:
+    """The way out of an unusable checkpoint, naming what ``--restart`` will do."""
+    previous = Path(run_dir) / "checkpoint" / PREVIOUS
+    start = ("continue from the previous checkpoint" if previous.is_file()
+             else "start the run again from scratch in the same directory (keeping its "
+                  "config.yaml)")
+    return f"To {start}, run `mtvae train --resume {run_dir} --restart`."
+
+
+@contextlib.contextmanager
+def resumable(run_dir: Path) -> Iterator[None]:
+    """Turn a failed write during training into a message that says how to continue."""
+    from mtvae.train.trainer import CHECKPOINT
+
+    try:
+        yield
+    except WriteError as exc:
+        how = ("then continue with `mtvae train --resume {run}`"
+               if (Path(run_dir) / CHECKPOINT).is_file()
+               else "then start it again with `mtvae train --resume {run} --restart`")
+        raise exc.with_next_step(how.format(run=run_dir)) from None
 
 
 def _finish(trainer, run_dir: Path) -> None:
     state = trainer.fit()
     if not trainer.dist.is_main:
         return
-    results = _read_results(run_dir)
-    results.update(
+    merge_results(
+        run_dir,
         {
             "time/train_s": state.train_seconds,
             "train/epochs": state.epoch,
             "train/steps": state.step,
             "val/best_loss": state.best_val,
             "val/best_epoch": state.best_epoch,
-        }
+        },
     )
-    write_json(run_dir / "results.json", results)
     stage = getattr(trainer.model, "second_stage", None)
     if stage is not None:  # e.g. a VQ-VAE's prior, fitted on the trained model's codes
         _run_stage(stage, trainer.model, trainer.dataset, trainer.config, run_dir, state.step)
@@ -139,7 +226,7 @@ def _run_stage(
         results = get_stage(name)(model, dataset, config, run_dir, log, start_step=step)
     finally:
         log.close()
-    write_json(run_dir / "results.json", _read_results(run_dir) | results)
+    merge_results(run_dir, results)
 
 
 def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None) -> Path:
@@ -150,7 +237,7 @@ def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None)
     run_dir = Path(run_dir)
     get_stage(stage)  # an unknown name fails here, with a suggestion
     config = load_config(run_dir)
-    steps = _read_results(run_dir).get("train/steps")
+    steps = read_results(run_dir).get("train/steps")
     if steps is None or not (run_dir / "model.safetensors").is_file():
         raise UserError(
             f"'{run_dir}' has not finished its main training, so it has no trained model for "
@@ -170,20 +257,75 @@ def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None)
     return run_dir
 
 
-def _read_results(run_dir: Path) -> dict[str, Any]:
+class ResultsNotSaved(WriteError):
+    """``results.json`` could not be written; ``results`` holds what was computed."""
+
+    def __init__(self, error: WriteError, results: dict[str, Any]) -> None:
+        super().__init__(error.path, error.cause, error.fix,
+                         "then run the command again (the metrics are printed above)")
+        self.results = results
+
+
+def read_results(run_dir: str | Path) -> dict[str, Any]:
+    """The metrics in ``results.json``; empty when there is none or it is damaged."""
     path = Path(run_dir) / "results.json"
-    return read_json(path) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        results = read_json(path)
+    except (OSError, ValueError):  # ValueError: invalid JSON or text that is not UTF-8
+        return {}
+    return results if isinstance(results, dict) else {}
+
+
+def merge_results(run_dir: str | Path, results: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``results`` into ``results.json`` atomically and return the merged metrics.
+
+    A damaged ``results.json`` is kept as ``results.json.damaged`` and written anew, so the
+    metrics just computed are never lost to it; a failed write raises
+    :class:`ResultsNotSaved`, which carries them.
+    """
+    path = Path(run_dir) / "results.json"
+    merged = read_results(run_dir)
+    try:
+        if not merged and path.is_file() and _is_damaged_json(path):
+            data = path.read_bytes()
+            atomic_write(path.with_name("results.json.damaged"), lambda tmp: tmp.write_bytes(data))
+            print(f"mtvae: '{path}' was damaged; kept it as results.json.damaged and wrote it anew.",
+                  file=sys.stderr)
+        merged.update(results)
+        write_json(path, merged)
+    except WriteError as exc:
+        raise ResultsNotSaved(exc, results) from None
+    return merged
+
+
+def _is_damaged_json(path: Path) -> bool:
+    """True when ``path`` does not hold a JSON mapping."""
+    try:
+        return not isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        return True
 
 
 def load_config(run_dir: str | Path) -> RunConfig:
-    """The validated config of a run directory."""
+    """The validated config of a run directory; a damaged ``config.yaml`` is a UserError."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise UserError(f"'{run_dir}' is not a run directory (no config.yaml). Train one first.")
-    raw = read_yaml(path)
+    fix = ("Restore the file from a copy, or train a new run; the checkpoint "
+           "(checkpoint/last.pt) holds the same config under 'config'.")
+    try:
+        raw = read_yaml(path)
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: not UTF-8 text
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"'{path}' is damaged: it is not valid YAML ({reason}). {fix}") from None
     if not isinstance(raw, dict):
-        raise UserError(f"'{path}' is damaged: expected a mapping of config sections.")
-    return resolve_config(raw)
+        raise UserError(f"'{path}' is damaged: expected a mapping of config sections. {fix}")
+    try:
+        return resolve_config(raw)
+    except UserError as exc:
+        raise UserError(f"'{path}' is damaged: {exc} {fix}") from None
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, RunConfig]:
@@ -194,6 +336,12 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch
     run_dir = Path(run_dir)
     config = load_config(run_dir)
     tensors, meta = read_weights(run_dir / "model.safetensors")
+    problem = weights_meta_problem(meta)
+    if problem:
+        raise UserError(
+            f"Weights file '{run_dir / 'model.safetensors'}' is damaged: {problem}. Train the "
+            f"run again (`mtvae train --resume {run_dir} --restart`) or restore the file."
+        )
     if meta.get("model") != config.model_name:
         raise UserError(
             f"'{run_dir}/model.safetensors' holds a '{meta.get('model')}' model but config.yaml "

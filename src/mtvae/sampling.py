@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 
 import torch
 
 from mtvae.errors import UserError
 from mtvae.evaluate.figures import save_grid
+from mtvae.limits import MAX_SAMPLES, check_memory
 from mtvae.runs import load
+
+
+def check_sample_count(n: int) -> None:
+    """``--n`` must lie in ``1..MAX_SAMPLES``."""
+    if not 1 <= n <= MAX_SAMPLES:
+        raise UserError(f"--n must be at least 1 and at most {MAX_SAMPLES:,}, got {n}; draw "
+                        "larger numbers in several calls with different --seed values.")
+
+
+def output_path(out: str | Path) -> Path:
+    """Where the PNG goes: ``out`` with a ``.png`` suffix, or ``out/samples.png`` for a directory."""
+    out = Path(out)
+    if out.is_dir():
+        return out / "samples.png"
+    return out if out.suffix.lower() == ".png" else out.with_suffix(".png")
 
 
 def sample_to_png(
@@ -23,9 +40,14 @@ def sample_to_png(
 
     ``condition`` fixes task labels for models with conditional priors (e.g. ``{"shape": 1}``).
     """
+    check_sample_count(n)
     model, _ = load(run_dir)
     if not hasattr(model, "sample"):
         raise UserError(f"A '{type(model).__name__}' model has no generative part to sample from.")
+    image_shape = getattr(model, "image_shape", None)
+    if image_shape is not None:  # the images, and the grid they are tiled into
+        check_memory(2 * n * math.prod(image_shape) * 4, f"Drawing {n:,} samples",
+                     "ask for fewer with --n.")
     generator = torch.Generator().manual_seed(seed)
     if condition:
         if "condition" not in inspect.signature(model.sample).parameters:
@@ -36,4 +58,7 @@ def sample_to_png(
         images = model.sample(n, generator=generator, condition=condition)
     else:
         images = model.sample(n, generator=generator)
-    return save_grid(images, out)
+    if not bool(torch.isfinite(images).all()):
+        raise UserError(f"The model of '{run_dir}' drew non-finite (NaN) images, so no PNG was "
+                        "written; its weights are unusable: train the run again.")
+    return save_grid(images, output_path(out))

@@ -17,7 +17,9 @@ import torch
 
 from mtvae.data.dataset import Dataset
 from mtvae.data.labels import apply_label_policy
+from mtvae.data.shapes import FACTOR_SIZES as SHAPES_FACTOR_SIZES
 from mtvae.errors import UserError, unknown_name
+from mtvae.limits import check_memory
 
 SPLITS = ("train", "val", "test")
 
@@ -31,6 +33,7 @@ class SourceEntry:
     description: str
     generated: bool = False  # can draw any number of samples (so holdouts keep split sizes)
     takes_path: bool = False  # named as NAME:PATH
+    max_per_split: int | None = None  # a generated source's distinct samples, where finite
 
 
 def _load_shapes(cfg) -> Dataset:
@@ -78,6 +81,7 @@ SOURCES: dict[str, SourceEntry] = {
         "x, y (+ brightness with data.nuisance); tasks shape (3 classes), scale, orientation, "
         "x, y (regression); 20000/2000/2000",
         generated=True,
+        max_per_split=math.prod(SHAPES_FACTOR_SIZES),  # 73,728 factor combinations
     ),
     "fashion-mnist": SourceEntry(
         "fashion-mnist",
@@ -125,10 +129,34 @@ def load_dataset(cfg) -> Dataset:
         raise UserError(f"The {name} source needs a file: --data {name}:PATH.")
     if arg and not entry.takes_path:
         raise UserError(f"The {name} source takes no ':' argument; use --data {name}.")
+    check_sizes(entry, cfg)
     dataset = _load_with_conditions(entry, cfg)
     _trim(dataset, cfg)
     apply_label_policy(dataset, cfg)
     return dataset
+
+
+def check_sizes(entry: SourceEntry, cfg) -> None:
+    """Refuse split sizes beyond what a generated source can give or memory can hold.
+
+    Checked before anything is generated: ``shapes`` has 73,728 distinct factor combinations,
+    so a larger split only repeats images; the images of all splits (float32) must fit in the
+    available memory. File sources are bounded by their files (see :func:`_trim`).
+    """
+    if not entry.generated:
+        return
+    sizes = {s: getattr(cfg, f"n_{s}") or 0 for s in SPLITS}
+    for s, n in sizes.items():
+        if entry.max_per_split is not None and n > entry.max_per_split:
+            raise UserError(
+                f"data.n_{s}={n:,}, but '{entry.name}' has only {entry.max_per_split:,} distinct "
+                f"samples (factor combinations), so a larger split would only repeat images; "
+                f"set data.n_{s} to at most {entry.max_per_split}."
+            )
+    channels = 1  # generated sources are grayscale
+    check_memory(sum(sizes.values()) * channels * cfg.image_size**2 * 4,
+                 f"Generating {sum(sizes.values()):,} '{entry.name}' images of "
+                 f"{cfg.image_size}x{cfg.image_size}", "lower data.n_train / n_val / n_test.")
 
 
 def _load_with_conditions(entry: SourceEntry, cfg) -> Dataset:

@@ -85,13 +85,15 @@ def embedding_figure(
 
 
 def read_log(path: str | Path) -> list[dict]:
-    """Records of a ``log.jsonl`` (lines cut short by a crash are skipped)."""
+    """Records of a ``log.jsonl`` (lines cut short by a crash, or damaged, are skipped)."""
     records = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in Path(path).read_bytes().decode("utf-8", errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 

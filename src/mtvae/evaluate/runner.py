@@ -30,8 +30,7 @@ from mtvae.evaluate.interventions import (
 from mtvae.evaluate.likelihood import active_units, elbo_and_kl, iwae_log_likelihood
 from mtvae.evaluate.reconstruction import reconstruction_metrics
 from mtvae.evaluate.tasks import task_metrics
-from mtvae.io import read_json, write_json
-from mtvae.runs import load
+from mtvae.runs import load, merge_results
 
 
 @dataclass
@@ -217,10 +216,7 @@ def evaluate_run(
             continue
         results.update(METRIC_FAMILIES[name].compute(ctx))
         results.update(ood_metrics(ctx, name))
-    path = run_dir / "results.json"
-    merged = read_json(path) if path.is_file() else {}
-    merged.update(results)
-    write_json(path, merged)
+    merge_results(run_dir, results)  # a damaged results.json is kept aside, not fatal
     return results
 
 

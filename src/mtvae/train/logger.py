@@ -24,20 +24,27 @@ class RunLogger:
                 if isinstance(value, int | float) and key not in ("step", "epoch"):
                     self.tb.add_scalar(f"{prefix}/{key}", value, record.get("step", 0))
 
-    def truncate_after(self, step: int) -> None:
-        """Drop records logged after ``step`` (work lost in a crash that a resume will redo)."""
+    def truncate_after(self, step: int, epochs: int | None = None) -> None:
+        """Drop records logged after ``step`` (work lost in a crash that a resume will redo),
+        and epoch records beyond ``epochs`` completed ones (an epoch logged just before its
+        checkpoint failed is logged again when the resume completes it)."""
         import json
 
         if not self.path.is_file():
             return
         kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        text = self.path.read_bytes().decode("utf-8", errors="replace")
+        for line in text.splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:  # a line cut short by a crash
                 continue
-            if _step_of(record) <= step:
-                kept.append(line)
+            if not isinstance(record, dict) or _step_of(record) > step:
+                continue
+            if epochs is not None and record.get("kind") == "epoch" and (
+                    _epoch_of(record) > epochs):
+                continue
+            kept.append(line)
         write_text(self.path, "".join(line + "\n" for line in kept))
 
     def close(self) -> None:
@@ -46,8 +53,15 @@ class RunLogger:
             self.tb.close()
 
 
-def _step_of(record: dict[str, Any]) -> int:
-    return int(record.get("step", 0))
+def _step_of(record: dict[str, Any]) -> float:
+    """The record's step; a record without a readable one counts as after every step."""
+    step = record.get("step", 0)
+    return step if isinstance(step, int | float) and not isinstance(step, bool) else float("inf")
+
+
+def _epoch_of(record: dict[str, Any]) -> float:
+    epoch = record.get("epoch", 0)
+    return epoch if isinstance(epoch, int | float) and not isinstance(epoch, bool) else float("inf")
 
 
 def _tensorboard_writer(path: Path):
@@ -71,7 +85,7 @@ class NullLogger:
     def log(self, record: dict[str, Any]) -> None:
         """Discard the record."""
 
-    def truncate_after(self, step: int) -> None:
+    def truncate_after(self, step: int, epochs: int | None = None) -> None:
         """Nothing to truncate."""
 
     def close(self) -> None:

@@ -4,13 +4,21 @@ The trainer knows no model by name: it calls ``model(batch, step=step)`` and min
 returned ``Output.loss``, logging ``Output.terms`` (and, at each epoch's end, the optional
 ``model.epoch_terms()`` statistics of the whole epoch). A checkpoint after every epoch holds the
 weights, optimizer, loop counters and every RNG state, so ``--resume`` continues bit for bit.
+
+Under the CLI, SIGINT and SIGTERM stop training at the next batch boundary after a checkpoint
+(a second signal stops at once); the command then exits with ``128 + signal``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
+import signal
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,8 +31,9 @@ from mtvae.allocator import tune_cpu_allocator
 from mtvae.config import RunConfig
 from mtvae.data.dataset import Dataset
 from mtvae.data.loader import InMemoryLoader
-from mtvae.errors import UserError
+from mtvae.errors import Interrupted, UserError, on_signal
 from mtvae.train.checkpoint import (
+    CheckpointError,
     load_checkpoint,
     load_state_into,
     read_weights,
@@ -57,6 +66,21 @@ class LoopState:
     train_seconds: float = 0.0
     batch_in_epoch: int = 0  # batches of the current epoch done (mid-epoch checkpoints)
     skipped_steps: int = 0  # batches skipped for a non-finite loss (train.nonfinite=skip)
+
+
+def _loop_state(loop: dict) -> LoopState:
+    """The checkpoint's loop counters, checked field by field."""
+    fields = {f.name: f.type for f in dataclasses.fields(LoopState)}
+    unknown = sorted(set(loop) - set(fields))
+    if unknown or not set(fields) <= set(loop):
+        raise UserError(f"its loop counters are not mtvae's (unexpected or missing: "
+                        f"{', '.join(unknown or sorted(set(fields) - set(loop)))})")
+    for name, value in loop.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"its loop counter '{name}' is {value!r}, not a number")
+        if fields[name] == "int" and not isinstance(value, int):
+            raise UserError(f"its loop counter '{name}' is {value!r}, not an integer")
+    return LoopState(**loop)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,6 +135,7 @@ class Trainer:
         self.val_loader = InMemoryLoader(dataset.val, max(self.cfg.batch_size, 256))
         self.state = LoopState()
         self._resumed_epoch: dict | None = None  # set by resume() from a mid-epoch checkpoint
+        self._pending_signal: int | None = None  # SIGINT/SIGTERM received, acted on per batch
         self._epoch_start_rng = self.generator.get_state()
         self.logger = (
             RunLogger(self.run_dir, tensorboard=self.cfg.tensorboard)
@@ -159,15 +184,17 @@ class Trainer:
     # --- the loop -------------------------------------------------------------------------
     def fit(self) -> LoopState:
         """Train until ``train.epochs`` or early stopping; write final weights; return counters."""
-        while self.state.epoch < self.cfg.epochs and not self._should_stop():
-            start = time.perf_counter()
-            train_means = self._train_epoch()
-            val_means = self.validate()
-            self.state.epoch += 1
-            self.state.train_seconds += time.perf_counter() - start
-            self._track_best(val_means["loss"])
-            self.logger.log(self._epoch_record(train_means, val_means))
-            self._save_checkpoint()
+        with self._deferred_signals():
+            while self.state.epoch < self.cfg.epochs and not self._should_stop():
+                start = time.perf_counter()
+                train_means = self._train_epoch()
+                val_means = self.validate()
+                self.state.epoch += 1
+                self.state.train_seconds += time.perf_counter() - start
+                self._track_best(val_means["loss"])
+                self.logger.log(self._epoch_record(train_means, val_means))
+                self._save_checkpoint()
+                self._stop_if_signalled()
         self._write_final_weights()
         self.logger.close()
         return self.state
@@ -194,6 +221,9 @@ class Trainer:
                                      "step": self.state.step, **terms})
                     bar.set_postfix({k: f"{v:.4g}" for k, v in terms.items() if k != "beta"})
             every = self.cfg.checkpoint_every
+            if self._pending_signal is not None:
+                self._save_checkpoint(sums)
+                self._stop_if_signalled()
             if every and self.state.batch_in_epoch % every == 0:
                 self._save_checkpoint(sums)
         self.state.batch_in_epoch = 0
@@ -278,6 +308,40 @@ class Trainer:
             for key, value in out.terms.items():
                 sums[key] += float(value) * n
         return {k: v / len(self.dataset.val) for k, v in sums.items()}
+
+    # --- signals --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _deferred_signals(self) -> Iterator[None]:
+        """While training, the CLI's SIGINT/SIGTERM handler waits for the next batch boundary.
+
+        Only the CLI's own handler is deferred (workers that ignore a signal, and library
+        users with Python's default handler, keep theirs); under DDP every rank would have to
+        agree on the boundary, so there the signal acts at once as before.
+        """
+        deferred = []
+        if not self.dist.enabled and threading.current_thread() is threading.main_thread():
+            deferred = [s for s in (signal.SIGINT, signal.SIGTERM)
+                        if signal.getsignal(s) is on_signal]
+        for signum in deferred:
+            signal.signal(signum, self._on_signal)
+        try:
+            yield
+        finally:
+            for signum in deferred:
+                signal.signal(signum, on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._pending_signal is not None:  # asked twice: stop now (the last checkpoint stays)
+            raise Interrupted(signum)
+        self._pending_signal = signum
+
+    def _stop_if_signalled(self) -> None:
+        """After a checkpoint: stop if a signal arrived, saying how to resume."""
+        if self._pending_signal is not None:
+            name = signal.Signals(self._pending_signal).name
+            raise Interrupted(self._pending_signal, (
+                f"{name}: stopped at step {self.state.step} after saving a checkpoint; resume "
+                f"with `mtvae train --resume {self.run_dir}`."))
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _autocast(self):
@@ -371,28 +435,39 @@ class Trainer:
         if "cuda_rng" in mine and self.device.type == "cuda":
             torch.cuda.set_rng_state(mine["cuda_rng"], self.device)
 
-    def resume(self) -> None:
-        """Restore everything from the run's last checkpoint."""
-        path = self.run_dir / CHECKPOINT
+    def resume(self, path: Path | None = None) -> None:
+        """Restore everything from the run's last checkpoint (or from ``path``).
+
+        Anything unusable in the checkpoint raises :class:`CheckpointError` before training.
+        """
+        path = Path(path or self.run_dir / CHECKPOINT)
         state = load_checkpoint(path)
         if state.get("config") != self.config.to_dict():
-            raise UserError(
+            raise CheckpointError(
                 f"Checkpoint '{path}' was written with a different configuration than "
                 f"'{self.run_dir / 'config.yaml'}'; resume only with the run's own config."
             )
-        load_state_into(self.model, state["model"], str(path))
-        if self.weighting is not None:
-            self.weighting.load_state_dict(state["weighting"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.state = LoopState(**state["loop"])
-        torch.set_rng_state(state["torch_rng"])
-        self.generator.set_state(state["loader_rng"])
+        try:
+            load_state_into(self.model, state["model"], str(path))
+            if self.weighting is not None:
+                self.weighting.load_state_dict(state["weighting"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.state = _loop_state(state["loop"])
+            torch.set_rng_state(state["torch_rng"])
+            self.generator.set_state(state["loader_rng"])
+        except UserError as exc:
+            raise CheckpointError(str(exc)) from None
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(
+                f"Checkpoint '{path}' is damaged: its training state does not fit this run "
+                f"({type(exc).__name__}: {str(exc).strip()[:200]})."
+            ) from None
         self._resumed_epoch = state.get("epoch")
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         if self.dist.enabled:
             self._restore_rank_rng(state.get("ranks"))
-        self.logger.truncate_after(self.state.step)
+        self.logger.truncate_after(self.state.step, self.state.epoch)
 
     def _write_final_weights(self) -> None:
         barrier(self.dist)
