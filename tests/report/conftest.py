@@ -44,13 +44,14 @@ def png(seed: int) -> bytes:
 
 
 def fake_metrics(model: str, fraction: float, seed: int) -> dict[str, float]:
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, len(model)])  # each model its own seed noise
     noise = lambda: float(rng.normal(0, 0.01))  # noqa: E731
-    out: dict[str, float] = {"time/train_s": 1.0 + seed}
+    out: dict[str, float] = {"time/train_s": 1.0 + seed, "chance/shape/accuracy": 0.34}
     if model != "supervised":
         out |= {"recon/mse": (0.02 if model == "mtvae" else 0.03) + noise(),
                 "nll/iwae": 60 + noise(), "nll/iwae_k": 100, "kl": 5.0,
-                "probe/shape/accuracy": 0.6 + 0.2 * fraction + noise()}
+                "probe/shape/accuracy": 0.6 + 0.2 * fraction + noise(), "probe/n_dims": 6,
+                "ood/recon/mse": (0.04 if model == "mtvae" else 0.05) + noise()}
     if model != "vae":
         out |= {"task/shape/accuracy": 0.5 + 0.3 * fraction + noise(),
                 "task/x/mae": 0.1 + noise() ** 2}

@@ -7,10 +7,8 @@ The Markdown has the same content and links the same figures saved as PNG files 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,40 +16,23 @@ from typing import Any
 import pandas as pd
 
 from mtvae import __version__
+from mtvae.evaluate.catalogue import FAMILY_ORDER, GROUP_ORDER
 from mtvae.io import atomic_write, write_text
 from mtvae.report import figures as F
-from mtvae.report.findings import fmt, generate_findings
-from mtvae.report.methodology import definition, methodology, table
+from mtvae.report.answer import answer_context, answer_figures, difference_figures
+from mtvae.report.figures import Figure
+from mtvae.report.findings import effect, fmt, verdict_word
+from mtvae.report.methodology import methodology, table
+from mtvae.study import learnability
+from mtvae.study.axes import level_label, point_sort_key, sorted_points
 from mtvae.study.expand import point_key, point_label
-from mtvae.study.stats import (
-    FAMILY_ORDER,
-    paired_comparisons,
-    results_frame,
-    summarize,
-    win_table,
-)
+from mtvae.study.hypotheses import control_tasks, resolve
+from mtvae.study.inference import exploratory_table, hypothesis_table
+from mtvae.study.stats import results_frame, summarize
 from mtvae.study.store import Store
+from mtvae.study.trends import level_effects, trends
 
-
-@dataclass
-class Figure:
-    """One figure of the report."""
-
-    id: str
-    title: str
-    caption: str
-    png: bytes
-    section: str  # axes | pareto | grids | mtvae | curves
-
-    @property
-    def file(self) -> str:
-        """Path relative to the report directory."""
-        return f"figures/{self.id}.png"
-
-    @property
-    def data_uri(self) -> str:
-        """The PNG as a data URI for the self-contained HTML."""
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+SECTIONS = ("answer", "differences", "axes", "pareto", "grids", "mtvae", "curves")
 
 
 @dataclass
@@ -71,15 +52,30 @@ class StudyData:
         self.runs = [r for r in self.runs if r["run_id"] in referenced]
         self.frame = results_frame(self.cells, self.runs)
         self.summary = summarize(self.frame) if not self.frame.empty else pd.DataFrame()
-        baselines = {n: v["baselines"] for n, v in self.spec["variants"].items()}
-        self.comparisons = (paired_comparisons(self.frame, baselines, self.spec["alpha"])
-                            if not self.frame.empty else pd.DataFrame())
-        self.wins = win_table(self.comparisons)
+        self.order = point_sort_key(self.spec)
+        self.points = sorted_points((c["point"] for c in self.cells), self.spec)
         self.models = {n: v["model"] for n, v in self.spec["variants"].items()}
         self.default_values = {a: self.spec["default"].get(a, v[0])
                                for a, v in self.spec["conditions"].items()}
         self.default = point_key(self.default_values)
         self.run_by_id = {r["run_id"]: r for r in self.runs}
+        self._infer()
+
+    def _infer(self) -> None:
+        """Hypotheses, their table, exploratory differences, trends, levels, learnability."""
+        alpha = self.spec["alpha"]
+        self.hypotheses = resolve(self.spec, self.frame, control_tasks(self.runs))
+        self.table = hypothesis_table(self.frame, self.hypotheses, alpha, self.order)
+        self.scores = learnability.scores(self.summary)
+        learned_at = learnability.lookup(self.scores)
+        if not self.table.empty:
+            self.table["unlearned"] = [learnability.unlearned_sides(r, learned_at)
+                                       for r in self.table.itertuples()]
+        baselines = {n: v["baselines"] for n, v in self.spec["variants"].items()}
+        self.exploratory = exploratory_table(self.frame, baselines, self.hypotheses, self.order)
+        self.trends, self.crossovers = trends(self.spec, self.frame, self.table,
+                                              self.hypotheses)
+        self.levels = level_effects(self.spec, self.frame, self.hypotheses, alpha)
 
 
 def build_report(study_dir: str | Path) -> Path:
@@ -130,39 +126,103 @@ def report_context(data: StudyData, figures: list[Figure]) -> dict[str, Any]:
         "spec": spec,
         "generated": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "version": __version__,
+        "answer": answer_context(data, len(failed)),
         "methodology": methodology(spec, data.runs, data.cells, data.default, data.sessions),
+        "hypotheses": hypotheses_table(data),
+        "trends": trends_table(data),
+        "crossovers": crossovers_table(data),
+        "levels": levels_table(data),
         "results": results_tables(data),
-        "wins": wins_table(data),
-        "comparisons": comparisons_table(data),
+        "exploratory": exploratory_rows(data),
         "failed": table(["run", "variant", "dataset", "seed", "error"],
                         [[r["run_id"], r["variant"], r["dataset"], r["seed"],
                           (r["error"] or "").splitlines()[0][:300]] for r in failed]),
-        "findings": generate_findings(data.wins, data.comparisons, data.models,
-                                      len(spec["seeds"]), spec["alpha"], len(failed)),
         "figures": figures,
-        "sections": {s: [f for f in figures if f.section == s]
-                     for s in ("axes", "pareto", "grids", "mtvae", "curves")},
+        "sections": {s: [f for f in figures if f.section == s] for s in SECTIONS},
     }
 
 
+def _p(value: float) -> str:
+    return "—" if value != value else fmt(value)
+
+
+def hypotheses_table(data: StudyData) -> dict[str, Any]:
+    """Every hypothesis at every condition point with its statistics and verdict."""
+    rows = []
+    for _, r in data.table.iterrows():
+        flag = " †" if r["unlearned"] else ""
+        test = ("superiority" if r["test"] == "superiority"
+                else f"non-inferiority (margin {fmt(r['margin'])})")
+        rows.append([r["hypothesis"], r["dataset"], point_label(r["point"]), test, r["n"],
+                     fmt(r["mean_variant"]), fmt(r["mean_baseline"]), effect(r), _p(r["d_z"]),
+                     _p(r["p_t"]), _p(r["p_t_holm"]), _p(r["p_w"]), verdict_word(r) + flag,
+                     _p(r["detectable"]), _seeds(r["seeds_needed"])])
+    return table(["hypothesis", "dataset", "condition", "test", "seeds", "variant mean",
+                  "baseline mean", "Δ [95% CI]", "d_z", "p (t)", "p (t, Holm)", "p (Wilcoxon)",
+                  "verdict", "detectable |Δ| (80%)", "seeds for observed Δ"], rows)
+
+
+def _seeds(value: float) -> str:
+    if value != value:
+        return "—"
+    return "> 1000" if value == float("inf") else f"{value:.0f}"
+
+
+def trends_table(data: StudyData) -> dict[str, Any]:
+    """The trend test of every hypothesis along every numeric axis."""
+    rows = []
+    for _, r in data.trends.iterrows():
+        scale = "log10" if r["log"] else "linear"
+        rows.append([r["hypothesis"], r["dataset"], r["axis"],
+                     ", ".join(level_label(v) for v in r["levels"]), scale,
+                     f"{fmt(r['slope'])} [{fmt(r['slope_low'])}, {fmt(r['slope_high'])}]",
+                     r["n_seeds"], _p(r["p"])])
+    return table(["hypothesis", "dataset", "axis", "levels (in order)", "scale",
+                  "slope of Δ per unit [95% CI]", "seeds", "p (trend)"], rows)
+
+
+def crossovers_table(data: StudyData) -> dict[str, Any]:
+    """Every change of verdict or sign between neighbouring levels."""
+    rows = [[r["hypothesis"], r["dataset"], r["axis"], level_label(r["low"]),
+             f"{fmt(r['diff_low'])} ({r['verdict_low']})", level_label(r["high"]),
+             f"{fmt(r['diff_high'])} ({r['verdict_high']})",
+             "yes" if r["sign_change"] else "no"] for _, r in data.crossovers.iterrows()]
+    return table(["hypothesis", "dataset", "axis", "from level", "Δ (verdict)", "to level",
+                  "Δ (verdict)", "sign changes"], rows)
+
+
+def levels_table(data: StudyData) -> dict[str, Any]:
+    """Each variant against itself across the levels of each categorical axis."""
+    rows = [[r["variant"], r["dataset"], r["metric"], r["axis"],
+             f"{level_label(r['level'])} vs {level_label(r['reference'])}", r["n"],
+             effect(r), _p(r["p_t"]), _p(r["p_t_holm"]), verdict_word(r)]
+            for _, r in data.levels.iterrows()]
+    return table(["variant", "dataset", "metric", "axis", "level vs reference", "seeds",
+                  "Δ [95% CI]", "p (t)", "p (t, Holm over levels)", "verdict"], rows)
+
+
 def _shown_metrics(summary: pd.DataFrame) -> list[str]:
-    """Metrics for the result tables: compared ones by family, then defined descriptive ones."""
-    order = {f: i for i, f in enumerate(FAMILY_ORDER)}
-    keys = summary[["metric", "family"]].drop_duplicates()
-    keys = keys[(keys["family"].notna()) | keys["metric"].map(lambda k: bool(definition(k)))]
-    keys = keys[~keys["metric"].str.startswith("leakage/")]
-    keys = keys.assign(rank=keys["family"].map(lambda f: order.get(f, len(order))))
-    return keys.sort_values(["rank", "metric"], kind="stable")["metric"].tolist()
+    """Metrics for the result tables: outcomes by family, then descriptive info metrics (info
+    with a family); leakage is shown as a heat map instead."""
+    order = {f: i for i, f in enumerate(GROUP_ORDER)}
+    keys = summary[["metric", "family", "kind"]].drop_duplicates("metric")
+    keys = keys[keys["family"].notna() & ~keys["metric"].str.startswith("leakage/")]
+    keys = keys.assign(rank=keys["family"].map(lambda f: order.get(f, len(order))),
+                       info=keys["kind"] != "outcome")
+    return keys.sort_values(["info", "rank", "metric"], kind="stable")["metric"].tolist()
 
 
 def results_tables(data: StudyData) -> list[dict[str, Any]]:
-    """Per dataset and condition: metric rows x variant columns, ``mean [95% CI]``."""
+    """Per dataset and condition (in axis order): metric rows x variant columns,
+    ``mean [95% CI]``."""
     if data.summary.empty:
         return []
     variants = list(data.spec["variants"])
     metrics = _shown_metrics(data.summary)
+    rank = {p: i for i, p in enumerate(data.points)}
     out = []
-    for (dataset, point), group in data.summary.groupby(["dataset", "point"], sort=False):
+    summary = data.summary.sort_values("point", key=lambda s: s.map(rank), kind="stable")
+    for (dataset, point), group in summary.groupby(["dataset", "point"], sort=False):
         cells = {(r.metric, r.variant): r for r in group.itertuples()}
         present = [v for v in variants if v in set(group["variant"])]
         rows = []
@@ -183,36 +243,33 @@ def _mean_ci(row) -> str:
     return f"{fmt(row.mean)} [{fmt(row.ci_low)}, {fmt(row.ci_high)}]"
 
 
-def wins_table(data: StudyData) -> dict[str, Any]:
-    """The win / tie / loss summary."""
-    rows = [[r.dataset, point_label(r.point), r.variant, r.baseline, r.family, r.win, r.tie,
-             r.loss, f"{r.win_holm} / {r.loss_holm}"] for r in data.wins.itertuples()]
-    return table(["dataset", "condition", "variant", "baseline", "family", "wins", "ties",
-                  "losses", "Holm-significant wins / losses"], rows)
-
-
-def comparisons_table(data: StudyData) -> dict[str, Any]:
-    """Every paired comparison with its statistics."""
+def exploratory_rows(data: StudyData) -> dict[str, Any]:
+    """Every other paired difference: Δ with CI, d_z, uncorrected p; no verdict."""
     rows = []
-    for r in data.comparisons.itertuples():
-        rows.append([r.dataset, point_label(r.point), f"{r.variant} vs {r.baseline}", r.metric,
-                     fmt(r.mean_variant), fmt(r.mean_baseline),
-                     f"{fmt(r.improvement)} [{fmt(r.improvement_low)}, {fmt(r.improvement_high)}]",
-                     fmt(r.d_z), fmt(r.p_t), fmt(r.p_t_holm), fmt(r.p_w), r.outcome])
-    return table(["dataset", "condition", "comparison", "metric", "variant mean", "baseline mean",
-                  "improvement [95% CI]", "d_z", "p (t)", "p (t, Holm)", "p (Wilcoxon)",
-                  "outcome"], rows)
+    for _, r in data.exploratory.iterrows():
+        rows.append([r["dataset"], point_label(r["point"]), f"{r['variant']} vs {r['baseline']}",
+                     r["metric"], fmt(r["mean_variant"]), fmt(r["mean_baseline"]),
+                     f"{signed_or_constant(r)}", _p(r["d_z"]), _p(r["p_t"]), _p(r["p_w"])])
+    return table(["dataset", "condition", "comparison", "metric", "variant mean",
+                  "baseline mean", "Δ [95% CI]", "d_z", "p (t, uncorrected)", "p (Wilcoxon)"],
+                 rows)
+
+
+def signed_or_constant(row) -> str:
+    """Δ [CI] of an exploratory row, or its constant difference."""
+    return effect({**row, "verdict": "constant" if row["constant"] else ""})
 
 
 # --- figures ----------------------------------------------------------------------------
-def _slug(*parts: str) -> str:
-    return "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(p)).strip("_") or "x" for p in parts)
+_slug = F.slug
 
 
 def make_figures(data: StudyData) -> list[Figure]:
     """Every figure of the report, in order."""
     figures: list[Figure] = []
     for dataset in data.spec["datasets"]:
+        figures += answer_figures(data, dataset)
+        figures += difference_figures(data, dataset)
         figures += axis_figures(data, dataset)
         figures += pareto_figures(data, dataset)
         figures += grid_figures(data, dataset)
@@ -238,7 +295,8 @@ def axis_figures(data: StudyData, dataset: str) -> list[Figure]:
     """Each compared metric against each condition axis, per family."""
     if data.summary.empty:
         return []
-    summary = data.summary[(data.summary["dataset"] == dataset) & data.summary["family"].notna()]
+    summary = data.summary[(data.summary["dataset"] == dataset)
+                           & (data.summary["kind"] == "outcome")]
     variants = list(data.spec["variants"])
     figures = []
     for axis, values in data.spec["conditions"].items():

@@ -6,16 +6,44 @@ reads a run directory or trains anything.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 TASK_SCORE = re.compile(r"^task/[^/]+/(accuracy|r2)$")
 PROBE_SCORE = re.compile(r"^probe/[^/]+/(accuracy|r2)$")
+
+
+@dataclass
+class Figure:
+    """One figure of the report."""
+
+    id: str
+    title: str
+    caption: str
+    png: bytes
+    section: str  # answer | differences | axes | pareto | grids | mtvae | curves
+
+    @property
+    def file(self) -> str:
+        """Path relative to the report directory."""
+        return f"figures/{self.id}.png"
+
+    @property
+    def data_uri(self) -> str:
+        """The PNG as a data URI for the self-contained HTML."""
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+def slug(*parts: str) -> str:
+    """A file-name-safe id from parts."""
+    return "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(p)).strip("_") or "x" for p in parts)
 
 
 def _plt():
@@ -47,31 +75,109 @@ def axis_figure(
 ) -> bytes:
     """Small multiples: each metric against the condition ``axis``, one line per variant with
     its 95% CI band. ``summary`` rows must already be the slice along ``axis`` (other axes at
-    their default) and carry a column ``x`` with the axis value."""
+    their default) and carry a column ``x`` with the axis value's label. Numeric levels are
+    placed at their value, on a log axis when they span more than 10x."""
     plt = _plt()
     cols = min(4, len(metrics))
     rows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.6 * rows), squeeze=False)
     colors = variant_colors(variants)
-    labels = [_short(v) for v in values]
+    levels, xs, log = level_positions(values)
+    labels = [_short(v) for v in levels]
     for ax, metric in zip(axes.flat, metrics, strict=False):
         part = summary[summary["metric"] == metric]
         for variant in variants:
             line = part[part["variant"] == variant].set_index("x").reindex(labels)
             if line["mean"].notna().sum() == 0:
                 continue
-            xs = np.arange(len(labels))
             ax.plot(xs, line["mean"], marker="o", ms=3, color=colors[variant], label=variant)
             ax.fill_between(xs, line["ci_low"], line["ci_high"], color=colors[variant], alpha=0.2)
         ax.set_title(metric, fontsize=8)
-        ax.set_xticks(range(len(labels)), labels, fontsize=7)
+        _level_ticks(ax, xs, labels, axis, log)
         ax.tick_params(axis="y", labelsize=7)
-        ax.set_xlabel(axis, fontsize=7)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     handles, names = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, names, loc="upper center", ncol=min(5, len(names)), fontsize=8,
                bbox_to_anchor=(0.5, 1.0 + 0.06 / rows))
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def level_positions(values: list) -> tuple[list, list[float], bool]:
+    """``(levels in order, x positions, log scale?)``: numeric levels at their value (log10
+    beyond a 10x span), categorical ones at 0, 1, 2, ..."""
+    from mtvae.study import axes as A
+
+    levels = A.ordered(values)
+    if not A.is_numeric(values):
+        return levels, [float(i) for i in range(len(levels))], False
+    place = A.positions(levels)
+    return levels, [place[v] for v in levels], A.log_scale(levels)
+
+
+def _level_ticks(ax, xs: list[float], labels: list[str], axis: str, log: bool) -> None:
+    ax.set_xticks(xs, labels, fontsize=7)
+    ax.set_xlabel(f"{axis} (log scale)" if log else axis, fontsize=7)
+
+
+def difference_figure(panels: list[dict], axis: str) -> bytes:
+    """Paired difference Δ (positive favours the variant) against the levels of ``axis``, one
+    panel per hypothesis: mean with its 95% CI band, the zero line, a marker per verdict.
+    Each panel: ``title``, ``values`` (levels), ``diff``/``low``/``high`` and ``verdict``
+    lists in level order."""
+    plt = _plt()
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 2.7 * rows), squeeze=False)
+    markers = {"better": ("^", "tab:green"), "worse": ("v", "tab:red"),
+               "equivalent": ("s", "tab:blue")}
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        _, xs, log = level_positions(panel["values"])
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.fill_between(xs, panel["low"], panel["high"], color="tab:gray", alpha=0.25)
+        ax.plot(xs, panel["diff"], color="tab:gray", marker="o", ms=3)
+        for x, y, v in zip(xs, panel["diff"], panel["verdict"], strict=True):
+            if v in markers:
+                ax.plot([x], [y], marker=markers[v][0], color=markers[v][1], ms=7, ls="none")
+        ax.set_title(panel["title"], fontsize=7)
+        _level_ticks(ax, xs, [_short(v) for v in panel["values"]], axis, log)
+        ax.set_ylabel("Δ (variant − baseline, oriented)", fontsize=6)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def forest_figure(panels: list[dict]) -> bytes:
+    """Forest plot of the primary hypotheses: per hypothesis a panel with one row per condition
+    point (Δ with its 95% CI, positive favours the variant), the zero line and, for
+    non-inferiority, the margin. Each panel: ``title``, ``labels``, ``diff``, ``low``,
+    ``high``, ``verdict`` lists and ``margin``."""
+    plt = _plt()
+    cols = min(2, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    height = max(len(p["labels"]) for p in panels) * 0.28 + 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, height * rows), squeeze=False)
+    colors = {"better": "tab:green", "worse": "tab:red", "equivalent": "tab:blue"}
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        ys = np.arange(len(panel["labels"]))[::-1]
+        for y, d, lo, hi, v in zip(ys, panel["diff"], panel["low"], panel["high"],
+                                   panel["verdict"], strict=True):
+            color = colors.get(v, "tab:gray")
+            if lo == lo and hi == hi:
+                ax.plot([lo, hi], [y, y], color=color, lw=1.5)
+            ax.plot([d], [y], marker="o", color=color, ms=4)
+        ax.axvline(0.0, color="black", lw=0.8)
+        if panel.get("margin"):
+            ax.axvline(-panel["margin"], color="tab:blue", lw=0.8, ls="--")
+        ax.set_yticks(ys, panel["labels"], fontsize=6)
+        ax.set_title(panel["title"], fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel("Δ [95% CI] (positive favours the variant)", fontsize=6)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
     fig.tight_layout()
     return to_png(fig)
 

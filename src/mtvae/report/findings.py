@@ -1,7 +1,7 @@
-"""Findings: sentences generated from the win / tie / loss table and the paired comparisons.
+"""The Answer's sentences, generated from the hypothesis table, trends and crossovers.
 
 Nothing here states a conclusion of its own: every sentence is filled in from the numbers, so
-a study with other results says other things (including "no significant difference").
+a study with other results says other things — "no evidence" included, said plainly.
 """
 
 from __future__ import annotations
@@ -10,11 +10,14 @@ import math
 
 import pandas as pd
 
+from mtvae.evaluate.catalogue import FAMILY_ORDER
+from mtvae.study import axes as A
 from mtvae.study.expand import point_label
-from mtvae.study.stats import FAMILY_ORDER, min_wilcoxon_p
+from mtvae.study.stats import min_wilcoxon_p
+from mtvae.study.trends import axis_slice
 
-GENERATIVE_MT = ("mtvae", "mtvqvae")  # models whose comparisons answer the research question
-TRADITIONAL = ("vae", "vqvae")
+KIND_NAMES = {"reconstruction": "Reconstruction", "generation": "Generation",
+              "representation": "Representation", "task": "Task performance"}
 
 
 def fmt(value: float) -> str:
@@ -26,166 +29,235 @@ def fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def _counts(group: pd.DataFrame) -> dict[str, int]:
-    return {k: int(group[k].sum()) for k in ("win", "tie", "loss", "n", "win_holm", "loss_holm")}
+def signed(value: float) -> str:
+    """``+0.031`` / ``−0.004``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return ("+" if value > 0 else "−" if value < 0 else "±") + fmt(abs(value))
 
 
-def _family_sort(families) -> list[str]:
-    order = {f: i for i, f in enumerate(FAMILY_ORDER)}
-    return sorted(families, key=lambda f: order.get(f, 99))
+def effect(row) -> str:
+    """``+0.031 [0.012, 0.05]``, or the constant difference, of a hypothesis row."""
+    if row["verdict"] == "constant":
+        return f"{signed(row['diff'])} in every seed"
+    if math.isnan(row["diff_low"]):
+        return f"{signed(row['diff'])} (n={row['n']})"
+    return f"{signed(row['diff'])} [{fmt(row['diff_low'])}, {fmt(row['diff_high'])}]"
 
 
-def headline(wins: pd.DataFrame, models: dict[str, str]) -> list[str]:
-    """The research question's answer: the MT-VAE variants against each of their baselines
-    (the traditional VAE first), per metric family, summed over datasets and conditions."""
-    if wins.empty:
-        return []
-    part = wins[wins["variant"].map(models).isin(GENERATIVE_MT)]
-    baselines = sorted(dict.fromkeys(part["baseline"]),
-                       key=lambda b: models.get(b) not in TRADITIONAL)
-    sentences = []
-    for baseline in baselines:
-        rows = part[part["baseline"] == baseline]
-        kind = ("the traditional VAE baseline" if models.get(baseline) in TRADITIONAL
-                else "the baseline")
-        pieces = []
-        for family in _family_sort(rows["family"].unique()):
-            c = _counts(rows[rows["family"] == family])
-            pieces.append(
-                f"on {family} metrics they won {c['win']}, tied {c['tie']} and lost {c['loss']} "
-                f"of {c['n']} comparisons ({c['win_holm']} wins and {c['loss_holm']} losses "
-                "significant after Holm correction)"
-            )
-        variants = ", ".join(dict.fromkeys(rows["variant"]))
-        sentences.append(f"Against {kind} {baseline}, the MT-VAE variants ({variants}): "
-                         + "; ".join(pieces) + ".")
-    return sentences
+def verdict_word(row) -> str:
+    """The verdict as the Answer prints it."""
+    if row["verdict"] == "constant":
+        return "identical in every seed (no test)"
+    if row["verdict"] == "equivalent":
+        return f"equivalent within ±{fmt(row['margin'])}"
+    return row["verdict"]
 
 
-def per_condition(wins: pd.DataFrame, alpha: float = 0.05) -> list[str]:
-    """Per dataset, variant-baseline pair and condition: where the variant won and lost."""
-    sentences = []
-    for (dataset, variant, baseline), pair in wins.groupby(
-        ["dataset", "variant", "baseline"], sort=False
-    ):
-        for point, group in pair.groupby("point", sort=False):
-            sentences.append(_condition_sentence(dataset, variant, baseline, point, group, alpha))
-    return sentences
+# --- one hypothesis --------------------------------------------------------------------------
+def segments(spec: dict, rows: pd.DataFrame) -> list[tuple[str | None, list]]:
+    """``[(axis, [(level, row), ...])]``: each axis' slice through the hypothesis' points
+    (levels in order), then ``(None, [(label, row)])`` for points on no slice."""
+    by_point = {r["point"]: r for _, r in rows.iterrows()}
+    axes = [a for a, v in spec.get("conditions", {}).items() if len(v) > 1]
+    out, covered = [], set()
+    for axis in axes:
+        levels = [(lv, by_point[p]) for p, lv in axis_slice(spec, axis).items() if p in by_point]
+        covered |= {p for p in axis_slice(spec, axis) if p in by_point}
+        if levels:
+            out.append((axis, levels))
+    rest = [(point_label(p), r) for p, r in by_point.items() if p not in covered]
+    if rest:
+        out.append((None, rest))
+    return out
 
 
-def _condition_sentence(dataset, variant, baseline, point, group: pd.DataFrame, alpha) -> str:
-    won, lost, even = [], [], []
-    for row in group.itertuples():
-        if row.win > row.loss:
-            won.append(f"{row.family} metrics in {row.win} of {row.n} comparisons "
-                       f"(Holm-corrected p < {fmt(alpha)} in {row.win_holm})")
-        elif row.loss > row.win:
-            lost.append(f"{row.family} metrics in {row.loss} of {row.n} comparisons "
-                        f"(Holm-corrected p < {fmt(alpha)} in {row.loss_holm})")
+def _runs(levels: list) -> list[list]:
+    """Consecutive levels with the same verdict."""
+    runs: list[list] = []
+    for level, row in levels:
+        if runs and runs[-1][-1][1]["verdict"] == row["verdict"]:
+            runs[-1].append((level, row))
         else:
-            even.append(row.family)
-    where = point_label(point)
-    where = f"At {where}" if where != "default" else "Overall"
+            runs.append([(level, row)])
+    return runs
+
+
+def _run_phrase(axis: str | None, run: list, numeric: bool) -> str:
+    word = verdict_word(run[0][1])
+    labels = [A.level_label(lv) for lv, _ in run]
+    if axis is None:
+        return "; ".join(f"{word} at {lab} ({effect(r)})" for lab, (_, r) in zip(labels, run,
+                                                                                  strict=True))
+    where = (f"{labels[0]}–{labels[-1]}" if numeric and len(run) > 1 else ", ".join(labels))
+    if len(run) == 1:
+        return f"{word} at {axis} {where} ({effect(run[0][1])})"
+    return (f"{word} at {axis} {where} (from {effect(run[0][1])} at {labels[0]} to "
+            f"{effect(run[-1][1])} at {labels[-1]})")
+
+
+def crossover_phrase(c) -> str:
+    """``crossover on label_count between 100 (no evidence, −0.004) and 300 (better, +0.03)``."""
+    return (f"crossover on {c['axis']} between {A.level_label(c['low'])} "
+            f"({c['verdict_low']}, Δ {signed(c['diff_low'])}) and {A.level_label(c['high'])} "
+            f"({c['verdict_high']}, Δ {signed(c['diff_high'])})")
+
+
+def hypothesis_sentence(spec: dict, rows: pd.DataFrame, crossovers: pd.DataFrame,
+                        trends: pd.DataFrame, alpha: float) -> str:
+    """Where one hypothesis holds, fails and cannot be told, along each axis."""
+    first = rows.iloc[0]
     parts = []
-    if won:
-        parts.append(f"{variant} beat {baseline} on " + " and on ".join(won))
-    if lost:
-        lead = "it lost on " if won else f"{variant} lost to {baseline} on "
-        parts.append(lead + " and on ".join(lost))
-    if even and (won or lost):
-        parts.append(f"there was no clear difference on {', '.join(even)} metrics")
-    elif even:
-        parts.append(f"{variant} and {baseline} did not differ significantly on "
-                     f"{', '.join(even)} metrics")
-    return f"{where} on {dataset}, " + "; ".join(parts) + "."
+    for axis, levels in segments(spec, rows):
+        if len(levels) == 1 and axis is not None and len(segments(spec, rows)) > 1:
+            continue  # the default point alone: told on the axes that vary
+        numeric = axis is not None and A.is_numeric(spec["conditions"][axis])
+        phrase = ", ".join(_run_phrase(axis, run, numeric) for run in _runs(levels))
+        if axis is None and not spec.get("conditions"):
+            phrase = f"{verdict_word(first)} ({effect(first)})"
+        cross = crossovers[crossovers["axis"] == axis] if not crossovers.empty else crossovers
+        phrase += "".join(f"; {crossover_phrase(c)}" for _, c in cross.iterrows())
+        trend = trends[trends["axis"] == axis] if not trends.empty else trends
+        for _, t in trend.iterrows():
+            if t["p"] < alpha and len(t["levels"]) > 2:
+                scale = "per decade" if t["log"] else "per unit"
+                phrase += (f"; Δ {'grows' if t['slope'] > 0 else 'shrinks'} along {axis} "
+                           f"({signed(t['slope'])} {scale}, trend test p = {fmt(t['p'])})")
+        parts.append(phrase)
+    return f"{first['hypothesis']} ({first['dataset']}): " + "; ".join(parts) + "." + _power(rows)
 
 
-def best_and_worst(wins: pd.DataFrame) -> list[str]:
-    """Where each variant did best and worst against its baselines (net wins minus losses)."""
-    sentences = []
-    for (dataset, variant, baseline), pair in wins.groupby(
-        ["dataset", "variant", "baseline"], sort=False
-    ):
-        net = pair.groupby("point", sort=False).apply(
-            lambda g: int(g["win"].sum() - g["loss"].sum()), include_groups=False
-        )
-        if len(net) < 2 or net.max() == net.min():
+def _power(rows: pd.DataFrame) -> str:
+    """For a hypothesis without any verdict: what the seeds could have detected."""
+    if rows["verdict"].isin(["better", "worse", "equivalent"]).any():
+        return ""
+    tested = rows[rows["verdict"] == "no evidence"]
+    detectable = tested["detectable"].dropna()
+    if detectable.empty:
+        return ""
+    top = tested.loc[tested["diff"].abs().idxmax()]
+    needed = top["seeds_needed"]
+    need = ("more than 1000" if needed == math.inf else "n/a" if math.isnan(needed)
+            else f"{needed:.0f}")
+    return (f" With these seeds only |Δ| ≥ {fmt(detectable.min())} would be detected with 80% "
+            f"power; the largest observed |Δ| ({fmt(abs(top['diff']))}) would need {need} seeds.")
+
+
+# --- the Answer --------------------------------------------------------------------------------
+def kind_paragraphs(spec: dict, table: pd.DataFrame, crossovers: pd.DataFrame,
+                    trends: pd.DataFrame, alpha: float) -> list[dict]:
+    """Per outcome kind: a lead sentence and one sentence per hypothesis."""
+    out = []
+    if table.empty:
+        return out
+    for kind in FAMILY_ORDER:
+        part = table[table["family"] == kind]
+        if part.empty:
             continue
-        best, worst = net.idxmax(), net.idxmin()
-        lead = "fared best against" if net[best] > 0 else "lost least to"
-        tail = "worst" if net[worst] < 0 else "least well"
-        sentences.append(
-            f"On {dataset}, {variant} {lead} {baseline} at {point_label(best)} "
-            f"(net {net[best]:+d} wins minus losses over all families) and {tail} at "
-            f"{point_label(worst)} (net {net[worst]:+d})."
-        )
-    return sentences
+        names = list(dict.fromkeys(zip(part["hypothesis"], part["dataset"], strict=True)))
+        sentences = []
+        for name, dataset in names:
+            rows = part[(part["hypothesis"] == name) & (part["dataset"] == dataset)]
+            sentences.append(hypothesis_sentence(spec, rows, _of(crossovers, name, dataset),
+                                                 _of(trends, name, dataset), alpha))
+        out.append({"kind": KIND_NAMES[kind], "lead": lead(kind, part, names),
+                    "sentences": sentences})
+    return out
 
 
-def largest_effects(comparisons: pd.DataFrame, limit: int = 3) -> list[str]:
-    """The biggest significant (uncorrected) paired differences, in the metric's own units."""
-    if comparisons.empty:
-        return []
-    decided = comparisons[comparisons["outcome"] != "tie"].copy()
-    decided = decided[decided["d_z"].abs() < math.inf]
-    if decided.empty:
-        return []
-    decided["size"] = decided["d_z"].abs()
-    sentences = []
-    for row in decided.sort_values("size", ascending=False).head(limit).itertuples():
-        verb = "better" if row.improvement > 0 else "worse"
-        sentences.append(
-            f"Among the largest effects: on {row.dataset} at {point_label(row.point)}, "
-            f"{row.variant} was {verb} than {row.baseline} on {row.metric} "
-            f"({fmt(row.mean_variant)} vs {fmt(row.mean_baseline)}, d_z = {fmt(abs(row.d_z))}, "
-            f"paired t-test p = {fmt(row.p_t)}, Holm-corrected p = {fmt(row.p_t_holm)})."
-        )
-    return sentences
+def _of(frame: pd.DataFrame, name: str, dataset: str) -> pd.DataFrame:
+    """The rows of one hypothesis."""
+    if frame.empty:
+        return frame
+    return frame[(frame["hypothesis"] == name) & (frame["dataset"] == dataset)]
 
 
-def caveats(comparisons: pd.DataFrame, n_seeds: int, alpha: float, failed: int) -> list[str]:
-    """What the numbers can and cannot support."""
-    failures = ([f"{failed} run(s) failed; their cells are missing from the comparisons (see "
-                 "the failed-runs table; rerun with --retry-failed)."] if failed else [])
-    if comparisons.empty:
-        return ["No paired comparisons could be made: no variant has a baseline with finished "
-                "runs on the same seeds.", *failures]
-    sentences = []
-    m = int(comparisons["p_t"].notna().sum())
-    sig = int(comparisons["significant_holm"].sum())
-    decided = int((comparisons["outcome"] != "tie").sum())
-    sentences.append(
-        f"Wins and losses are paired t-tests at α = {fmt(alpha)} over {n_seeds} seeds; "
-        f"{decided} of {len(comparisons)} comparisons were decided that way, and {sig} remain "
-        f"significant after Holm correction across all {m} tests of the study."
-    )
+def lead(kind: str, part: pd.DataFrame, names: list) -> str:
+    """Where, across this kind's hypotheses, the variants win, lose or cannot be told."""
+    def which(verdict: str) -> list[str]:
+        hit = part[part["verdict"] == verdict]
+        return list(dict.fromkeys(f"{h} ({d})" for h, d in zip(hit["hypothesis"], hit["dataset"],
+                                                               strict=True)))
+
+    better, worse, equivalent = which("better"), which("worse"), which("equivalent")
+    decided = set(better) | set(worse) | set(equivalent)
+    fixed = [f"{h} ({d})" for h, d in names
+             if (part[(part["hypothesis"] == h) & (part["dataset"] == d)]["verdict"]
+                 == "constant").all()]
+    silent = [f"{h} ({d})" for h, d in names
+              if f"{h} ({d})" not in decided and f"{h} ({d})" not in fixed]
+    if not decided and not fixed:
+        return (f"no evidence of a difference in any of the {len(names)} hypotheses, at any "
+                "condition point, after Holm's correction within each hypothesis.")
+    pieces = []
+    if better:
+        pieces.append(f"the variant is better at some condition in {_list(better)}")
+    if worse:
+        pieces.append(f"worse at some condition in {_list(worse)}")
+    if equivalent:
+        pieces.append(f"equivalent within the margin at some condition in {_list(equivalent)}")
+    if silent:
+        pieces.append(f"the data cannot tell anywhere in {_list(silent)}")
+    if fixed:
+        pieces.append(f"the difference is identical in every seed (fixed by the "
+                      f"configurations, not tested) in {_list(fixed)}")
+    text = "; ".join(pieces)
+    return text[0].upper() + text[1:] + "."
+
+
+def _list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def learnability_lines(best: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """Every task's best model against chance, and the comparisons between unlearned models."""
+    lines = []
+    for dataset, group in best.groupby("dataset", sort=False):
+        pieces = []
+        for _, r in group.iterrows():
+            where = point_label(r["point"])
+            status = ("learned" if r["learned"] else "chance unknown" if r["learned"] is None
+                      else "not learned by any model")
+            ci = (f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
+                  if not math.isnan(r["ci_low"]) else "")
+            pieces.append(f"{r['task']}: best {r['variant']} ({r['source']}, {r['metric']}) "
+                          f"{fmt(r['mean'])}{ci} at {where} vs chance {fmt(r['chance'])} — "
+                          f"{status}")
+        lines.append(f"Learnability on {dataset} (each task's best model against chance): "
+                     + "; ".join(pieces) + ".")
+    if not table.empty and "unlearned" in table:
+        flagged = table[table["unlearned"].map(bool)]
+        if not flagged.empty:
+            names = list(dict.fromkeys(flagged["hypothesis"]))
+            lines.append(f"{len(flagged)} hypothesis × condition cell(s) (marked † in the table) "
+                         f"compare a model that did not learn the task: {_list(names)}; their "
+                         "differences are between models that perform at chance.")
+    return lines
+
+
+def caveats(table: pd.DataFrame, exploratory: pd.DataFrame, n_seeds: int, alpha: float,
+            failed: int) -> list[str]:
+    """How much the seeds allow, and what was not counted."""
+    out = []
+    if not table.empty:
+        sizes = table.groupby(["hypothesis", "dataset"], sort=False).size()
+        out.append(
+            f"Verdicts are paired t-tests over {n_seeds} seeds at α = {fmt(alpha)}, with Holm's "
+            f"correction within each hypothesis across its condition points "
+            f"({sizes.min()}–{sizes.max()} per hypothesis, {len(sizes)} hypotheses); Δ is "
+            "oriented so that positive favours the variant.")
+        constant = int((table["verdict"] == "constant").sum())
+        if constant:
+            out.append(f"{constant} cell(s) differ by the same amount in every seed (a property "
+                       "of the configurations): they get no p-value and no verdict.")
     floor = min_wilcoxon_p(n_seeds)
     if floor >= alpha:
-        sentences.append(
-            f"With {n_seeds} seeds the Wilcoxon signed-rank test cannot reach p < {fmt(alpha)} "
-            f"(its smallest two-sided p is {fmt(floor)}), so it is reported but cannot confirm "
-            "any difference; more seeds are needed for distribution-free evidence."
-        )
-    if n_seeds < 5:
-        sentences.append(
-            f"With only {n_seeds} seeds, treat uncorrected wins and losses as suggestive and "
-            "differences that are not Holm-significant as not established."
-        )
-    return sentences + failures
-
-
-def generate_findings(
-    wins: pd.DataFrame,
-    comparisons: pd.DataFrame,
-    models: dict[str, str],
-    n_seeds: int,
-    alpha: float,
-    failed: int,
-) -> dict[str, list[str]]:
-    """Every generated statement, grouped for the report's Findings section."""
-    return {
-        "headline": headline(wins, models),
-        "conditions": per_condition(wins, alpha) + best_and_worst(wins),
-        "effects": largest_effects(comparisons),
-        "caveats": caveats(comparisons, n_seeds, alpha, failed),
-    }
+        out.append(f"With {n_seeds} seeds the Wilcoxon signed-rank test cannot reach p < "
+                   f"{fmt(alpha)} (its smallest two-sided p is {fmt(floor)}); it is shown beside "
+                   "the t-test but cannot confirm a difference.")
+    if not exploratory.empty:
+        out.append(f"{len(exploratory)} other paired differences are exploratory: shown with "
+                   "their CIs in the Results, never counted as wins or losses.")
+    if failed:
+        out.append(f"{failed} run(s) failed and are missing from these results (see Failed runs).")
+    return out

@@ -3,75 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from fnmatch import fnmatch
 from typing import Any
 
 import pandas as pd
 
+from mtvae.evaluate.catalogue import definition, direction_word, lookup
 from mtvae.report.findings import fmt
 from mtvae.study.expand import format_value
 from mtvae.study.spec import AXIS_DESCRIPTIONS, AXIS_KEYS
-from mtvae.study.stats import metric_rule
-
-_LINEAR = "linear probe on the frozen representation, fitted on the run's labelled training points"
-
-# One-line definitions, first matching pattern wins.
-METRIC_DEFINITIONS: tuple[tuple[str, str], ...] = (
-    ("recon/mse", "mean squared error per pixel between test images and their reconstruction "
-                  "from the posterior mean"),
-    ("recon/bce", "binary cross-entropy per pixel between test images and their reconstruction"),
-    ("elbo", "evidence lower bound per test image in nats (β = 1, one sample)"),
-    ("kl", "KL(q(z|x) ‖ p(z)) per test image in nats"),
-    ("nll/iwae", "−log p(x) per test image in nats, importance-weighted bound with k samples "
-                 "(Burda et al. 2016)"),
-    ("nll/vq_bound", "−log p(x) bound of a VQ-VAE: −log p(x|z_q) − log p(z_q) under the prior"),
-    ("nll/vq_bound_uniform", "the VQ bound with a uniform prior over codes"),
-    ("active_units", "latent dimensions whose posterior mean varies across inputs (Cov > 0.01)"),
-    ("bits_per_dim", "nll/iwae / (D ln 2), D = C·H·W pixel values"),
-    ("rate", "mean KL(q(z|x) ‖ p(z)) per test image in nats"),
-    ("distortion", "mean −log p(x|z) per test image in nats (elbo = −(rate + distortion))"),
-    ("task/*/balanced_accuracy", "the model's own head: accuracy averaged over classes"),
-    ("task/*/accuracy", "the model's own head: test accuracy"),
-    ("task/*/mae", "the model's own head: mean absolute error on the test split"),
-    ("task/*/r2", "the model's own head: coefficient of determination R² on the test split"),
-    ("probe/*mae", f"{_LINEAR}: test mean absolute error"),
-    ("probe/*r2", f"{_LINEAR}: test R²"),
-    ("probe/*balanced_accuracy", f"{_LINEAR}: test accuracy averaged over classes"),
-    ("probe/*accuracy", f"{_LINEAR}: test accuracy"),
-    ("probe_knn/*", "k-nearest-neighbour probe (k = 5) on the frozen representation, all "
-                    "labelled training points: a non-linear, local read-out"),
-    ("probe/*", "a probe fitted on the frozen representation"),
-    ("disent/mig", "mutual information gap (Chen et al. 2018)"),
-    ("disent/dci_d", "DCI disentanglement (Eastwood & Williams 2018)"),
-    ("disent/dci_c", "DCI completeness (Eastwood & Williams 2018)"),
-    ("disent/dci_i", "DCI informativeness: factor prediction accuracy"),
-    ("disent/sap", "separated attribute predictability (Kumar et al. 2018)"),
-    ("disent/factorvae", "FactorVAE score (Kim & Mnih 2018)"),
-    ("disent/betavae", "β-VAE score (Higgins et al. 2017)"),
-    ("disent/modularity", "modularity (Ridgeway & Mozer 2018)"),
-    ("disent/explicitness", "explicitness: ROC-AUC of factor prediction (Ridgeway & Mozer 2018)"),
-    ("disent/*tc", "total correlation of a Gaussian fitted to the codes (lower is more factorised)"),
-    ("disent/*", "a disentanglement score against the ground-truth factors"),
-    ("gen/fd*", "Fréchet distance between features of samples and test images"),
-    ("gen/frechet*", "Fréchet distance between features of samples and test images"),
-    ("gen/kid*", "kernel distance (KID) between features of samples and test images"),
-    ("gen/precision", "share of samples inside the test images' feature manifold (Kynkäänniemi "
-                      "et al. 2019)"),
-    ("gen/recall", "share of test images inside the samples' feature manifold"),
-    ("gen/*", "a sample-quality metric"),
-    ("leakage/*", "linear-probe score of a task from another latent block (leakage)"),
-    ("vq/perplexity", "exp of the entropy of code usage on the test split"),
-    ("vq/usage", "fraction of the codebook used on the test split"),
-    ("vq/dead", "codebook entries never used on the test split"),
-    ("vq/recon_nll", "−log p(x|z_q) per test image in nats, at the quantised codes"),
-    ("vq/prior_nll", "−log p(z_q) under the prior per test image in nats"),
-    ("vq/*", "codebook statistic"),
-)
-
-
-def definition(key: str) -> str:
-    """The one-line definition of a metric key."""
-    return next((text for pattern, text in METRIC_DEFINITIONS if fnmatch(key, pattern)), "")
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> dict[str, Any]:
@@ -244,38 +183,51 @@ def hyper_section(configs: dict[str, dict], variants: list[str], runs: list[dict
 
 
 def metrics_section(runs: list[dict]) -> dict[str, Any]:
-    """Every metric key the runs produced, with its family, direction and definition."""
+    """Every metric key the runs produced, from the metric catalogue: family, kind (outcome
+    or info), direction, unit and definition."""
     keys = sorted({k for r in runs for k, v in r["metrics"].items() if isinstance(v, int | float)})
     rows, budgets = [], sorted({k.rsplit("@", 1)[1] for k in keys if "@" in k and
                                 k.startswith("probe/")})
     for key in keys:
-        family, higher = metric_rule(key)
-        if family is None and (not definition(key) or "n_train" in key or "@" in key):
+        metric = lookup(key)
+        if metric is None or metric.family is None or "@" in key:
             continue  # bookkeeping, and budgeted copies summarised in one row below
-        rows.append([key, family or "descriptive (not compared)",
-                     ("higher" if higher else "lower") if family else "—", definition(key)])
+        rows.append([key, metric.family, metric.kind, direction_word(key), metric.unit or "—",
+                     definition(key)])
     if budgets:
-        rows.append([f"probe/<task>/<metric>@<budget> ({', '.join(budgets)})",
-                     "descriptive (not compared)", "—",
+        rows.append([f"probe/<task>/<metric>@<budget> ({', '.join(budgets)})", "representation",
+                     "outcome", "as without @", "—",
                      "the linear probe fitted on at most <budget> labelled training points "
                      "(label-efficiency curve); the key without @ is the largest budget"])
-    return table(["metric", "family", "better", "definition"], rows)
+    return table(["metric", "family", "kind", "better", "unit", "definition"], rows)
 
 
 def statistics_text(spec: dict) -> str:
     """How results are summarised and compared."""
     alpha = fmt(spec["alpha"])
+    where = ("declared in the spec" if spec.get("hypotheses") else
+             "the primary hypotheses of each variant with baselines, one per outcome kind: "
+             "reconstruction nll/iwae (else recon/bce), generation gen/fd, representation the "
+             "linear probe of each task, task performance the variant's head on each task "
+             "against the task baseline's head and against the two-stage baseline's probe")
     return (
         "Every table gives the mean over seeds and the 95% t-interval of that mean "
-        "(mean ± t₀.₉₇₅,n−1 · sd/√n). Each variant is compared with its baseline for each metric "
-        "family (reconstruction = recon/*, nll/*, elbo; generation = gen/*; representation = "
-        "probe/*, disent/*; task = task/*), paired by dataset, condition and seed. For each "
-        "metric the paired differences (oriented so that positive favours the variant) give a "
-        "mean with its 95% t-interval, a paired t-test and a Wilcoxon signed-rank test (SciPy), "
-        "and the effect size d_z = mean / sd of the differences. Holm's correction is applied "
-        f"across all comparisons of the study. A comparison is a win (loss) when the paired "
-        f"t-test gives p < {alpha} in the variant's favour (against it), otherwise a tie; the "
-        "Holm-corrected count is reported beside it."
+        "(mean ± t₀.₉₇₅,n−1 · sd/√n). Only outcome metrics are compared (the catalogue marks "
+        "counts, sizes and settings as info). The hypotheses are " + where + ". For each "
+        "hypothesis and condition point the two variants are paired by seed; the difference Δ "
+        "is oriented so that positive favours the variant and given with its 95% t-interval, a "
+        "paired t-test, a Wilcoxon signed-rank test (SciPy) and d_z = mean / sd of the "
+        "differences. Holm's correction runs within each hypothesis across its condition "
+        f"points. Verdicts at α = {alpha} from the Holm-corrected t-test: better, worse, or no "
+        "evidence; a non-inferiority hypothesis with margin m is equivalent when a loss larger "
+        "than m is ruled out, worse when Δ < −m is shown. A difference identical in every seed "
+        "gets no test and no verdict. The smallest detectable |Δ| is the effect the paired "
+        "t-test finds with 80% power at the observed spread (level α / points); seeds needed is "
+        "the number of seeds the observed Δ would need for that power. Along numeric axes the "
+        "trend test t-tests the seeds' least-squares slopes of Δ against the level (log10 of it "
+        "beyond a 10x span), and a crossover is a change of verdict or sign between "
+        "neighbouring levels. Every other shared outcome is exploratory: its Δ and CI are "
+        "shown, uncorrected, and never counted."
     )
 
 

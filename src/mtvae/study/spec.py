@@ -88,6 +88,26 @@ class VariantSpec(StrictModel):
     )
 
 
+class HypothesisSpec(StrictModel):
+    """A question the study answers: does ``variant`` beat ``baseline`` on ``metric``?
+
+    ``{task}`` in a key expands to each task both variants have the key for. The difference is
+    paired by seed and oriented by the metric's direction (positive favours the variant).
+    """
+
+    name: str = Field(min_length=1)
+    variant: str
+    baseline: str
+    metric: str = Field(description="the variant's metric key, e.g. task/{task}/accuracy")
+    baseline_metric: str | None = Field(
+        None, description="the baseline's key (default: the same), e.g. probe/{task}/accuracy"
+    )
+    test: Literal["superiority", "noninferiority"] = "superiority"
+    margin: float = Field(
+        0.0, ge=0, description="non-inferiority margin, in the metric's units (> 0 for that test)"
+    )
+
+
 class StudySpec(StrictModel):
     """A grid of runs: datasets x condition points x variants x seeds, and how to compare them."""
 
@@ -109,6 +129,10 @@ class StudySpec(StrictModel):
     )
     metrics: list[str] = Field(default_factory=lambda: ["recon", "nll", "task"], min_length=1)
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the tests")
+    hypotheses: list[HypothesisSpec] = Field(
+        default_factory=list,
+        description="the study's questions (none: one primary hypothesis per outcome kind)",
+    )
 
     @field_validator("datasets", mode="before")
     @classmethod
@@ -188,6 +212,31 @@ def _check_spec(spec: StudySpec) -> list[str]:
     if len(set(spec.seeds)) != len(spec.seeds) or any(s < 0 for s in spec.seeds):
         problems.append(f"seeds must be distinct non-negative integers, got {spec.seeds}")
     problems += _check_axes(spec)
+    problems += _check_hypotheses(spec)
+    return problems
+
+
+def _check_hypotheses(spec: StudySpec) -> list[str]:
+    from mtvae.evaluate.catalogue import is_outcome
+
+    problems, names = [], set()
+    for h in spec.hypotheses:
+        where = f"hypothesis '{h.name}'"
+        if h.name in names:
+            problems.append(f"{where} is declared twice; give each hypothesis its own name")
+        names.add(h.name)
+        for role in ("variant", "baseline"):
+            if getattr(h, role) not in spec.variants:
+                problems.append(f"{where}: {role} '{getattr(h, role)}' is not a variant."
+                                f"{did_you_mean(getattr(h, role), spec.variants)}")
+        if h.variant == h.baseline:
+            problems.append(f"{where}: variant and baseline are both '{h.variant}'")
+        for key in {h.metric, h.baseline_metric or h.metric}:
+            if not is_outcome(key.replace("{task}", "t")):
+                problems.append(f"{where}: '{key}' is not an outcome metric (see the metric "
+                                "catalogue: counts, sizes and settings are never compared)")
+        if h.test == "noninferiority" and h.margin <= 0:
+            problems.append(f"{where}: a non-inferiority test needs a margin > 0")
     return problems
 
 

@@ -1,14 +1,17 @@
-"""Statistics of a study: pure functions on pandas DataFrames.
+"""Statistics of a study: pure functions on arrays and pandas DataFrames.
 
-* :func:`results_frame` — the long table: one row per (cell, metric) of every finished run.
+* :func:`results_frame` — the long table: one row per (cell, metric) of every finished run,
+  with each key's family, direction and kind from the metric catalogue.
 * :func:`summarize` — per dataset, condition point, variant and metric: n, mean, sd and the 95%
   t-interval of the mean across seeds.
-* :func:`paired_comparisons` — each variant against its baseline per metric family, paired by
-  (dataset, condition point, seed): mean paired difference with its t-interval, paired t-test
-  and Wilcoxon signed-rank test (SciPy), effect size d_z = mean / sd of the differences, Holm
-  correction across every comparison of the study, and an outcome: ``win`` or ``loss`` when the
-  paired t-test is significant at ``alpha`` in the variant's favour or against it, else ``tie``.
-* :func:`win_table` — wins / ties / losses per dataset, point, variant, baseline and family.
+* :func:`paired_test` — paired differences (oriented so > 0 favours the variant): mean and
+  t-interval, paired t-test, Wilcoxon signed-rank test, d_z; one-sided tests against a
+  non-inferiority margin. Differences identical in every seed get no p-value (``constant``).
+* :func:`holm` — Holm-Bonferroni adjusted p-values.
+* :func:`detectable_effect` / :func:`seeds_needed` — power of the paired t-test (noncentral t).
+
+Hypotheses, verdicts and trends are in :mod:`mtvae.study.inference` and
+:mod:`mtvae.study.trends`.
 """
 
 from __future__ import annotations
@@ -16,60 +19,23 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from fnmatch import fnmatch
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
-# First matching pattern wins: (pattern, family, higher is better). Family None: bookkeeping
-# or descriptive values (sizes, counts, timings) that are never compared.
-METRIC_RULES: tuple[tuple[str, str | None, bool], ...] = (
-    ("*n_train*", None, True),
-    ("*_train", None, True),  # scores on a probe's own training points
-    ("*_std", None, True),
-    ("nll/*_k", None, True),
-    ("nll/*_n", None, True),
-    ("gen/n_*", None, True),
-    ("gen/reference_*", None, True),  # the measuring instrument, not the model
-    ("disent/n_*", None, True),
-    ("disent/*active_dims", None, True),
-    ("probe/*@*", None, True),  # budgeted probes: label-efficiency curves, shown not compared
-    ("recon/*", "reconstruction", False),
-    ("nll/*", "reconstruction", False),
-    ("elbo", "reconstruction", True),
-    ("bits_per_dim", "reconstruction", False),
-    ("gen/fd*", "generation", False),
-    ("gen/frechet*", "generation", False),
-    ("gen/kid*", "generation", False),
-    ("gen/*", "generation", True),
-    ("probe/*mae", "representation", False),
-    ("probe_knn/*mae*", "representation", False),
-    ("probe/*", "representation", True),
-    ("probe_knn/*", "representation", True),
-    ("disent/*tc", "representation", False),
-    ("disent/*", "representation", True),
-    ("task/*/mae", "task", False),
-    ("task/*", "task", True),
-)
+from mtvae.evaluate import catalogue
 
-FAMILY_ORDER = ("reconstruction", "generation", "representation", "task")
-
-
-def metric_rule(key: str) -> tuple[str | None, bool]:
-    """``(family, higher_is_better)`` of a metric key; family None for keys never compared."""
-    for pattern, family, higher in METRIC_RULES:
-        if fnmatch(key, pattern):
-            return family, higher
-    return None, True
+MAX_SEEDS = 1000  # seeds_needed reports "more than this" beyond
 
 
 def results_frame(cells: list[dict[str, Any]], runs: list[dict[str, Any]]) -> pd.DataFrame:
     """Long table of every done run's numeric metrics, one row per (cell, metric).
 
     Columns: dataset, point (canonical JSON), variant, model, seed, run_id, metric, value,
-    family, higher_is_better, plus one column per condition axis holding its value.
+    family, higher_is_better, kind (``outcome`` | ``info``), plus one column ``axis:<name>``
+    per condition axis holding its value.
     """
     by_id = {r["run_id"]: r for r in runs}
     rows = []
@@ -81,12 +47,13 @@ def results_frame(cells: list[dict[str, Any]], runs: list[dict[str, Any]]) -> pd
         for key, value in run["metrics"].items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
-            family, higher = metric_rule(key)
             rows.append({**cell, "model": run["model"], "metric": key, "value": float(value),
-                         "family": family, "higher_is_better": higher,
+                         "family": catalogue.family(key),
+                         "higher_is_better": catalogue.higher_is_better(key),
+                         "kind": "outcome" if catalogue.is_outcome(key) else "info",
                          **{f"axis:{k}": _hashable(v) for k, v in axes.items()}})
     columns = ["dataset", "point", "variant", "seed", "run_id", "model", "metric", "value",
-               "family", "higher_is_better"]
+               "family", "higher_is_better", "kind"]
     return pd.DataFrame(rows, columns=None if rows else columns)
 
 
@@ -109,6 +76,7 @@ def t_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, flo
 def summarize(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Mean, sd and t-interval across seeds per (dataset, point, variant, metric)."""
     keys = ["dataset", "point", "variant", "metric"]
+    extra = ["family", "higher_is_better", "kind"]
     rows = []
     for key, group in frame.groupby(keys, sort=False):
         values = group["value"].to_numpy()
@@ -116,10 +84,8 @@ def summarize(frame: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
         sd = float(values.std(ddof=1)) if len(values) > 1 else math.nan
         rows.append({**dict(zip(keys, key, strict=True)), "n": len(values), "mean": mean,
                      "sd": sd, "ci_low": low, "ci_high": high,
-                     "family": group["family"].iloc[0],
-                     "higher_is_better": group["higher_is_better"].iloc[0]})
-    return pd.DataFrame(rows, columns=[*keys, "n", "mean", "sd", "ci_low", "ci_high", "family",
-                                       "higher_is_better"])
+                     **{c: group[c].iloc[0] for c in extra}})
+    return pd.DataFrame(rows, columns=[*keys, "n", "mean", "sd", "ci_low", "ci_high", *extra])
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:
@@ -136,24 +102,35 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
     return out
 
 
-def paired_test(diff: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
+def paired_test(diff: np.ndarray, margin: float = 0.0, confidence: float = 0.95) -> dict:
     """Paired statistics of differences ``diff`` (variant minus baseline, oriented so > 0 is
-    better): mean, t-interval, t-test and Wilcoxon p-values, effect size d_z."""
+    better).
+
+    Returns n, the mean ``diff`` with its t-interval ``diff_low``/``diff_high``, ``sd``, the
+    paired t statistic ``t`` and its two-sided ``p_t``, the Wilcoxon signed-rank ``p_w``, the
+    effect size ``d_z`` = mean / sd, and one-sided p-values against the margin: ``p_ni`` for
+    Δ > −margin (non-inferiority) and ``p_inf`` for Δ < −margin (inferiority). ``constant`` is
+    True when every seed differs by the same amount: the spread is zero, so no test applies
+    and every p-value is NaN (a difference fixed by the configuration, not an effect).
+    """
     diff = np.asarray(diff, dtype=float)
     n = len(diff)
     mean, low, high = t_interval(diff, confidence)
-    out = {"n": n, "diff": mean, "diff_low": low, "diff_high": high, "t": math.nan,
-           "p_t": math.nan, "p_w": math.nan, "d_z": math.nan}
+    nan = math.nan
+    out = {"n": n, "diff": mean, "diff_low": low, "diff_high": high, "sd": nan, "t": nan,
+           "p_t": nan, "p_w": nan, "d_z": nan, "p_ni": nan, "p_inf": nan, "constant": False}
     if n < 2:
         return out
     sd = float(diff.std(ddof=1))
-    if sd == 0.0:  # every seed differs by the same amount (often: exactly zero)
-        out.update(p_t=1.0 if mean == 0 else 0.0, d_z=0.0 if mean == 0 else math.copysign(
-            math.inf, mean), t=0.0 if mean == 0 else math.copysign(math.inf, mean))
-    else:
-        t = mean / (sd / math.sqrt(n))  # the paired t-test is a one-sample test on diff
-        out.update(t=t, d_z=mean / sd, p_t=float(2 * stats.t.sf(abs(t), n - 1)))
-    out["p_w"] = wilcoxon_p(diff)
+    if sd == 0.0 or sd <= 1e-12 * max(1.0, abs(mean)):
+        out.update(sd=0.0, constant=True)
+        return out
+    se = sd / math.sqrt(n)
+    t = mean / se
+    t_margin = (mean + margin) / se
+    out.update(sd=sd, t=t, d_z=mean / sd, p_t=float(2 * stats.t.sf(abs(t), n - 1)),
+               p_ni=float(stats.t.sf(t_margin, n - 1)), p_inf=float(stats.t.cdf(t_margin, n - 1)),
+               p_w=wilcoxon_p(diff))
     return out
 
 
@@ -175,83 +152,48 @@ def min_wilcoxon_p(n: int) -> float:
     return min(1.0, 2.0 ** (1 - n)) if n > 0 else 1.0
 
 
-def paired_comparisons(
-    frame: pd.DataFrame, baselines: dict[str, dict[str, str]], alpha: float = 0.05
-) -> pd.DataFrame:
-    """Every variant against its baseline per family, metric and condition, paired by seed.
-
-    ``baselines`` maps variant -> {family: baseline variant}. ``improvement`` and its interval
-    are oriented so that positive means the variant did better (lower error, higher accuracy).
-    """
-    rows = []
-    compared = frame[frame["family"].notna()]
-    index = compared.set_index(["dataset", "point", "variant", "metric", "seed"])["value"]
-    index = index[~index.index.duplicated()].sort_index()
-    for (dataset, point, variant, metric), group in compared.groupby(
-        ["dataset", "point", "variant", "metric"], sort=False
-    ):
-        family = group["family"].iloc[0]
-        baseline = baselines.get(variant, {}).get(family)
-        if baseline is None:
-            continue
-        try:
-            other = index.loc[(dataset, point, baseline, metric)]
-        except KeyError:
-            continue
-        mine = group.set_index("seed")["value"]
-        seeds = sorted(set(mine.index) & set(other.index))
-        if not seeds:
-            continue
-        a, b = mine.loc[seeds].to_numpy(), other.loc[seeds].to_numpy()
-        sign = 1.0 if group["higher_is_better"].iloc[0] else -1.0
-        test = paired_test(sign * (a - b))
-        rows.append({"dataset": dataset, "point": point, "variant": variant,
-                     "baseline": baseline, "family": family, "metric": metric,
-                     "higher_is_better": bool(sign > 0), "mean_variant": float(a.mean()),
-                     "mean_baseline": float(b.mean()), "improvement": test.pop("diff"),
-                     "improvement_low": test.pop("diff_low"),
-                     "improvement_high": test.pop("diff_high"), **test})
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    table["p_t_holm"] = holm(table["p_t"].to_numpy())
-    table["p_w_holm"] = holm(table["p_w"].to_numpy())
-    table["outcome"] = [_outcome(r, alpha) for r in table.itertuples()]
-    table["significant_holm"] = table["p_t_holm"] < alpha
-    return table
+def power(effect: float, sd: float, n: int, alpha: float) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` for a true mean difference
+    ``effect`` with spread ``sd`` over ``n`` seeds (noncentral t)."""
+    if n < 2 or not sd > 0:
+        return math.nan
+    df = n - 1
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    nc = abs(effect) / sd * math.sqrt(n)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    if not math.isfinite(value):  # far in the tail, where SciPy's nct gives up: ~ certain
+        value = float(stats.norm.sf(crit - nc) + stats.norm.cdf(-crit - nc))
+    return min(1.0, max(0.0, value))
 
 
-def _outcome(row: Any, alpha: float) -> str:
-    if not row.p_t < alpha:  # also NaN (a single seed): no evidence either way
-        return "tie"
-    return "win" if row.improvement > 0 else "loss"
+def detectable_effect(sd: float, n: int, alpha: float, target: float = 0.8) -> float:
+    """The smallest |mean difference| the paired t-test detects with probability ``target``
+    at level ``alpha``, ``n`` seeds and spread ``sd`` (NaN when it cannot be computed)."""
+    if n < 2 or not sd > 0 or not math.isfinite(sd):
+        return math.nan
+    high = sd
+    while power(high, sd, n, alpha) < target:
+        high *= 2
+        if high > 1e6 * sd:
+            return math.nan
+    return float(optimize.brentq(lambda e: power(e, sd, n, alpha) - target, 0.0, high,
+                                 xtol=1e-9 * sd))
 
 
-def win_table(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """Wins, ties and losses (and Holm-significant wins and losses) per dataset, condition
-    point, variant, baseline and metric family."""
-    keys = ["dataset", "point", "variant", "baseline", "family"]
-    columns = [*keys, "win", "tie", "loss", "n", "win_holm", "loss_holm"]
-    if comparisons.empty:
-        return pd.DataFrame(columns=columns)
-    rows = []
-    for key, group in comparisons.groupby(keys, sort=False):
-        counts = group["outcome"].value_counts()
-        significant = group[group["significant_holm"]]
-        rows.append({**dict(zip(keys, key, strict=True)),
-                     **{o: int(counts.get(o, 0)) for o in ("win", "tie", "loss")},
-                     "n": len(group),
-                     "win_holm": int((significant["outcome"] == "win").sum()),
-                     "loss_holm": int((significant["outcome"] == "loss").sum())})
-    table = pd.DataFrame(rows, columns=columns)
-    # Datasets, variants and baselines in the order they first appear (the spec's order),
-    # families in FAMILY_ORDER, condition points as they come.
-    rank = {f: i for i, f in enumerate(FAMILY_ORDER)}
-
-    def order(column: pd.Series) -> pd.Series:
-        if column.name == "family":
-            return column.map(lambda f: rank.get(f, len(rank)))
-        return column.map({v: i for i, v in enumerate(dict.fromkeys(column))})
-
-    return table.sort_values(["dataset", "variant", "baseline", "family"], key=order,
-                             kind="stable").reset_index(drop=True)
+def seeds_needed(effect: float, sd: float, alpha: float, target: float = 0.8) -> float:
+    """The fewest seeds for which the paired t-test detects ``effect`` with probability
+    ``target`` (``inf`` beyond :data:`MAX_SEEDS`, NaN without a spread or an effect)."""
+    if not sd > 0 or not math.isfinite(sd) or not effect or not math.isfinite(effect):
+        return math.nan
+    low, high = 2, MAX_SEEDS
+    if power(effect, sd, high, alpha) < target:
+        return math.inf
+    while low < high:  # power grows with n: bisect for the first n that reaches the target
+        mid = (low + high) // 2
+        if power(effect, sd, mid, alpha) >= target:
+            high = mid
+        else:
+            low = mid + 1
+    return float(low)

@@ -1,0 +1,83 @@
+"""Condition axes as ordered quantities: which are numeric, their order, scale and positions.
+
+An axis is *numeric* when every level is a number, or ``all`` (a label-count axis' "every
+label", placed after the largest count). Numeric levels sort numerically whatever order the
+spec lists them in; a numeric axis whose levels span more than 10x is drawn and tested on a
+log scale. Every other axis (task sets, weighting strategies) is *categorical*: its levels keep
+the spec's order, the default first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+ALL = "all"
+LOG_SPAN = 10.0  # levels spanning more than this ratio use a log scale
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_numeric(values: list[Any]) -> bool:
+    """Every level a number (or ``all``), with at least one number."""
+    return any(_is_number(v) for v in values) and all(_is_number(v) or v == ALL for v in values)
+
+
+def ordered(values: list[Any]) -> list[Any]:
+    """Levels in order: numeric axes ascending (``all`` last), categorical as given."""
+    if not is_numeric(values):
+        return list(values)
+    return sorted(values, key=lambda v: (v == ALL, v if _is_number(v) else 0))
+
+
+def log_scale(values: list[Any]) -> bool:
+    """Whether a numeric axis spans more than :data:`LOG_SPAN` (all levels > 0)."""
+    numbers = [float(v) for v in values if _is_number(v)]
+    if not numbers or min(numbers) <= 0:
+        return False
+    return max(numbers) / min(numbers) > LOG_SPAN
+
+
+def positions(values: list[Any]) -> dict[Any, float]:
+    """Plot / trend positions of numeric levels: the value (log10 of it on a log scale), with
+    ``all`` one step (the mean spacing, at least one decade on a log scale) past the largest."""
+    log = log_scale(values)
+    numbers = sorted(float(v) for v in values if _is_number(v))
+    place = {v: (math.log10(float(v)) if log else float(v)) for v in values if _is_number(v)}
+    if ALL in values:
+        xs = sorted(place.values())
+        step = (xs[-1] - xs[0]) / (len(xs) - 1) if len(xs) > 1 else 1.0
+        place[ALL] = xs[-1] + (max(step, 1.0) if log else (step or max(1.0, numbers[-1])))
+    return place
+
+
+def level_label(value: Any) -> str:
+    """A short label of a level."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "+".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def point_sort_key(spec: dict):
+    """A sort key for canonical point JSON strings: points on the default first, then by the
+    first axis that leaves the default, each axis' levels in :func:`ordered` order."""
+    conditions = spec.get("conditions", {})
+    axes = list(conditions)
+    ranks = {a: {json.dumps(v): i for i, v in enumerate(ordered(conditions[a]))} for a in axes}
+    default = {a: spec.get("default", {}).get(a, conditions[a][0]) for a in axes}
+
+    def key(point: str) -> tuple:
+        values = json.loads(point)
+        off = [i for i, a in enumerate(axes) if values.get(a) != default[a]]
+        return (off[0] if off else -1,
+                tuple(ranks[a].get(json.dumps(values.get(a)), 99) for a in axes))
+
+    return key
+
+
+def sorted_points(points, spec: dict) -> list[str]:
+    """Distinct canonical points in report order (see :func:`point_sort_key`)."""
+    return sorted(dict.fromkeys(points), key=point_sort_key(spec))

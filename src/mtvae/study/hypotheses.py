@@ -1,0 +1,156 @@
+"""The study's questions: hypotheses resolved against the stored results.
+
+A spec may declare ``hypotheses`` (see :class:`~mtvae.study.spec.HypothesisSpec`); ``{task}``
+in a key expands to every task both variants have the key for. A spec that declares none gets
+the **primary hypotheses** of its variants with baselines, one per outcome kind:
+
+* reconstruction: ``nll/iwae`` (else ``recon/bce``) against the reconstruction baseline;
+* generation: ``gen/fd`` against the generation baseline;
+* representation: the linear probe of each task (accuracy, or R² for regression) against the
+  representation baseline;
+* task: the variant's own head on each task (a) against the task baseline's head and (b)
+  against the two-stage baseline's linear probe of the same score (the representation
+  baseline, when it has no heads of its own: a VAE + probe).
+
+Control tasks (``data.extra_tasks: [random]``) get no default hypothesis: no representation of
+the image can predict them. Every other metric is exploratory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mtvae.evaluate.catalogue import FAMILY_ORDER, family
+
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {  # first key both sides have wins
+    "reconstruction": ("nll/iwae", "recon/bce"),
+    "generation": ("gen/fd",),
+    "representation": ("probe/{task}/accuracy", "probe/{task}/r2"),
+    "task": ("task/{task}/accuracy", "task/{task}/r2"),
+}
+_RANDOM = re.compile(r"^(?:(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)=)?random(?::\d+)?$")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One resolved hypothesis on one dataset: Holm's correction runs over its condition
+    points."""
+
+    name: str
+    dataset: str
+    variant: str
+    baseline: str
+    metric: str
+    baseline_metric: str
+    family: str
+    task: str | None = None
+    test: str = "superiority"
+    margin: float = 0.0
+    declared: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(name, dataset): one correction family."""
+        return self.name, self.dataset
+
+
+def control_tasks(runs: list[dict]) -> set[str]:
+    """Names of the random control tasks the runs' ``data.extra_tasks`` add."""
+    names = set()
+    for run in runs:
+        for entry in run["config"].get("data", {}).get("extra_tasks") or []:
+            match = _RANDOM.match(str(entry))
+            if match:
+                names.add(match["name"] or "random")
+    return names
+
+
+def metric_keys(frame: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
+    """``{(dataset, variant): [outcome keys, in order of first appearance]}``."""
+    part = frame[frame["kind"] == "outcome"]
+    return {k: list(dict.fromkeys(g["metric"])) for k, g in part.groupby(["dataset", "variant"],
+                                                                       sort=False)}
+
+
+def _tasks(pattern: str, keys: list[str]) -> list[str]:
+    """Tasks for which ``pattern`` (with ``{task}``) names one of ``keys``."""
+    head, _, tail = pattern.partition("{task}")
+    regex = re.compile(re.escape(head) + r"(?P<task>[^/@]+)" + re.escape(tail) + "$")
+    return list(dict.fromkeys(m["task"] for k in keys if (m := regex.match(k))))
+
+
+def expand(name: str, dataset: str, variant: str, baseline: str, metric: str,
+           baseline_metric: str, keys: dict, controls: set[str] = frozenset(), **extra
+           ) -> list[Hypothesis]:
+    """The hypothesis for each task ``{task}`` expands to (one if there is none), kept only
+    where both variants have their key on ``dataset``."""
+    mine, theirs = keys.get((dataset, variant), []), keys.get((dataset, baseline), [])
+    tasks = _tasks(metric, mine) if "{task}" in metric else [None]
+    out = []
+    for task in tasks:
+        if task in controls:
+            continue
+        fill = (lambda s, t=task: s.replace("{task}", t)) if task else (lambda s: s)
+        a, b = fill(metric), fill(baseline_metric)
+        if a in mine and b in theirs:
+            label = fill(name) if "{task}" in name or task is None else f"{name} [{task}]"
+            out.append(Hypothesis(label, dataset, variant, baseline, a, b, family(a) or "",
+                                  task, **extra))
+    return out
+
+
+def declared(spec: dict, keys: dict) -> list[Hypothesis]:
+    """The spec's own hypotheses, expanded per dataset and task."""
+    out = []
+    for h in spec.get("hypotheses") or []:
+        for dataset in spec["datasets"]:
+            out += expand(h["name"], dataset, h["variant"], h["baseline"], h["metric"],
+                          h.get("baseline_metric") or h["metric"], keys, test=h["test"],
+                          margin=float(h["margin"]), declared=True)
+    return out
+
+
+def defaults(spec: dict, keys: dict, controls: set[str] = frozenset()) -> list[Hypothesis]:
+    """One primary hypothesis per outcome kind for each variant with baselines."""
+    out = []
+    for dataset in spec["datasets"]:
+        for variant, v in spec["variants"].items():
+            out += _defaults_of(dataset, variant, v["baselines"], keys, controls)
+    return out
+
+
+def _defaults_of(dataset, variant, baselines, keys, controls) -> list[Hypothesis]:
+    out = []
+    for kind in FAMILY_ORDER:
+        baseline = baselines.get(kind)
+        if baseline is None:
+            continue
+        found: list[Hypothesis] = []
+        for pattern in DEFAULT_METRICS[kind]:
+            more = expand(f"{variant} vs {baseline}: {pattern}", dataset, variant, baseline,
+                          pattern, pattern, keys, controls)
+            if "{task}" not in pattern and more:  # a single key: the first one found wins
+                found = more
+                break
+            seen = {h.task for h in found}
+            found += [h for h in more if h.task not in seen]
+        out += found
+    two_stage = baselines.get("representation")
+    if two_stage and not any(k.startswith("task/") for k in keys.get((dataset, two_stage), [])):
+        for pattern in DEFAULT_METRICS["task"]:
+            score = pattern.rsplit("/", 1)[1]
+            out += expand(f"{variant} head vs {two_stage} probe: {{task}} {score}", dataset,
+                          variant, two_stage, pattern, f"probe/{{task}}/{score}", keys, controls)
+    return out
+
+
+def resolve(spec: dict, frame: pd.DataFrame, controls: set[str] = frozenset()
+            ) -> list[Hypothesis]:
+    """The study's hypotheses: declared ones if the spec has any, else the defaults."""
+    if frame.empty:
+        return []
+    keys = metric_keys(frame)
+    return declared(spec, keys) if spec.get("hypotheses") else defaults(spec, keys, controls)
