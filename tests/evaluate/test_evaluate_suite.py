@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtvae.config import resolve_config
+from mtvae.config import DataConfig, resolve_config
 from mtvae.data.labels import apply_label_policy
 from mtvae.data.shapes import load_shapes
 from mtvae.evaluate import reference as ref
@@ -165,7 +165,7 @@ def test_probes_use_the_runs_labels_at_nested_budgets(runs):
     model, config = load(runs["vae"][0])
     config.eval.probe_budgets = [10, 50, "all"]
     data = _data()
-    apply_label_policy(data.train, 0.5, "mcar", seed=0)
+    apply_label_policy(data, DataConfig(label_fraction=0.5))
     results = evaluate_probes(EvalContext(model, data, config, runs["vae"][0]))
     labelled = int(data.train.masks["shape"].sum())
     assert labelled < SIZES["n_train"]

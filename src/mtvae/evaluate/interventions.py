@@ -10,7 +10,11 @@ from mtvae.evaluate.figures import save_grid
 
 
 def discrete_conditional_tasks(model) -> list[str]:
-    """Tasks whose block has a conditional prior over discrete labels."""
+    """Tasks whose block has a conditional prior over discrete labels (or that the model
+    names itself in ``conditional_tasks``, e.g. M2's class)."""
+    named = getattr(model, "conditional_tasks", None)
+    if named is not None:
+        return list(named)
     priors = getattr(model, "priors", {})
     return [task for task, prior in priors.items() if prior.discrete]
 

@@ -69,6 +69,14 @@ MODELS: dict[str, ModelEntry] = {
             "PixelCNN prior fitted in a second stage",
         ),
         ModelEntry(
+            "m2",
+            "mtvae.models.m2",
+            "M2Config",
+            "M2",
+            "semi-supervised VAE M2 (Kingma et al. 2014): q(y|x), q(z|x,y), p(x|y,z), y "
+            "marginalised when unlabelled, alpha-weighted classifier; one categorical task",
+        ),
+        ModelEntry(
             "supervised",
             "mtvae.models.supervised",
             "SupervisedConfig",
