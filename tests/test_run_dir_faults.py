@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from helpers_runs import (
     failing_serialisers,
     failing_writes,

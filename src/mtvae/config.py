@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from mtvae.errors import UserError, did_you_mean
+from mtvae.errors import UserError, did_you_mean, yaml_problem
 
 
 class StrictModel(BaseModel):
@@ -236,7 +236,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise UserError(f"Bad --set '{text}': the value is not valid YAML ({exc}).") from None
+        raise UserError(
+            f"Bad --set '{text}': the value is not valid YAML ({yaml_problem(exc)})."
+        ) from None
     return [part.strip() for part in key.split(".")], value
 
 
@@ -262,8 +264,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise UserError(f"Config file '{path}' does not exist. Pass an existing YAML file.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"Config file '{path}' is not valid YAML: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"Config file '{path}' is not valid YAML: {yaml_problem(exc)}.") from None
     if not isinstance(data, dict):
         raise UserError(f"Config file '{path}' must hold a mapping of sections (seed, data, ...).")
     return data

@@ -67,3 +67,20 @@ def on_signal(signum: int, frame: object) -> None:
     writes a checkpoint first.
     """
     raise Interrupted(signum)
+
+
+def yaml_problem(exc: Exception) -> str:
+    """One line saying why a YAML text could not be read (PyYAML's own message spans lines).
+
+    For example ``could not determine a constructor for the tag '...python/object...' (line
+    1, column 7)`` or ``it is not UTF-8 text``.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if problem is None:
+        lines = str(exc).strip().splitlines()
+        return lines[0] if lines else type(exc).__name__
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"

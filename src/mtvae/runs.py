@@ -27,7 +27,7 @@ from mtvae.config import RunConfig, resolve_config
 from mtvae.data.dataset import DataInfo, Dataset
 from mtvae.data.sources import load_dataset
 from mtvae.data.tasks import TaskSpec
-from mtvae.errors import UserError, WriteError
+from mtvae.errors import UserError, WriteError, yaml_problem
 from mtvae.io import atomic_write, read_json, read_yaml, write_json, write_yaml
 from mtvae.models.registry import build_model
 from mtvae.train.checkpoint import (
@@ -317,9 +317,10 @@ def load_config(run_dir: str | Path) -> RunConfig:
            "(checkpoint/last.pt) holds the same config under 'config'.")
     try:
         raw = read_yaml(path)
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: not UTF-8 text
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"'{path}' is damaged: it is not valid YAML ({reason}). {fix}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"'{path}' is damaged: it is not valid YAML ({yaml_problem(exc)}). {fix}"
+        ) from None
     if not isinstance(raw, dict):
         raise UserError(f"'{path}' is damaged: expected a mapping of config sections. {fix}")
     try:

@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from mtvae.config import StrictModel
-from mtvae.errors import UserError, did_you_mean
+from mtvae.errors import UserError, did_you_mean, yaml_problem
 
 Family = Literal["reconstruction", "generation", "representation", "task"]
 FAMILIES: tuple[str, ...] = ("reconstruction", "generation", "representation", "task")
@@ -304,8 +304,8 @@ def load_spec_file(path: str | Path) -> StudySpec:
         raise UserError(f"Study spec '{path}' does not exist. Pass an existing YAML file.")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UserError(f"Study spec '{path}' is not valid YAML: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"Study spec '{path}' is not valid YAML: {yaml_problem(exc)}.") from None
     return parse_spec(raw, f"study spec '{path}'")
 
 

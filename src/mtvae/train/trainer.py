@@ -68,18 +68,21 @@ class LoopState:
     skipped_steps: int = 0  # batches skipped for a non-finite loss (train.nonfinite=skip)
 
 
-def _loop_state(loop: dict) -> LoopState:
+def _loop_state(loop: dict, path: Path) -> LoopState:
     """The checkpoint's loop counters, checked field by field."""
     fields = {f.name: f.type for f in dataclasses.fields(LoopState)}
     unknown = sorted(set(loop) - set(fields))
+    problem = None
     if unknown or not set(fields) <= set(loop):
-        raise UserError(f"its loop counters are not mtvae's (unexpected or missing: "
-                        f"{', '.join(unknown or sorted(set(fields) - set(loop)))})")
+        problem = (f"its loop counters are not mtvae's (unexpected or missing: "
+                   f"{', '.join(unknown or sorted(set(fields) - set(loop)))})")
     for name, value in loop.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise UserError(f"its loop counter '{name}' is {value!r}, not a number")
-        if fields[name] == "int" and not isinstance(value, int):
-            raise UserError(f"its loop counter '{name}' is {value!r}, not an integer")
+            problem = f"its loop counter '{name}' is {value!r}, not a number"
+        elif fields.get(name) == "int" and not isinstance(value, int):
+            problem = f"its loop counter '{name}' is {value!r}, not an integer"
+    if problem:
+        raise CheckpointError(f"Checkpoint '{path}' is not a usable mtvae checkpoint: {problem}.")
     return LoopState(**loop)
 
 
@@ -445,14 +448,15 @@ class Trainer:
         if state.get("config") != self.config.to_dict():
             raise CheckpointError(
                 f"Checkpoint '{path}' was written with a different configuration than "
-                f"'{self.run_dir / 'config.yaml'}'; resume only with the run's own config."
+                f"'{self.run_dir / 'config.yaml'}' (edited or damaged?); resume only with the "
+                "run's own config, which the checkpoint holds under 'config'."
             )
         try:
             load_state_into(self.model, state["model"], str(path))
             if self.weighting is not None:
                 self.weighting.load_state_dict(state["weighting"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.state = _loop_state(state["loop"])
+            self.state = _loop_state(state["loop"], path)
             torch.set_rng_state(state["torch_rng"])
             self.generator.set_state(state["loader_rng"])
         except UserError as exc:
