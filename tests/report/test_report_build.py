@@ -12,11 +12,12 @@ import pytest
 from mtvae.cli import main
 from mtvae.report.build import build_report
 
-SECTIONS = ["## Methodology", "### Data, tasks and label policies", "### Conditions",
-            "### Models", "### Architectures and hyperparameters", "### Metrics",
-            "### Statistics", "### Seeds, hardware and time", "## Results",
-            "### Win / tie / loss summary", "### Metrics per condition", "## Figures",
-            "## Findings"]
+SECTIONS = ["## Answer", "## Methodology", "### Data, tasks and label policies",
+            "### Conditions", "### Models", "### Architectures and hyperparameters",
+            "### Metrics", "### Statistics", "### Seeds, hardware and time", "## Results",
+            "### Hypotheses at every condition", "### Trends along numeric axes",
+            "### Crossovers", "### Metrics per condition", "### Exploratory paired differences",
+            "## Figures"]
 
 
 class _Images(HTMLParser):
@@ -39,11 +40,15 @@ def test_report_from_the_database_alone_has_every_section_and_figure(synthetic_s
     assert "index.html" in capsys.readouterr().out
     report = synthetic_study / "report"
     md = (report / "report.md").read_text()
-    for heading in SECTIONS:
-        assert heading in md, heading
+    at = [md.index(heading) for heading in SECTIONS]
+    assert at == sorted(at)  # every section, the Answer first
+    assert md.index("## Answer") < md.index("## Methodology") == min(
+        md.index(h) for h in SECTIONS[1:])
     figures = re.findall(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)", md)
     names = {f.split("/")[1].rsplit(".", 1)[0] for f in figures}
-    for prefix in ("axis-shapes-label_fraction-reconstruction", "axis-shapes-label_fraction-task",
+    for prefix in ("forest-shapes-task", "forest-shapes-reconstruction",
+                   "difference-shapes-label_fraction-task",
+                   "axis-shapes-label_fraction-reconstruction", "axis-shapes-label_fraction-task",
                    "pareto-shapes", "reconstructions-shapes-vae", "samples-shapes-vae",
                    "traversals-shapes-mt_b_bold_b", "leakage-shapes-mt_b_bold_b", "curves-shapes"):
         assert prefix in names, (prefix, names)
@@ -55,9 +60,15 @@ def test_report_from_the_database_alone_has_every_section_and_figure(synthetic_s
     assert len(parser.sources) == len(figures)  # the same figures, embedded
     assert all(src.startswith("data:image/png;base64,") for src in parser.sources)
     assert "http://" not in html and "https://" not in html  # opens offline
-    # findings are generated: the mt variant's lower recon error is a win on every condition
-    assert f"{variant} beat vae on reconstruction metrics" in md
-    assert "MT-VAE variants" in md and "Holm" in md
+    # the Answer is generated from the numbers: the hypotheses' table and sentences
+    answer = md[md.index("## Answer"):md.index("## Methodology")]
+    assert f"| {variant} vs vae: nll/iwae | shapes |" in answer
+    assert f"{variant} head vs vae probe: shape accuracy" in answer
+    assert "Holm's correction within each hypothesis" in answer and "Learnability" in answer
+    assert "won" not in md and "Win / tie" not in md  # no counting over every key
+    h2 = re.findall(r"<h2[^>]*>([^<]+)</h2>", html)
+    assert h2[0] == "Answer" and h2[1] == "Methodology"
+    assert html.index('id="answer"') < html.index("<table")
 
 
 def test_user_strings_are_escaped_in_html(synthetic_study, hostile):

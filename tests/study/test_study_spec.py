@@ -166,3 +166,22 @@ def test_label_count_and_label_fraction_together_is_a_clear_error():
                     base={**BASE["base"], "data": {**BASE["base"]["data"], "label_fraction": 0.5}})
     with pytest.raises(UserError, match="set only one"):
         parse_spec(raw)
+
+
+def test_hypotheses_are_validated():
+    good = {"name": "heads", "variant": "mt", "baseline": "vae",
+            "metric": "task/{task}/accuracy", "baseline_metric": "probe/{task}/accuracy"}
+    spec = parse_spec(spec_with(hypotheses=[good, {**good, "name": "ni", "test":
+                                                   "noninferiority", "margin": 0.02}]))
+    assert [h.test for h in spec.hypotheses] == ["superiority", "noninferiority"]
+    bad = {
+        "is not a variant": {**good, "baseline": "vea"},
+        "not an outcome metric": {**good, "metric": "probe/n_dims"},
+        "needs a margin > 0": {**good, "test": "noninferiority"},
+        "both 'mt'": {**good, "baseline": "mt"},
+    }
+    for needle, hypothesis in bad.items():
+        with pytest.raises(UserError, match=needle):
+            parse_spec(spec_with(hypotheses=[hypothesis]))
+    with pytest.raises(UserError, match="declared twice"):
+        parse_spec(spec_with(hypotheses=[good, good]))

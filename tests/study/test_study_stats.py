@@ -2,77 +2,67 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 
-from mtvae.report.findings import generate_findings
+from mtvae.evaluate import catalogue
 from mtvae.study.stats import (
+    detectable_effect,
     holm,
-    metric_rule,
     min_wilcoxon_p,
-    paired_comparisons,
+    paired_test,
+    power,
     results_frame,
+    seeds_needed,
     summarize,
     t_interval,
-    win_table,
 )
 
-SEEDS = [0, 1, 2, 3, 4]
-NOISE = np.array([0.01, -0.02, 0.015, -0.005, 0.0])
-MT_NOISE = np.array([0.02, -0.01, -0.015, 0.01, -0.005])  # mean zero: no shift, no difference
+
+def test_catalogue_directions_families_and_kinds():
+    expect = {"recon/mse": ("reconstruction", "lower"), "nll/iwae": ("reconstruction", "lower"),
+              "elbo": ("reconstruction", "higher"), "gen/fd": ("generation", "lower"),
+              "gen/precision": ("generation", "higher"),
+              "probe/shape/accuracy": ("representation", "higher"),
+              "probe/x/r2@100": ("representation", "higher"),
+              "disent/mig": ("representation", "higher"), "task/x/mae": ("task", "lower"),
+              "task/shape/accuracy": ("task", "higher"),
+              "probe_knn/x/mae@all": ("representation", "lower"),
+              "ood/task/shape/accuracy": ("task", "higher")}
+    for key, (family, direction) in expect.items():
+        metric = catalogue.lookup(key)
+        assert (metric.family, metric.direction, metric.kind) == (family, direction, "outcome")
+        assert metric.definition, key
+    for key in ("nll/iwae_k", "nll/iwae_n", "probe/x/n_train@all", "probe/n_dims", "kl",
+                "time/train_s", "gen/n_samples", "disent/n_points", "leakage/shared/x",
+                "probe_knn/x/n_train@all", "gen/reference_accuracy", "chance/x/accuracy",
+                "vq/usage", "an/undeclared/key"):
+        assert not catalogue.is_outcome(key), key
+    assert catalogue.lookup("ood/recon/mse").definition.startswith("on the held-out")
 
 
-def synthetic(mt_shift: dict[str, float]) -> pd.DataFrame:
-    """Results of 'vae' and 'mt' on two conditions; mt = vae + shift (+ seed noise) per metric."""
-    base = {"recon/mse": 0.5, "probe/shape/accuracy": 0.6, "probe/x/r2": 0.7, "kl": 3.0}
-    cells, runs = [], []
-    for point in ({"label_fraction": 0.1}, {"label_fraction": 1.0}):
-        for variant in ("vae", "mt"):
-            for i, seed in enumerate(SEEDS):
-                rid = f"{variant}-{point['label_fraction']}-{seed}"
-                metrics = {k: v + NOISE[i] * (1 + SEEDS[i] % 2) for k, v in base.items()}
-                if variant == "mt":
-                    metrics = {k: v + mt_shift.get(k, 0.0) + MT_NOISE[i] for k, v in metrics.items()}
-                cells.append({"dataset": "shapes", "point": json.dumps(point), "variant": variant,
-                              "seed": seed, "run_id": rid})
-                runs.append({"run_id": rid, "model": "mtvae" if variant == "mt" else "vae",
-                             "status": "done", "metrics": {**metrics, "nll/iwae_k": 100}})
-    return results_frame(cells, runs)
-
-
-BASELINES = {"mt": {"reconstruction": "vae", "representation": "vae"}}
-
-
-def test_metric_directions_and_families():
-    assert metric_rule("recon/mse") == ("reconstruction", False)
-    assert metric_rule("nll/iwae") == ("reconstruction", False)
-    assert metric_rule("elbo") == ("reconstruction", True)
-    assert metric_rule("gen/fd") == ("generation", False)
-    assert metric_rule("gen/precision") == ("generation", True)
-    assert metric_rule("probe/shape/accuracy") == ("representation", True)
-    assert metric_rule("disent/mig") == ("representation", True)
-    assert metric_rule("task/x/mae") == ("task", False)
-    assert metric_rule("task/shape/accuracy") == ("task", True)
-    assert metric_rule("probe_knn/x/mae@all") == ("representation", False)
-    for key in ("nll/iwae_k", "probe/x/n_train", "kl", "time/train_s", "probe/x/r2@100",
-                "gen/n_samples", "disent/n_points", "leakage/shared/x", "probe_knn/x/n_train@all",
-                "gen/reference_accuracy"):
-        assert metric_rule(key)[0] is None, key
+def test_results_frame_carries_the_catalogue():
+    cells = [{"dataset": "d", "point": "{}", "variant": "v", "seed": 0, "run_id": "r"}]
+    runs = [{"run_id": "r", "model": "mtvae", "status": "done",
+             "metrics": {"probe/n_dims": 10, "task/digit/accuracy": 0.9, "flag": True}}]
+    frame = results_frame(cells, runs)
+    assert "flag" not in set(frame["metric"])
+    kinds = frame.drop_duplicates("metric").set_index("metric")["kind"].to_dict()
+    assert kinds["probe/n_dims"] == "info" and kinds["task/digit/accuracy"] == "outcome"
 
 
 def test_summary_gives_the_known_means_and_t_intervals():
-    frame = synthetic({})
-    summary = summarize(frame)
-    row = summary[(summary["variant"] == "vae") & (summary["metric"] == "recon/mse")].iloc[0]
-    values = 0.5 + NOISE * (1 + np.array(SEEDS) % 2)
+    values = np.array([0.5, 0.52, 0.47, 0.51, 0.49])
+    cells = [{"dataset": "d", "point": "{}", "variant": "v", "seed": s, "run_id": f"r{s}"}
+             for s in range(5)]
+    runs = [{"run_id": f"r{s}", "model": "vae", "status": "done",
+             "metrics": {"recon/mse": float(v)}} for s, v in enumerate(values)]
+    row = summarize(results_frame(cells, runs)).iloc[0]
     half = stats.t.ppf(0.975, 4) * values.std(ddof=1) / math.sqrt(5)
-    assert row["n"] == 5
-    assert row["mean"] == pytest.approx(values.mean())
+    assert row["n"] == 5 and row["mean"] == pytest.approx(values.mean())
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((values.mean() - half,
                                                              values.mean() + half))
     assert t_interval(np.array([1.0, 1.0, 1.0]))[1:] == (1.0, 1.0)
@@ -86,47 +76,29 @@ def test_holm_matches_the_textbook_example():
     assert min_wilcoxon_p(3) == 0.25 and min_wilcoxon_p(6) == pytest.approx(1 / 32)
 
 
-def test_paired_tests_match_scipy_and_give_wins_losses_and_ties():
-    # mt: much lower recon error (a win, lower is better), much worse probe accuracy (a loss),
-    # the same x r2 up to noise (a tie); kl is descriptive and never compared.
-    frame = synthetic({"recon/mse": -0.2, "probe/shape/accuracy": -0.3, "probe/x/r2": 0.0})
-    table = paired_comparisons(frame, BASELINES)
-    assert set(table["metric"]) == {"recon/mse", "probe/shape/accuracy", "probe/x/r2"}
-    assert len(table) == 6  # 3 metrics x 2 conditions
-    row = table[(table["metric"] == "recon/mse") & (table["point"].str.contains("0.1"))].iloc[0]
-    mt = frame[(frame["variant"] == "mt") & (frame["metric"] == "recon/mse")
-               & frame["point"].str.contains("0.1")].sort_values("seed")["value"].to_numpy()
-    vae = frame[(frame["variant"] == "vae") & (frame["metric"] == "recon/mse")
-                & frame["point"].str.contains("0.1")].sort_values("seed")["value"].to_numpy()
-    assert row["p_t"] == pytest.approx(stats.ttest_rel(mt, vae).pvalue)
-    assert row["p_w"] == pytest.approx(stats.wilcoxon(mt - vae).pvalue)
-    diff = vae - mt  # oriented: lower error is better for mt
-    assert row["improvement"] == pytest.approx(diff.mean())
-    assert row["d_z"] == pytest.approx(diff.mean() / diff.std(ddof=1))
-    np.testing.assert_allclose(table["p_t_holm"], holm(table["p_t"].to_numpy()))
-    assert (table["p_t_holm"] >= table["p_t"]).all()
-    outcomes = table.groupby("metric")["outcome"].agg(set).to_dict()
-    assert outcomes == {"recon/mse": {"win"}, "probe/shape/accuracy": {"loss"},
-                        "probe/x/r2": {"tie"}}
-    wins = win_table(table)
-    recon = wins[wins["family"] == "reconstruction"]
-    assert recon[["win", "tie", "loss"]].sum().tolist() == [2, 0, 0]
-    rep = wins[wins["family"] == "representation"]
-    assert rep[["win", "tie", "loss", "n"]].sum().tolist() == [0, 2, 2, 4]
+def test_paired_test_matches_scipy():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 1.0, 8), rng.normal(0.0, 1.0, 8)
+    out = paired_test(a - b, margin=0.5)
+    assert out["p_t"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert out["p_w"] == pytest.approx(stats.wilcoxon(a - b).pvalue)
+    assert out["d_z"] == pytest.approx((a - b).mean() / (a - b).std(ddof=1))
+    one_sided = stats.ttest_1samp(a - b + 0.5, 0.0, alternative="greater").pvalue
+    assert out["p_ni"] == pytest.approx(one_sided) and not out["constant"]
 
 
-def test_findings_are_driven_by_the_numbers():
-    frame = synthetic({"recon/mse": -0.2, "probe/shape/accuracy": -0.3})
-    table = paired_comparisons(frame, BASELINES)
-    text = " ".join(sum(generate_findings(win_table(table), table, {"mt": "mtvae", "vae": "vae"},
-                                          5, 0.05, 0).values(), []))
-    assert "mt beat vae on reconstruction metrics in 1 of 1 comparisons" in text
-    assert "lost on representation metrics in 1 of 2 comparisons" in text
-    assert "on reconstruction metrics they won 2, tied 0 and lost 0 of 2" in text
-    flipped = synthetic({"recon/mse": 0.2, "probe/shape/accuracy": 0.3})
-    table = paired_comparisons(flipped, BASELINES)
-    text = " ".join(sum(generate_findings(win_table(table), table, {"mt": "mtvae", "vae": "vae"},
-                                          3, 0.05, 1).values(), []))
-    assert "it lost on reconstruction metrics in 1 of 1 comparisons (Holm-corrected p < 0.05" in text
-    assert "beat vae on representation metrics" in text
-    assert "smallest two-sided p is 0.25" in text and "1 run(s) failed" in text
+def test_a_difference_identical_in_every_seed_gets_no_p_value():
+    out = paired_test(np.array([22.0, 22.0, 22.0]))
+    assert out["constant"] and out["diff"] == 22.0
+    assert all(math.isnan(out[k]) for k in ("p_t", "p_w", "p_ni", "p_inf", "t", "d_z"))
+
+
+def test_detectable_effect_has_80_percent_power_and_seeds_needed_is_the_first_n():
+    sd, n, alpha = 0.02, 5, 0.05
+    effect = detectable_effect(sd, n, alpha)
+    assert power(effect, sd, n, alpha) == pytest.approx(0.8, abs=1e-6)
+    assert effect > stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)  # larger than the CI's half
+    needed = seeds_needed(0.01, sd, alpha)
+    assert power(0.01, sd, int(needed), alpha) >= 0.8 > power(0.01, sd, int(needed) - 1, alpha)
+    assert seeds_needed(1e-6, sd, alpha) == math.inf
+    assert math.isnan(detectable_effect(0.0, n, alpha))

@@ -62,8 +62,9 @@ def level_label(value: Any) -> str:
 
 
 def point_sort_key(spec: dict):
-    """A sort key for canonical point JSON strings: points on the default first, then by the
-    first axis that leaves the default, each axis' levels in :func:`ordered` order."""
+    """A sort key for canonical point JSON strings, each axis' levels in :func:`ordered`
+    order: grouped by the first axis that leaves the default (the default point with the
+    first axis' levels), so one-factor-at-a-time points read axis by axis."""
     conditions = spec.get("conditions", {})
     axes = list(conditions)
     ranks = {a: {json.dumps(v): i for i, v in enumerate(ordered(conditions[a]))} for a in axes}
@@ -72,7 +73,7 @@ def point_sort_key(spec: dict):
     def key(point: str) -> tuple:
         values = json.loads(point)
         off = [i for i, a in enumerate(axes) if values.get(a) != default[a]]
-        return (off[0] if off else -1,
+        return (off[0] if off else 0,
                 tuple(ranks[a].get(json.dumps(values.get(a)), 99) for a in axes))
 
     return key

@@ -1,7 +1,9 @@
 """Did the models learn their tasks? Every task score against its chance level.
 
 A model *learned* a task at a condition point when the 95% interval of its mean test score
-lies above chance (with one seed: the mean above chance). Scores are the model's own head
+lies above chance by at least :data:`MIN_GAIN` of the way from chance to a perfect score
+(with one seed: the mean does) — picking the best of many models would otherwise find a
+"learned" random task. Scores are the model's own head
 (``task/<t>/accuracy`` or ``r2``) or, for models without heads, the linear probe
 (``probe/<t>/...``). Chance: for accuracy the share of the most frequent class among the
 labelled test points (``chance/<t>/accuracy``, stored by the evaluation); for R² it is 0 (the
@@ -16,6 +18,7 @@ import re
 
 import pandas as pd
 
+MIN_GAIN = 0.1  # share of the distance from chance to a perfect score (1)
 SCORE = re.compile(r"^(?P<source>task|probe)/(?P<task>[^/]+)/(?P<score>accuracy|r2)$")
 
 
@@ -52,10 +55,12 @@ def scores(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def learned(mean: float, low: float, n: int, chance: float) -> bool | None:
-    """Above chance (the CI's lower end, or the mean for one seed); None if chance unknown."""
+    """The CI's lower end (the mean, for one seed) above ``chance + MIN_GAIN (1 − chance)``;
+    None if the chance level is unknown."""
     if chance is None or math.isnan(chance):
         return None
-    return bool((low if n > 1 and not math.isnan(low) else mean) > chance)
+    bar = chance + MIN_GAIN * (1.0 - chance)
+    return bool((low if n > 1 and not math.isnan(low) else mean) > bar)
 
 
 def best_per_task(table: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,46 @@
+"""Synthetic stored results for Answer tests: cells and runs built in memory, no training."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+
+from mtvae.report.build import StudyData
+
+
+def spec(conditions: dict, seeds: list[int], hypotheses: list | None = None,
+         design: str = "product") -> dict:
+    """A study spec (as stored) with vae, an MT-VAE and the supervised baseline."""
+    return {"name": "synthetic", "description": "", "datasets": {"mnist": {}},
+            "variants": {"vae": {"model": "vae", "baselines": {}},
+                         "mt": {"model": "mtvae", "baselines": {
+                             "reconstruction": "vae", "representation": "vae", "task": "sup"}},
+                         "sup": {"model": "supervised", "baselines": {}}},
+            "conditions": conditions, "default": {}, "design": design, "seeds": seeds,
+            "alpha": 0.05, "hypotheses": hypotheses or []}
+
+
+def points(conditions: dict) -> list[dict]:
+    """Every combination of the axes' levels."""
+    return [dict(zip(conditions, v, strict=True))
+            for v in itertools.product(*conditions.values())]
+
+
+def study(spec_: dict, metrics) -> StudyData:
+    """``metrics(variant, point, seed, rng) -> dict`` for every cell; the study's data."""
+    rng = np.random.default_rng(1234)
+    cells, runs = [], []
+    for point in points(spec_["conditions"]):
+        key = json.dumps(point, separators=(",", ":"))
+        for variant, v in spec_["variants"].items():
+            for seed in spec_["seeds"]:
+                rid = f"{variant}-{key}-{seed}"
+                cells.append({"dataset": "mnist", "point": key, "variant": variant,
+                              "seed": seed, "run_id": rid})
+                runs.append({"run_id": rid, "model": v["model"], "variant": variant,
+                             "dataset": "mnist", "seed": seed, "status": "done",
+                             "config": {"data": {"extra_tasks": ["random"]}},
+                             "metrics": metrics(variant, point, seed, rng)})
+    return StudyData(spec_, runs, cells, [], None)
