@@ -19,7 +19,7 @@ from mtvae.data.dataset import Dataset
 from mtvae.data.sources import load_dataset
 from mtvae.errors import UserError
 from mtvae.evaluate import families as fam
-from mtvae.evaluate.catalogue import info, outcome
+from mtvae.evaluate.catalogue import info, lookup, outcome
 from mtvae.evaluate.codebook import evaluate_codebook
 from mtvae.evaluate.figures import reconstruction_pairs, save_grid
 from mtvae.evaluate.interventions import (
@@ -216,6 +216,9 @@ def evaluate_run(
             continue
         results.update(METRIC_FAMILIES[name].compute(ctx))
         results.update(ood_metrics(ctx, name))
+    undeclared = sorted(k for k in results if lookup(k) is None)
+    if undeclared:  # every key must say what it means (mtvae.evaluate.catalogue)
+        log(f"warning: metric keys missing from the catalogue: {', '.join(undeclared)}")
     merge_results(run_dir, results)  # a damaged results.json is kept aside, not fatal
     return results
 
