@@ -22,17 +22,23 @@ def spec(conditions: dict, seeds: list[int], hypotheses: list | None = None,
             "alpha": 0.05, "hypotheses": hypotheses or []}
 
 
-def points(conditions: dict) -> list[dict]:
-    """Every combination of the axes' levels."""
-    return [dict(zip(conditions, v, strict=True))
-            for v in itertools.product(*conditions.values())]
+def points(conditions: dict, design: str = "product") -> list[dict]:
+    """Every combination of the axes' levels, or one factor at a time around the first."""
+    if design == "product":
+        return [dict(zip(conditions, v, strict=True))
+                for v in itertools.product(*conditions.values())]
+    default = {a: v[0] for a, v in conditions.items()}
+    out = [default]
+    for axis, values in conditions.items():
+        out += [{**default, axis: v} for v in values[1:]]
+    return out
 
 
 def study(spec_: dict, metrics) -> StudyData:
     """``metrics(variant, point, seed, rng) -> dict`` for every cell; the study's data."""
     rng = np.random.default_rng(1234)
     cells, runs = [], []
-    for point in points(spec_["conditions"]):
+    for point in points(spec_["conditions"], spec_["design"]):
         key = json.dumps(point, separators=(",", ":"))
         for variant, v in spec_["variants"].items():
             for seed in spec_["seeds"]:

@@ -197,3 +197,24 @@ def test_null_results_give_no_evidence_anywhere_and_say_so():
     assert all(v in VERDICTS for v in table["verdict"])
     assert not math.isnan(table["detectable"].iloc[0])
     assert np.isfinite(table["seeds_needed"].replace(math.inf, 1e9)).all()
+
+
+def test_categorical_axes_compare_the_variant_with_itself_across_levels():
+    def metrics(variant, point, seed, rng):
+        if variant == "vae":
+            return {"probe/digit/accuracy": 0.7 + float(rng.normal(0, 0.003))}
+        drop = 0.1 if (variant == "mt" and point["tasks"] == "with-random") else 0.0
+        return {"task/digit/accuracy": 0.8 - drop + float(rng.normal(0, 0.003)),
+                "chance/digit/accuracy": 0.11}
+
+    conditions = {"label_fraction": [1.0, 0.1], "tasks": ["related", "with-random"]}
+    data = study(spec(conditions, [0, 1, 2, 3], design="ofat"), metrics)
+    levels = data.levels[(data.levels["variant"] == "mt")
+                         & (data.levels["metric"] == "task/digit/accuracy")]
+    row = levels.iloc[0]
+    assert (row["axis"], row["level"], row["reference"]) == ("tasks", "with-random", "related")
+    assert row["diff"] == pytest.approx(-0.1, abs=0.01) and row["verdict"] == "worse"
+    # ofat: the Answer reads axis by axis, the default point with the first axis
+    assert answer_table(data)["headers"][2:] == ["label_fraction=0.1, tasks=related",
+                                                 "label_fraction=1, tasks=related",
+                                                 "label_fraction=1, tasks=with-random"]
