@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -319,9 +319,13 @@ def validation_problems(
 
 def _allowed_keys(root: type[BaseModel], path: list[str]) -> list[str]:
     cls: Any = root
-    for part in path:
+    parts = iter(path)
+    for part in parts:
         field = getattr(cls, "model_fields", {}).get(part)
         annotation = getattr(field, "annotation", None)
+        if get_origin(annotation) is dict:  # {name: Model}: the next part is a name
+            annotation = get_args(annotation)[1]
+            next(parts, None)
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         cls = annotation

@@ -36,11 +36,12 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
 from mtvae.config import StrictModel, validation_problems
 from mtvae.data.arrays import build_dataset, holdout_parts
@@ -64,8 +65,17 @@ class SidecarTask(StrictModel):
 class Sidecar(StrictModel):
     """Contents of the optional sidecar file next to an ``.npz``."""
 
-    tasks: dict[str, SidecarTask | TaskKind] = {}
+    tasks: dict[str, SidecarTask] = {}
     x_range: tuple[float, float] | None = None
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _kind_alone(cls, value: Any) -> Any:
+        """``{digit: categorical}`` is short for ``{digit: {kind: categorical}}`` (one model
+        instead of a union, so errors name ``tasks.digit.kind``, not pydantic's union tags)."""
+        if isinstance(value, dict):
+            return {k: {"kind": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
 
 
 def load_npz(
@@ -133,8 +143,11 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             return out
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
         member = f" (array '{name}')" if name else ""
+        # numpy's own advice for object arrays (allow_pickle=True) would run code from the file
+        cause = ("it holds an object (pickled) array, which is never loaded because that "
+                 "could run code" if "allow_pickle" in str(exc) else str(exc))
         raise UserError(
-            f"Cannot read the npz file '{path}'{member}: {exc}. The file is truncated, corrupt, "
+            f"Cannot read the npz file '{path}'{member}: {cause}. The file is truncated, corrupt, "
             "not an .npz archive, or holds object arrays (only numeric arrays are allowed); "
             "write it again with numpy.savez."
         ) from None

@@ -60,6 +60,21 @@ AXIS_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def dotted_overrides(value: Any) -> Any:
+    """``{data: {n_val: 300}}`` -> ``{"data.n_val": 300}``: nested mappings in ``set`` are
+    shorthand for dotted keys, so they merge into the config (and are checked against the
+    condition axes key by key) instead of replacing a whole section."""
+    if not isinstance(value, dict):
+        return value
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and item:
+            flat.update({f"{key}.{k}": v for k, v in dotted_overrides(item).items()})
+        else:
+            flat[str(key)] = item
+    return flat
+
+
 class DatasetSpec(StrictModel):
     """One data source of the study and the tasks its models learn."""
 
@@ -73,6 +88,8 @@ class DatasetSpec(StrictModel):
         default_factory=dict, description="dotted config overrides for this dataset's runs"
     )
 
+    _dotted_set = field_validator("set", mode="before")(lambda cls, v: dotted_overrides(v))
+
 
 class VariantSpec(StrictModel):
     """A named model variant: a registry model plus config overrides."""
@@ -82,6 +99,8 @@ class VariantSpec(StrictModel):
     set: dict[str, Any] = Field(
         default_factory=dict, description="dotted config overrides, e.g. {model.layout: shared}"
     )
+
+    _dotted_set = field_validator("set", mode="before")(lambda cls, v: dotted_overrides(v))
     baselines: dict[Family, str] = Field(
         default_factory=dict,
         description="metric family -> the variant this one is compared with on that family",
@@ -156,6 +175,9 @@ class StudySpec(StrictModel):
     @classmethod
     def _count_of_seeds(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):  # `seeds: 3` -> [0, 1, 2]
+            if value < 1:
+                raise ValueError("a count of seeds must be at least 1; give a count such as "
+                                 "`seeds: 3` or a list such as `seeds: [0, 1, 2]`")
             return list(range(value))
         return value
 
@@ -339,7 +361,8 @@ def _spec_problems(exc: ValidationError) -> list[str]:
                 f"Allowed here: {', '.join(allowed)}"
             )
         else:
-            problems.append(f"'{key}': {err['msg']} (got {err.get('input')!r})")
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"'{key}': {msg} (got {err.get('input')!r})")
     return problems
 
 
