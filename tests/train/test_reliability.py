@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,38 +85,47 @@ def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path, data, reference, 
 
 
 def _kill_trial(tmp_path: Path, reference: Path, rng: random.Random, kills: int = 2) -> int:
-    """Train in a subprocess, SIGKILL it ``kills`` times at random moments, then let a resume
-    finish; every checkpoint must stay readable and the end must equal the reference run."""
+    """Train in a subprocess, SIGKILL it ``kills`` times at random moments while it trains,
+    then let a resume finish; every checkpoint must stay readable, every kill but a run that
+    finished first must be followed by a real ``--resume``, and the end must equal the
+    reference run. Returns the number of resumes."""
     run = tmp_path / "run"
     base = [sys.executable, "-m", "mtvae", "train"]
-    new = [*base, "--model", "vae", "--out", str(run), *_cli_sets()]
-    command, killed = new, 0
+    command, resumes = [*base, "--model", "vae", "--out", str(run), *_cli_sets()], 0
     for attempt in range(kills + 1):
+        seen = _checkpoint_id(run)
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            # the last attempt runs to the end; earlier ones die somewhere in start-up or training
-            proc.wait(timeout=None if attempt == kills else rng.uniform(2.0, 7.0))
-        except subprocess.TimeoutExpired:
+        if attempt < kills:  # kill only once this attempt has written a checkpoint
+            while proc.poll() is None and _checkpoint_id(run) == seen:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.2))  # somewhere in the epochs that follow
             proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            killed += 1
-        if (run / CHECKPOINT).exists():
-            load_checkpoint(run / CHECKPOINT)  # never unreadable, whenever the kill came
-            command = [*base, "--resume", str(run)]
-        else:  # killed before the first checkpoint: start over
-            command = [*new, "--overwrite"]
+        proc.wait()
         if proc.returncode == 0:
             break
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+        load_checkpoint(run / CHECKPOINT)  # never unreadable, whenever the kill came
+        command, resumes = [*base, "--resume", str(run)], resumes + 1
     assert proc.returncode == 0, proc.stderr.read().decode()
+    assert resumes >= 1  # the SIGKILL -> resume path really ran
     assert _same_weights(reference, run)
     assert _epoch_records(reference) == _epoch_records(run)
-    return killed
+    return resumes
+
+
+def _checkpoint_id(run: Path) -> tuple[int, int] | None:
+    """Identity of the current checkpoint file (a new write replaces the inode)."""
+    try:
+        stat = (run / CHECKPOINT).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def _cli_sets() -> list[str]:
     sets = {"data.n_train": 320, "data.n_val": 32, "data.n_test": 32, "data.image_size": 16,
             "model.latent_dim": 4, "model.encoder.arch": "mlp", "model.encoder.hidden": "[32]",
-            "train.epochs": 3, "train.batch_size": 32, "train.progress": "false",
+            "train.epochs": 10, "train.batch_size": 32, "train.progress": "false",
             "train.checkpoint_every": 3, "train.restore_best": "false", "train.threads": 1}
     return [arg for key, value in sets.items() for arg in ("--set", f"{key}={value}")]
 
