@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mtvae.study.spec import parse_spec
 from mtvae.study.study import run_study
 
@@ -19,15 +21,30 @@ SPEC = {
 }
 
 
+def _named_after_a_hostile_name(root: Path) -> list[Path]:
+    """Files or directories called like the last part of a hostile name (``escaped``, ``abs``),
+    i.e. a name used as a path instead of a slug."""
+    return [p for p in root.rglob("*") if p.name.split(".")[0] in ("escaped", "abs")]
+
+
 def test_hostile_names_stay_inside_the_study_directory(tmp_path):
     sandbox = tmp_path / "a" / "b"
     sandbox.mkdir(parents=True)
     out = sandbox / "study"
+    tmp_before = {p.name for p in Path("/tmp").iterdir()}
     run_study(parse_spec(SPEC), out, workers=1, threads=1, log=lambda _: None)
     assert (out / "report" / "index.html").is_file()
     outside = [p for p in tmp_path.rglob("*") if out not in p.parents and p != out
                and p not in (tmp_path / "a", sandbox)]
-    assert outside == []  # nothing escaped to a/, tmp_path or an absolute path
+    assert outside == []  # nothing escaped to a/ or tmp_path
+    # nor inside the study: "../../escaped" from report/figures/ would land in the study itself
+    assert _named_after_a_hostile_name(tmp_path) == []
     for path in out.rglob("*"):
         assert path.resolve().is_relative_to(out.resolve())
-    assert "../../escaped" not in {p.name for p in out.rglob("*")}
+        assert ".." not in path.relative_to(out).parts
+    # the absolute variant name wrote nothing at its absolute path
+    new_in_tmp = {p.name for p in Path("/tmp").iterdir()} - tmp_before
+    assert not Path("/tmp/abs").exists() and not [n for n in new_in_tmp if n.startswith("abs")]
+    # both hostile names did produce files, as slugs (so the checks above had something to see)
+    html = (out / "report" / "index.html").read_text(encoding="utf-8")
+    assert "escaped" in html and "/tmp/abs" in html
