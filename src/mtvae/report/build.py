@@ -186,9 +186,10 @@ def crossovers_table(data: StudyData) -> dict[str, Any]:
     rows = [[r["hypothesis"], r["dataset"], r["axis"], level_label(r["low"]),
              f"{fmt(r['diff_low'])} ({r['verdict_low']})", level_label(r["high"]),
              f"{fmt(r['diff_high'])} ({r['verdict_high']})",
-             "yes" if r["sign_change"] else "no"] for _, r in data.crossovers.iterrows()]
+             "yes" if r["verdict_change"] else "no", "yes" if r["sign_change"] else "no"]
+            for _, r in data.crossovers.iterrows()]
     return table(["hypothesis", "dataset", "axis", "from level", "Δ (verdict)", "to level",
-                  "Δ (verdict)", "sign changes"], rows)
+                  "Δ (verdict)", "verdict changes", "sign changes"], rows)
 
 
 def levels_table(data: StudyData) -> dict[str, Any]:

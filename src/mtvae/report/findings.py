@@ -115,7 +115,8 @@ def hypothesis_sentence(spec: dict, rows: pd.DataFrame, crossovers: pd.DataFrame
         phrase = ", ".join(_run_phrase(axis, run, numeric) for run in _runs(levels))
         if axis is None and not spec.get("conditions"):
             phrase = f"{verdict_word(first)} ({effect(first)})"
-        cross = crossovers[crossovers["axis"] == axis] if not crossovers.empty else crossovers
+        cross = (crossovers[(crossovers["axis"] == axis) & crossovers["verdict_change"]]
+                 if not crossovers.empty else crossovers)
         phrase += "".join(f"; {crossover_phrase(c)}" for _, c in cross.iterrows())
         trend = trends[trends["axis"] == axis] if not trends.empty else trends
         for _, t in trend.iterrows():
@@ -187,8 +188,9 @@ def lead(kind: str, part: pd.DataFrame, names: list) -> str:
     silent = [f"{h} ({d})" for h, d in names
               if f"{h} ({d})" not in decided and f"{h} ({d})" not in fixed]
     if not decided and not fixed:
-        return (f"no evidence of a difference in any of the {len(names)} hypotheses, at any "
-                "condition point, after Holm's correction within each hypothesis.")
+        few = "the hypothesis" if len(names) == 1 else f"any of the {len(names)} hypotheses"
+        return (f"No evidence of a difference in {few}, at any condition point, after Holm's "
+                "correction within each hypothesis.")
     pieces = []
     if better:
         pieces.append(f"the variant is better at some condition in {_list(better)}")

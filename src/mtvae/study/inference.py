@@ -24,8 +24,6 @@ observed Δ would need.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -163,7 +161,3 @@ def exploratory_table(frame: pd.DataFrame, baselines: dict[str, dict[str, str]],
     return table.sort_values("point", key=lambda s: s.map(rank), kind="stable").reset_index(
         drop=True)
 
-
-def is_finite(value) -> bool:
-    """Whether ``value`` is a finite number."""
-    return isinstance(value, int | float) and math.isfinite(value)

@@ -6,7 +6,9 @@
   difference Δ against the level (its log10 when the levels span more than 10x; see
   :mod:`mtvae.study.axes`) and t-tests the seeds' slopes against 0 — seeds are the blocks, so
   seed-to-seed offsets cancel. A **crossover** is a pair of neighbouring levels between which
-  the verdict or the sign of the mean Δ changes; it is named with both levels.
+  the verdict or the sign of the mean Δ changes; it is named with both levels. A sign change
+  between two levels without a verdict is listed (``verdict_change`` False) but is noise as
+  far as the seeds can tell, so the Answer's sentences name only verdict changes.
 * **Categorical axes** (task sets, weighting strategies): the variant against itself, each
   level against the axis' default level (``with-random`` vs ``related``, each strategy vs
   ``fixed``), paired by seed, Holm-corrected across the levels of that axis.
@@ -117,7 +119,8 @@ def _crossovers(h: Hypothesis, axis: str, levels: list) -> list[dict]:
                         "verdict_low": a["verdict"], "verdict_high": b["verdict"],
                         "diff_low": a["diff"], "diff_high": b["diff"],
                         "ci_low": (a["diff_low"], a["diff_high"]),
-                        "ci_high": (b["diff_low"], b["diff_high"]), "sign_change": bool(flips)})
+                        "ci_high": (b["diff_low"], b["diff_high"]), "sign_change": bool(flips),
+                        "verdict_change": a["verdict"] != b["verdict"]})
     return out
 
 
