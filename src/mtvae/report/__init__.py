@@ -1,1 +1,1 @@
-"""The study report: tables, statistics, generated findings and figures -> HTML + Markdown."""
+"""The study report: the Answer (hypotheses, verdicts, crossovers), tables and figures -> HTML + Markdown."""
