@@ -215,6 +215,9 @@ def test_categorical_axes_compare_the_variant_with_itself_across_levels():
     row = levels.iloc[0]
     assert (row["axis"], row["level"], row["reference"]) == ("tasks", "with-random", "related")
     assert row["diff"] == pytest.approx(-0.1, abs=0.01) and row["verdict"] == "worse"
+    line = answer_context(data, 0)["levels"][0]
+    assert "along tasks (each variant against itself): mt task/digit/accuracy at with-random vs " \
+        "related: worse (−0.1" in line
     # ofat: the Answer reads axis by axis, the default point with the first axis
     assert answer_table(data)["headers"][2:] == ["label_fraction=0.1, tasks=related",
                                                  "label_fraction=1, tasks=related",

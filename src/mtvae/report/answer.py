@@ -18,6 +18,7 @@ from mtvae.report.findings import (
     effect,
     kind_paragraphs,
     learnability_lines,
+    level_lines,
     verdict_word,
 )
 from mtvae.report.methodology import table
@@ -35,6 +36,7 @@ def answer_context(data: StudyData, failed: int) -> dict[str, Any]:
     return {
         "table": answer_table(data),
         "kinds": kind_paragraphs(spec, data.table, data.crossovers, data.trends, spec["alpha"]),
+        "levels": level_lines(data.levels),
         "learnability": learnability_lines(learnability.best_per_task(data.scores), data.table),
         "caveats": caveats(data.table, data.exploratory, len(spec["seeds"]), spec["alpha"],
                            failed),

@@ -211,6 +211,27 @@ def _list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def level_lines(levels: pd.DataFrame) -> list[str]:
+    """Categorical axes: where a level changes a variant's own primary metric."""
+    if levels.empty:
+        return []
+    lines = []
+    for (axis, dataset), group in levels.groupby(["axis", "dataset"], sort=False):
+        decided = group[group["verdict"].isin(["better", "worse"])]
+        if decided.empty:
+            lines.append(f"On {dataset}, no level of {axis} changes any variant's primary metric "
+                         f"against {A.level_label(group['reference'].iloc[0])} (Holm over the "
+                         "levels).")
+            continue
+        pieces = [f"{r['variant']} {r['metric']} at {A.level_label(r['level'])} vs "
+                  f"{A.level_label(r['reference'])}: {r['verdict']} ({effect(r)})"
+                  for _, r in decided.iterrows()]
+        lines.append(f"On {dataset}, along {axis} (each variant against itself): "
+                     + "; ".join(pieces) + f"; no evidence for the other "
+                     f"{len(group) - len(decided)} variant × metric × level comparison(s).")
+    return lines
+
+
 def learnability_lines(best: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """Every task's best model against chance, and the comparisons between unlearned models."""
     lines = []
