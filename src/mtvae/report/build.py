@@ -258,7 +258,9 @@ def exploratory_rows(data: StudyData) -> dict[str, Any]:
 
 def signed_or_constant(row) -> str:
     """Δ [CI] of an exploratory row, or its constant difference."""
-    return effect({**row, "verdict": "constant" if row["constant"] else ""})
+    if row["constant"]:
+        return f"{effect({**row, 'verdict': 'constant'})} in every seed"
+    return effect({**row, "verdict": ""})
 
 
 # --- figures ----------------------------------------------------------------------------

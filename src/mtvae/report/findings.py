@@ -39,7 +39,7 @@ def signed(value: float) -> str:
 def effect(row) -> str:
     """``+0.031 [0.012, 0.05]``, or the constant difference, of a hypothesis row."""
     if row["verdict"] == "constant":
-        return f"{signed(row['diff'])} in every seed"
+        return signed(row["diff"])
     if math.isnan(row["diff_low"]):
         return f"{signed(row['diff'])} (n={row['n']})"
     return f"{signed(row['diff'])} [{fmt(row['diff_low'])}, {fmt(row['diff_high'])}]"
@@ -264,10 +264,12 @@ def caveats(table: pd.DataFrame, exploratory: pd.DataFrame, n_seeds: int, alpha:
     out = []
     if not table.empty:
         sizes = table.groupby(["hypothesis", "dataset"], sort=False).size()
+        per = (f"{sizes.min()}" if sizes.min() == sizes.max()
+               else f"{sizes.min()}–{sizes.max()}")
         out.append(
-            f"Verdicts are paired t-tests over {n_seeds} seeds at α = {fmt(alpha)}, with Holm's "
+            f"Verdicts are paired t-tests over {n_seeds} seed(s) at α = {fmt(alpha)}, with Holm's "
             f"correction within each hypothesis across its condition points "
-            f"({sizes.min()}–{sizes.max()} per hypothesis, {len(sizes)} hypotheses); Δ is "
+            f"({per} per hypothesis, {len(sizes)} hypotheses); Δ is "
             "oriented so that positive favours the variant.")
         constant = int((table["verdict"] == "constant").sum())
         if constant:
@@ -275,7 +277,7 @@ def caveats(table: pd.DataFrame, exploratory: pd.DataFrame, n_seeds: int, alpha:
                        "of the configurations): they get no p-value and no verdict.")
     floor = min_wilcoxon_p(n_seeds)
     if floor >= alpha:
-        out.append(f"With {n_seeds} seeds the Wilcoxon signed-rank test cannot reach p < "
+        out.append(f"With {n_seeds} seed(s) the Wilcoxon signed-rank test cannot reach p < "
                    f"{fmt(alpha)} (its smallest two-sided p is {fmt(floor)}); it is shown beside "
                    "the t-test but cannot confirm a difference.")
     if not exploratory.empty:
