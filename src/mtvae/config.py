@@ -23,6 +23,13 @@ from pydantic import (
 
 from mtvae.errors import UserError, did_you_mean, yaml_problem
 
+# Config keys that act only through the labels a run sees. A model whose training reads no
+# label (vae, vqvae) trains the same whatever they are; a study trains it once for them all.
+LABEL_KEYS = (
+    "data.label_fraction", "data.n_labelled", "data.label_balance", "data.label_policy",
+    "data.mnar_strength", "data.val_labels", "train.labelled_per_batch", "model.tasks",
+)
+
 
 class StrictModel(BaseModel):
     """Base for config sections: unknown keys are errors, assignments are validated."""

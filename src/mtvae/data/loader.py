@@ -34,7 +34,7 @@ class InMemoryLoader:
     the order is reproducible from the generator's state (which checkpoints save).
 
     ``labelled_per_batch > 0`` appends that many samples drawn from the labelled ones (those
-    with at least one task label) to every batch. With few labels, a plain batch holds only a
+    with at least one label of ``labelled_tasks``, default every task) to every batch. With few labels, a plain batch holds only a
     handful of labelled samples, so task heads see each label once per epoch; oversampling
     lets them see labels as often as a supervised model would (as semi-supervised VAEs do with
     separate labelled batches). The extra samples are also reconstructed like the others.
@@ -53,6 +53,7 @@ class InMemoryLoader:
         drop_last: bool = False,
         labelled_per_batch: int = 0,
         shard: tuple[int, int] = (0, 1),
+        labelled_tasks: list[str] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -62,7 +63,7 @@ class InMemoryLoader:
         self.generator = generator
         self.drop_last = drop_last
         self.labelled_per_batch = labelled_per_batch
-        self.labelled = labelled_index(split) if labelled_per_batch > 0 else None
+        self.labelled = labelled_index(split, labelled_tasks) if labelled_per_batch > 0 else None
         self.rank, self.world = shard  # data parallel: this rank's share of each global batch
 
     def __len__(self) -> int:
@@ -109,9 +110,10 @@ class InMemoryLoader:
         return chunks()
 
 
-def labelled_index(split: Split) -> torch.Tensor:
-    """Indices of samples with at least one task label."""
-    if not split.masks:
+def labelled_index(split: Split, tasks: list[str] | None = None) -> torch.Tensor:
+    """Indices of samples with at least one label of ``tasks`` (None: of any task)."""
+    masks = [m for t, m in split.masks.items() if tasks is None or t in tasks]
+    if not masks:
         return torch.zeros(0, dtype=torch.long)
-    any_label = torch.stack(list(split.masks.values())).any(0)
+    any_label = torch.stack(masks).any(0)
     return torch.nonzero(any_label).flatten()

@@ -22,6 +22,7 @@ class ModelEntry:
     config: str
     model: str
     description: str
+    reads_labels: bool = True  # False: training never reads a label (label settings do not matter)
 
     @property
     def config_cls(self) -> Any:
@@ -43,6 +44,7 @@ MODELS: dict[str, ModelEntry] = {
             "VAEConfig",
             "VAE",
             "Gaussian VAE / beta-VAE: ELBO with reparametrization, beta, KL warm-up, free bits",
+            reads_labels=False,
         ),
         ModelEntry(
             "vqvae",
@@ -51,6 +53,7 @@ MODELS: dict[str, ModelEntry] = {
             "VQVAE",
             "VQ-VAE: codebook with straight-through gradient, EMA, dead-code restart, k-means "
             "init; PixelCNN prior fitted in a second stage",
+            reads_labels=False,
         ),
         ModelEntry(
             "mtvae",

@@ -98,6 +98,7 @@ def data_section(spec: dict, runs: list[dict]) -> dict[str, Any]:
     fractions = sorted({format_value(r["config"]["data"]["label_fraction"]) for r in runs})
     text = (
         selection_labels_text(runs)
+        + " " + label_budget_text(runs)
         + " Label policy: "
         + ", ".join(policies)
         + " (mcar: each task keeps a random share of its labels independently; disjoint: each "
@@ -133,6 +134,31 @@ def selection_labels_text(runs: list[dict]) -> str:
         text += ("Some runs select on validation labels that follow the training policy, "
                  "others on every validation label (data.val_labels differs).")
     return text + " The test split keeps every label, so all models are scored on the same data."
+
+
+def label_budget_text(runs: list[dict]) -> str:
+    """How often models with heads saw their labels, and what label-free models did not read."""
+    from mtvae.models.registry import MODELS
+
+    def reads(r: dict) -> bool:
+        entry = MODELS.get(r["config"]["model"]["name"])
+        return entry is None or entry.reads_labels
+
+    extra = sorted({r["config"]["train"].get("labelled_per_batch", 0) for r in runs if reads(r)})
+    text = ("Fair label budget: a variant and the baseline it is compared with, when both "
+            "learn from labels (MT-VAE, supervised, M2), train with the same epochs, batch size "
+            "and labelled oversampling (the study refuses a spec where they differ); an epoch is one "
+            "pass over the whole training set in which only labelled samples carry a task loss, "
+            "and train.labelled_per_batch = L appends L labelled samples to every batch, so with "
+            "n labelled of N training samples in batches of B each label is seen about "
+            "1 + L·⌈N/B⌉/n times per epoch by each such model (L used: "
+            f"{', '.join(map(str, extra)) or 'none'}); best epoch and early stopping follow the "
+            "same rule for all (the model's own validation loss on the same validation labels).")
+    if any(not reads(r) for r in runs):
+        text += (" Label-free models (vae, vqvae and its prior) read no label in training: "
+                 "each is trained once per seed and configuration and re-evaluated, its probes "
+                 "re-fitted, at every label condition.")
+    return text
 
 
 def conditions_section(spec: dict) -> dict[str, Any]:

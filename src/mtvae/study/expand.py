@@ -4,6 +4,17 @@ Each run's config is resolved and validated like any ``mtvae train`` config; its
 SHA-256 of the canonical JSON of that resolved config, so the same spec always gives the same
 ids, and a condition that does not touch a variant (``beta`` for the supervised baseline) maps
 several cells of the grid to one run instead of training the same thing twice.
+
+Runs whose configs differ only in what training never reads share a *training id*
+(:func:`training_identity`): evaluation settings, and for a model that reads no label (a VAE,
+a VQ-VAE and its prior) the label settings (``LABEL_KEYS``). The study trains one of them and
+evaluates the others from its weights, each with its own config, so a label condition re-fits
+the probes with its own labels without retraining the same model.
+
+A variant compared with a baseline that also learns from labels (an MT-VAE with
+``supervised``) must give it the same label budget: the keys in ``LABEL_BUDGET`` (epochs,
+batch size, labelled oversampling, model selection and its validation labels) must agree in
+every cell, or the spec is refused.
 """
 
 from __future__ import annotations
@@ -17,13 +28,17 @@ from typing import Any, get_origin
 
 from pydantic import BaseModel
 
-from mtvae.config import resolve_config
+from mtvae.config import LABEL_KEYS, resolve_config
 from mtvae.errors import UserError
 from mtvae.models.registry import get_model_entry
 from mtvae.study.spec import AXIS_KEYS, StudySpec
 
 RESERVED = {"seed": "the study's seeds", "data.source": "the study's datasets",
             "model.name": "the variant's model"}
+
+# What decides how often, and on which validation labels, a model's heads see the labels.
+LABEL_BUDGET = ("train.epochs", "train.batch_size", "train.labelled_per_batch",
+                "train.early_stopping", "train.restore_best", "data.val_labels")
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,10 @@ class PlannedRun:
     dataset: str
     seed: int
     config: dict[str, Any]
+    train_id: str = ""  # runs with the same training id share one trained model
+
+    def __post_init__(self) -> None:
+        self.train_id = self.train_id or train_id(self.config)
 
 
 @dataclass
@@ -61,6 +80,26 @@ def run_id(config: dict[str, Any]) -> str:
     """12 hex digits of the SHA-256 of the config's canonical JSON."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def training_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resolved run config that training reads.
+
+    Evaluation settings are left out (``eval.batch_size`` stays: a VQ-VAE's prior stage
+    encodes its codes in batches of that size), and so are the label settings
+    (``LABEL_KEYS``) of a model that reads no label.
+    """
+    out = copy.deepcopy(config)
+    out["eval"] = {"batch_size": config.get("eval", {}).get("batch_size")}
+    if not get_model_entry(config["model"]["name"]).reads_labels:
+        for key in LABEL_KEYS:
+            _drop_path(out, key)
+    return out
+
+
+def train_id(config: dict[str, Any]) -> str:
+    """12 hex digits identifying what a run's training reads (see :func:`training_identity`)."""
+    return run_id(training_identity(config))
 
 
 def point_key(point: dict[str, Any]) -> str:
@@ -125,7 +164,36 @@ def expand(spec: StudySpec, where: str = "study spec") -> Plan:
         plan.cells.append(Cell(source, point_key(point), name, seed, rid))
     if not plan.cells:
         raise UserError(f"Invalid {where}: it expands to no runs.")
+    _check_label_budgets(spec, plan, where)
     return plan
+
+
+def _check_label_budgets(spec: StudySpec, plan: Plan, where: str) -> None:
+    """A baseline that learns from labels gets the same label budget as the variant compared
+    with it, in every cell (see ``LABEL_BUDGET``)."""
+    cells: dict[tuple, dict[str, dict]] = {}
+    for cell in plan.cells:
+        key = (cell.dataset, cell.point, cell.seed)
+        cells.setdefault(key, {})[cell.variant] = plan.runs[cell.run_id].config
+    for (source, point, seed), configs in cells.items():
+        for name, variant in spec.variants.items():
+            for family, other in variant.baselines.items():
+                if name not in configs or other not in configs:
+                    continue
+                if not all(get_model_entry(configs[v]["model"]["name"]).reads_labels
+                           for v in (name, other)):
+                    continue
+                for key in LABEL_BUDGET:
+                    mine, theirs = _get_path(configs[name], key), _get_path(configs[other], key)
+                    if mine != theirs:
+                        raise UserError(
+                            f"Invalid {where}: variant '{name}' is compared with '{other}' on "
+                            f"{family} metrics, and both learn from labels, but {key} is "
+                            f"{mine!r} for '{name}' and {theirs!r} for '{other}' (on {source} at "
+                            f"{point_key(json.loads(point))}, seed {seed}): the baseline would "
+                            "not see its labels as often, or not be selected the same way. Set "
+                            f"{key} in `base` (or the same in both variants)."
+                        )
 
 
 def _raw_config(spec, source, point, name, seed, where) -> dict[str, Any] | None:
@@ -229,6 +297,22 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
         else:
             items.append((f"{prefix}{key}", value))
     return items
+
+
+def _get_path(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _drop_path(tree: dict[str, Any], key: str) -> None:
+    *parents, last = key.split(".")
+    node: Any = tree
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(last, None)
 
 
 def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:

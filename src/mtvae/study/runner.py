@@ -4,6 +4,11 @@ A run is ``train_run(config, runs/<id>, overwrite=True)`` then ``evaluate_run``;
 returns its metrics, timings, artifacts or error text and never touches the database — the
 parent process is the only writer. One failing run never stops the others.
 
+Runs that share a training id (see :func:`mtvae.study.expand.training_identity`) go to one
+worker as one task: the first is trained, the others (``RunTask.shared``) get a copy of its
+trained run directory with their own ``config.yaml`` and are only evaluated. The task's
+result lists theirs under ``shared``.
+
 Backends: ``local`` (a pool of worker processes on this machine) and ``ray`` (each run a Ray
 task on a cluster or a local Ray instance; see :mod:`mtvae.study.ray_backend`).
 """
@@ -11,6 +16,7 @@ task on a cluster or a local Ray instance; see :mod:`mtvae.study.ray_backend`).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
@@ -19,6 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from mtvae.errors import UserError
@@ -33,37 +40,100 @@ class RunTask:
     run_dir: str
     metrics: str  # comma list of metric families
     figures: bool  # also store grids and the leakage matrix (representative runs)
+    shared: tuple[RunTask, ...] = ()  # runs evaluated from this run's trained model
+
+    def run_ids(self) -> list[str]:
+        """This run and the runs sharing its training."""
+        return [self.run_id, *(t.run_id for t in self.shared)]
 
 
 def execute(task: RunTask) -> dict[str, Any]:
-    """Train and evaluate one run; return a result dict (status done or failed), never raise."""
+    """Train and evaluate one run (and evaluate the runs sharing its training); return a
+    result dict (status done or failed; theirs under ``shared``), never raise."""
     start, cpu = time.perf_counter(), time.process_time()
     result: dict[str, Any] = {"run_id": task.run_id, "status": "failed"}
+    trained = False
     try:
         from mtvae.config import resolve_config
-        from mtvae.evaluate.runner import evaluate_run
-        from mtvae.io import read_json
         from mtvae.runs import train_run
-        from mtvae.study.artifacts import run_artifacts
 
         run_dir = train_run(resolve_config(task.config), task.run_dir, overwrite=True)
-        trained = time.perf_counter()
-        notes: list[str] = []
-        evaluate_run(run_dir, task.metrics, log=notes.append)
-        metrics = read_json(run_dir / "results.json")
-        result.update(
-            status="done",
-            metrics=metrics,
-            notes=notes,
-            train_s=metrics.get("time/train_s"),
-            eval_s=time.perf_counter() - trained,
-            artifacts=run_artifacts(run_dir, task.figures, metrics),
-        )
+        for other in task.shared:  # before this run's evaluation adds its own outputs
+            copy_trained_run(run_dir, other)
+        trained = True
+        _evaluate(task, result)
     except Exception as exc:  # the study goes on; the error is stored with the run
         result["error"] = error_text(exc)
     result["wall_s"] = time.perf_counter() - start
     result["cpu_s"] = time.process_time() - cpu
+    if task.shared:
+        result["shared"] = [_shared_result(other, result, trained) for other in task.shared]
     return result
+
+
+def _evaluate(task: RunTask, result: dict[str, Any]) -> None:
+    """Evaluate the trained run of ``task`` into ``result`` (train_s: the training's time)."""
+    from mtvae.evaluate.runner import evaluate_run
+    from mtvae.io import read_json
+    from mtvae.study.artifacts import run_artifacts
+
+    run_dir = Path(task.run_dir)
+    begun = time.perf_counter()
+    notes: list[str] = []
+    evaluate_run(run_dir, task.metrics, log=notes.append)
+    metrics = read_json(run_dir / "results.json")
+    result.update(
+        status="done",
+        metrics=metrics,
+        notes=notes,
+        train_s=metrics.get("time/train_s"),
+        eval_s=time.perf_counter() - begun,
+        artifacts=run_artifacts(run_dir, task.figures, metrics),
+    )
+
+
+def _shared_result(task: RunTask, leader: dict[str, Any], trained: bool) -> dict[str, Any]:
+    """Evaluate a run that shares the training of ``leader``; once trained, its evaluation
+    succeeds or fails on its own."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result: dict[str, Any] = {"run_id": task.run_id, "status": "failed"}
+    if not trained:
+        result["error"] = (f"training it shares with run {leader['run_id']} failed: "
+                           + (leader.get("error") or ""))
+    else:
+        try:
+            _evaluate(task, result)
+        except Exception as exc:
+            result["error"] = error_text(exc)
+    result["wall_s"] = time.perf_counter() - start
+    result["cpu_s"] = time.process_time() - cpu
+    return result
+
+
+def copy_trained_run(source: Path, task: RunTask) -> None:
+    """Make ``task.run_dir`` the trained run ``source`` with ``task``'s own config.yaml.
+
+    Weights and checkpoints are hard-linked where the filesystem allows (every file is
+    replaced, never rewritten in place, so the two runs cannot change each other's files);
+    ``results.json`` (training results so far) is copied.
+    """
+    from mtvae.config import resolve_config
+    from mtvae.io import write_yaml
+
+    target = Path(task.run_dir)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, copy_function=_link_or_copy,
+                    ignore=shutil.ignore_patterns("results.json", "figures", "config.yaml"))
+    shutil.copy2(source / "results.json", target / "results.json")
+    write_yaml(target / "config.yaml", resolve_config(task.config).to_dict())
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def error_text(exc: BaseException) -> str:

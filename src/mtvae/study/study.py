@@ -13,6 +13,7 @@ import platform
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +114,14 @@ def run_study(
     report: bool = True,
     log: Callable[[str], None] = print,
     backend_options: dict | None = None,
+    train_once: bool = True,
 ) -> Path:
     """Run every unfinished run of ``spec`` into ``out``; write the report; return ``out``.
 
-    ``backend_options`` go to the backend (Ray: ``address``, ``gpus`` per run).
+    ``backend_options`` go to the backend (Ray: ``address``, ``gpus`` per run). With
+    ``train_once`` (default), runs that differ only in what training never reads (label
+    settings of a label-free model, evaluation settings) share one training; False trains
+    every run (the results are the same; for measuring what sharing saves).
     """
     out = Path(out)
     check_backend(backend)  # an unavailable backend fails before anything is written
@@ -126,7 +131,7 @@ def run_study(
         store = Store(out / "results.db")
         try:
             _run_pending(store, spec, plan, out, workers, threads, backend, retry_failed, log,
-                         backend_options or {})
+                         backend_options or {}, train_once)
         finally:
             store.close()
     if report:
@@ -137,7 +142,7 @@ def run_study(
 
 
 def _run_pending(
-    store, spec, plan, out, workers, threads, backend, retry_failed, log, options
+    store, spec, plan, out, workers, threads, backend, retry_failed, log, options, train_once
 ) -> None:
     store.set_meta("spec", spec.model_dump(mode="json"))
     store.add_plan(plan.runs.values(), plan.cells)
@@ -150,12 +155,12 @@ def _run_pending(
         note = f" ({failed} failed; rerun them with --retry-failed)" if failed else ""
         log(f"all {total} runs of '{spec.name}' are finished{note}")
         return
-    workers = workers or default_layout(len(todo))[0]
+    tasks = _tasks(plan, out, todo, spec, train_once)
+    workers = workers or default_layout(len(tasks))[0]
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     engine = get_backend(backend, workers, threads, **options)  # ray connects here
     log(f"study '{spec.name}': {total} runs, {finished} already finished, {len(todo)} to run "
-        f"on {workers} worker(s) x {threads} thread(s) -> {out}")
-    tasks = [_task(plan, out, rid, spec) for rid in todo]
+        f"({len(tasks)} trainings) on {workers} worker(s) x {threads} thread(s) -> {out}")
     session = {"started": time.time(), "workers": workers, "threads": threads,
                "backend": backend, "runs": len(todo), "hardware": hardware()}
     _execute(store, engine, tasks, plan, total, finished, log)
@@ -183,6 +188,20 @@ def _task(plan: Plan, out: Path, rid: str, spec: StudySpec) -> RunTask:
                    figures=run.seed == spec.seeds[0])
 
 
+def _tasks(plan: Plan, out: Path, todo: list[str], spec: StudySpec, train_once: bool
+           ) -> list[RunTask]:
+    """One task per training: runs to do that share a training id are evaluated from the
+    first one's trained model (``train_once``; otherwise every run trains)."""
+    groups: dict[str, list[str]] = {}
+    for rid in todo:
+        groups.setdefault(plan.runs[rid].train_id if train_once else rid, []).append(rid)
+    tasks = []
+    for first, *others in groups.values():
+        shared = tuple(_task(plan, out, rid, spec) for rid in others)
+        tasks.append(replace(_task(plan, out, first, spec), shared=shared))
+    return tasks
+
+
 def _execute(store, engine, tasks, plan, total, finished, log) -> None:
     from tqdm.auto import tqdm
 
@@ -190,11 +209,16 @@ def _execute(store, engine, tasks, plan, total, finished, log) -> None:
     for cell in plan.cells:
         where.setdefault(cell.run_id, point_label(cell.point))
     with tqdm(total=total, initial=finished, unit="run", desc="study", dynamic_ncols=True) as bar:
-        for result in engine.run(tasks, started=lambda t: store.mark_running(t.run_id)):
-            store.record(result)
-            bar.update()
-            run = plan.runs[result["run_id"]]
-            bar.write(summary_line(result, run, where[run.run_id], bar.n, total))
+        def started(task: RunTask) -> None:
+            for rid in task.run_ids():
+                store.mark_running(rid)
+
+        for task_result in engine.run(tasks, started=started):
+            for result in [task_result, *task_result.pop("shared", [])]:
+                store.record(result)
+                bar.update()
+                run = plan.runs[result["run_id"]]
+                bar.write(summary_line(result, run, where[run.run_id], bar.n, total))
 
 
 def summary_line(result: dict, run, where: str, n: int, total: int) -> str:

@@ -86,6 +86,14 @@ def _loop_state(loop: dict, path: Path) -> LoopState:
     return LoopState(**loop)
 
 
+def labelled_oversampling(config: RunConfig) -> int:
+    """``train.labelled_per_batch`` for a model that reads labels; 0 for one that does not
+    (a VAE would only see some images twice, and its training would depend on the labels)."""
+    from mtvae.models.registry import get_model_entry
+
+    return config.train.labelled_per_batch if get_model_entry(config.model_name).reads_labels else 0
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; asking for CUDA without it is a user error."""
     if name == "auto":
@@ -132,7 +140,8 @@ class Trainer:
             self.cfg.batch_size,
             shuffle=True,
             generator=self.generator,
-            labelled_per_batch=self.cfg.labelled_per_batch,
+            labelled_per_batch=labelled_oversampling(config),
+            labelled_tasks=list(getattr(model, "tasks", {})) or None,  # what heads learn
             shard=(self.dist.rank, self.dist.world_size),
         )
         self.val_loader = InMemoryLoader(dataset.val, max(self.cfg.batch_size, 256))
