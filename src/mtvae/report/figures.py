@@ -227,7 +227,9 @@ def pareto_figure(points: pd.DataFrame, recon_metric: str, colors: dict[str, tup
     for i, condition in enumerate(conditions):
         ax.scatter([], [], color="white", edgecolor="black", marker=markers[i % len(markers)],
                    label=condition)
-    ax.set_xlabel(f"{recon_metric} (lower is better)")
+    from mtvae.evaluate.catalogue import direction_word
+
+    ax.set_xlabel(f"{recon_metric} ({direction_word(recon_metric)} is better)")
     ax.set_ylabel("task score: mean accuracy / R² (higher is better)")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
