@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -171,8 +171,11 @@ class TrainConfig(StrictModel):
         "stop", description="on a NaN/inf loss: stop with a message, or skip that batch"
     )
     max_skipped: int = Field(100, ge=0, description="with nonfinite=skip: give up after this many")
-    labelled_per_batch: int = Field(
-        0, ge=0, description="extra labelled samples appended to each training batch (0: off)"
+    labelled_per_batch: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        "auto",
+        description="extra labelled samples appended to each training batch (0: off); auto: "
+        "batch_size // 2 for models with task heads when under half the training samples "
+        "carry a label, else 0",
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch default)")
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from mtvae import __version__
+from mtvae.autoconf import resolve_auto
 from mtvae.config import RunConfig, resolve_config
 from mtvae.data.dataset import DataInfo, Dataset
 from mtvae.data.sources import load_dataset
@@ -112,6 +113,7 @@ def train_run(
     out = Path(out)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
+    config = resolve_auto(config, dataset)  # config.yaml records the values `auto` stood for
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
     # Only now touch the disk, so bad data or a config that cannot work leaves nothing behind
@@ -209,9 +211,18 @@ def _finish(trainer, run_dir: Path) -> None:
             "val/best_epoch": state.best_epoch,
         },
     )
+    warn_at_chance(trainer.model, trainer.dataset.val)
     stage = getattr(trainer.model, "second_stage", None)
     if stage is not None:  # e.g. a VQ-VAE's prior, fitted on the trained model's codes
         _run_stage(stage, trainer.model, trainer.dataset, trainer.config, run_dir, state.step)
+
+
+def warn_at_chance(model, split) -> None:
+    """Print a warning line for each task head at chance on ``split`` (see learnability)."""
+    from mtvae.evaluate.learnability import chance_warnings
+
+    for line in chance_warnings(model, split):
+        print(f"mtvae: {line}", file=sys.stderr)
 
 
 def _run_stage(

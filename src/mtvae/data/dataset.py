@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -51,6 +52,9 @@ class DataInfo:
 
     image_shape: tuple[int, int, int]  # (C, H, W)
     tasks: dict[str, TaskSpec]
+    # (mean, std) of each regression task's labelled training targets; heads learn z-scores.
+    # Empty when a model is rebuilt from its weights, which carry the statistics themselves.
+    target_stats: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,11 +73,34 @@ class Dataset:
 
     @property
     def info(self) -> DataInfo:
-        """Shape and task information for building a model."""
-        return DataInfo(image_shape=tuple(self.train.x.shape[1:]), tasks=dict(self.tasks))
+        """Shape, task information and regression-target statistics for building a model."""
+        return DataInfo(
+            image_shape=tuple(self.train.x.shape[1:]),
+            tasks=dict(self.tasks),
+            target_stats=regression_stats(self.tasks, self.train.targets, self.train.masks),
+        )
 
     def split(self, name: str) -> Split:
         """Return the split called ``name`` (train, val, test, or ood when there is one)."""
         if name not in ("train", "val", "test", "ood") or getattr(self, name) is None:
             raise ValueError(f"unknown split '{name}'")
         return getattr(self, name)
+
+
+def regression_stats(
+    tasks: dict[str, TaskSpec], targets: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]
+) -> dict[str, tuple[float, float]]:
+    """Mean and standard deviation of each regression task's labelled targets.
+
+    A task with fewer than two labels, or with constant labels, gets std 1 (nothing to scale).
+    """
+    stats = {}
+    for name, spec in tasks.items():
+        if spec.kind != "regression" or name not in targets:
+            continue
+        y = targets[name][masks[name]].double() if name in masks else targets[name].double()
+        y = y[torch.isfinite(y)]
+        mean = float(y.mean()) if len(y) else 0.0
+        std = float(y.std()) if len(y) > 1 else 1.0
+        stats[name] = (mean, std if math.isfinite(std) and std > 1e-12 else 1.0)
+    return stats

@@ -100,8 +100,22 @@ def _probe(make_model: Callable, train_codes, train_y, test_codes, test_y, kind,
     scaler = StandardScaler().fit(np.asarray(train_codes, dtype=np.float64)[idx])
     x_train = scaler.transform(np.asarray(train_codes, dtype=np.float64)[idx])
     x_test = scaler.transform(np.asarray(test_codes, dtype=np.float64))
-    model = make_model(train_y[idx]).fit(x_train, train_y[idx])
-    return {**_scores(test_y, model.predict(x_test), kind), "n_train": float(len(idx))}
+    y_fit, unscale = _standardized_targets(train_y[idx], kind)
+    model = make_model(y_fit).fit(x_train, y_fit)
+    return {**_scores(test_y, unscale(model.predict(x_test)), kind), "n_train": float(len(idx))}
+
+
+def _standardized_targets(y: np.ndarray, kind: Kind):
+    """Regression targets z-scored for the fit, and the map back to the user's units.
+
+    Ridge's alpha grid and k-NN are equivariant to shifting and scaling y in exact arithmetic;
+    z-scoring keeps them so in floating point whatever the units (a target ~1e6 included).
+    """
+    if kind != "regression":
+        return y, lambda pred: pred
+    mean, std = float(np.mean(y)), float(np.std(y))
+    std = std if std > 1e-12 else 1.0
+    return (y - mean) / std, lambda pred: pred * std + mean
 
 
 def linear_probe(

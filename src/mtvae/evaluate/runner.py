@@ -30,7 +30,7 @@ from mtvae.evaluate.interventions import (
 from mtvae.evaluate.likelihood import active_units, elbo_and_kl, iwae_log_likelihood
 from mtvae.evaluate.reconstruction import reconstruction_metrics
 from mtvae.evaluate.tasks import task_metrics
-from mtvae.runs import load, merge_results
+from mtvae.runs import load, merge_results, warn_at_chance
 
 
 @dataclass
@@ -220,6 +220,8 @@ def evaluate_run(
     if undeclared:  # every key must say what it means (mtvae.evaluate.catalogue)
         log(f"warning: metric keys missing from the catalogue: {', '.join(undeclared)}")
     merge_results(run_dir, results)  # a damaged results.json is kept aside, not fatal
+    if "task" in families:
+        warn_at_chance(model, ctx.data.val)
     return results
 
 

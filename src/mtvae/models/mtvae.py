@@ -13,7 +13,8 @@ sample, and ``detach`` to stop task gradients at the latent.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -32,15 +33,32 @@ from mtvae.nn.bodies import Decoder, Encoder
 from mtvae.nn.heads import TaskHead, reverse_gradient
 from mtvae.objectives.likelihoods import build_likelihood
 from mtvae.objectives.schedules import linear_warmup
-from mtvae.objectives.task_losses import RegressionLoss, head_size, masked_task_loss, predict
+from mtvae.objectives.task_losses import (
+    RegressionLoss,
+    TargetScaling,
+    head_size,
+    masked_task_loss,
+    predict,
+    task_loss_terms,
+)
 from mtvae.objectives.weighting import WeightingConfig
 
 
 class TaskOptions(StrictModel):
     """Options shared by models with task heads."""
 
+    # Whether the model also reconstructs its input, the term task_scale: auto balances against.
+    reconstructs: ClassVar[bool] = True
+
     tasks: list[str] | None = Field(None, description="tasks to learn (None: all the data's)")
-    task_weights: dict[str, float] = Field(default_factory=dict, description="per-task weight")
+    task_weights: dict[str, float] = Field(
+        default_factory=dict, description="per-task weight, on top of model.task_scale"
+    )
+    task_scale: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
+        "auto",
+        description="factor on every task loss; auto: (values per image) / 10 for models that "
+        "reconstruct (a reconstruction sums over pixels, a task loss is ~1 nat), 1 otherwise",
+    )
     regression_loss: RegressionLoss = Field("gaussian_nll", description="gaussian_nll or mse")
     head_hidden: list[int] = Field(default_factory=lambda: [64], description="head MLP sizes")
     weighting: WeightingConfig = Field(default_factory=WeightingConfig)
@@ -52,7 +70,9 @@ class MTVAEConfig(GaussianVAEOptions, TaskOptions):
     name: Literal["mtvae"] = "mtvae"
     layout: Literal["shared", "partitioned"] = "partitioned"
     task_dim: int = Field(2, ge=1, description="latent dims per task block (partitioned)")
-    heads_read_shared: bool = Field(False, description="heads also read the shared block")
+    heads_read_shared: bool = Field(
+        True, description="heads also read the shared block (partitioned layout)"
+    )
     head_blocks: dict[str, list[str]] = Field(
         default_factory=dict,
         description="per task, the blocks its head reads, e.g. {shape: [shape, scale]} "
@@ -63,6 +83,26 @@ class MTVAEConfig(GaussianVAEOptions, TaskOptions):
     inhibition_weight: float = Field(1.0, ge=0, description="gradient-reversal scale")
     head_input: Literal["mean", "sample"] = Field("mean", description="what heads read")
     detach: bool = Field(False, description="stop task gradients at the latent (two-stage)")
+
+
+def resolved_task_scale(options: TaskOptions, image_shape) -> float:
+    """The number ``model.task_scale: auto`` stands for: D / 10 for D values per image.
+
+    A Bernoulli or Gaussian reconstruction is a sum over the D values of an image, about 0.1
+    to 0.2 nats each (hundreds of nats for 32x32), while a task loss is one or two nats, so
+    with weight 1 the shared encoder barely serves the tasks. D / 10 puts both on comparable
+    scales; the measurements behind the choice are in the README ("Balanced by default").
+    Models that do not reconstruct (``supervised``) have nothing to balance: 1.
+    """
+    if options.task_scale != "auto":
+        return float(options.task_scale)
+    return math.prod(image_shape) / 10 if options.reconstructs else 1.0
+
+
+def effective_task_weights(options: TaskOptions, tasks, image_shape) -> dict[str, float]:
+    """Weight per task: ``task_scale`` times the task's entry in ``task_weights`` (default 1)."""
+    scale = resolved_task_scale(options, image_shape)
+    return {t: scale * options.task_weights.get(t, 1.0) for t in tasks}
 
 
 def select_tasks(names: list[str] | None, info: DataInfo) -> dict:
@@ -108,6 +148,8 @@ class MTVAE(nn.Module):
         self.latent = GaussianLatent(self.encoder.out_features, config.latent_dim)
         self.decoder = Decoder(config.encoder, self.image_shape, config.latent_dim)
         self.likelihood = build_likelihood(config.likelihood, self.image_shape[0], config.sigma)
+        self.scaling = TargetScaling(self.tasks, data_info.target_stats)
+        self.task_weights = effective_task_weights(config, self.tasks, self.image_shape)
         self.head_reads = {t: self._head_slices(t) for t in self.tasks}
         self.heads = nn.ModuleDict({t: self._make_head(t, self.head_reads[t]) for t in self.tasks})
         self.priors = nn.ModuleDict(
@@ -183,7 +225,10 @@ class MTVAE(nn.Module):
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Point predictions per task from the posterior mean."""
         outputs = self.task_outputs(self.encode(x).loc)
-        return {t: predict(self.tasks[t], out) for t, out in outputs.items()}
+        return {
+            t: self.scaling.unstandardize(t, predict(self.tasks[t], out))
+            for t, out in outputs.items()
+        }
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,7 +254,8 @@ class MTVAE(nn.Module):
         z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         for task, prior in self.priors.items():
             if task in condition:
-                y = torch.full((n,), condition[task], device=device)
+                value = self.scaling.standardize_value(task, condition[task])
+                y = torch.full((n,), value, device=device)
             else:
                 y = prior.sample_labels(n, generator)
             loc, scale = prior.params(y)
@@ -236,7 +282,7 @@ class MTVAE(nn.Module):
         """Encode ``x``, set block ``task`` to the conditional prior's mean for ``value``, decode."""
         self._check_condition({task: value})
         z = self.encode(x).loc.clone()
-        y = torch.full((len(x),), value, device=z.device)
+        y = torch.full((len(x),), self.scaling.standardize_value(task, value), device=z.device)
         z[:, self.blocks[task]] = self.priors[task].params(y)[0]
         return self.likelihood.mean(self.decode(z))
 
@@ -250,22 +296,24 @@ class MTVAE(nn.Module):
         if self.config.detach:
             h = h.detach()
         outputs = self.task_outputs(h)
-        kl_dim = self._kl_per_dim(q, batch, outputs)
+        targets = self.scaling.standardize(batch.targets)  # heads and priors work in z-scores
+        kl_dim = self._kl_per_dim(q, targets, batch.masks, outputs)
         beta = self.config.beta * linear_warmup(step, self.config.kl_warmup_steps)
         kl = free_bits_kl(kl_dim, self.config.free_bits) if self.training else kl_dim.sum(1).mean()
         losses = {"recon": recon, "kl": beta * kl}
         terms = {"recon": recon.detach(), "kl": kl_dim.sum(1).mean().detach(), "beta": beta}
-        for task, out in outputs.items():
-            loss = masked_task_loss(self.tasks[task], out, batch.targets[task], batch.masks[task])
-            losses[f"task/{task}"] = self.config.task_weights.get(task, 1.0) * loss
-            terms[f"task/{task}"] = loss.detach()
-        losses.update(self._adversary_losses(h, batch))
+        task_losses, task_terms = task_loss_terms(
+            self.tasks, outputs, targets, batch.masks, self.task_weights
+        )
+        losses.update(task_losses)
+        terms.update(task_terms)
+        losses.update(self._adversary_losses(h, targets, batch.masks))
         if self.training:
             for task, prior in self.priors.items():
-                prior.observe(batch.targets[task], batch.masks[task])
+                prior.observe(targets[task], batch.masks[task])
         return Output(loss=sum(losses.values()), losses=losses, terms=terms, latents={"z": q.loc})
 
-    def _kl_per_dim(self, q: Normal, batch: Batch, outputs: dict) -> torch.Tensor:
+    def _kl_per_dim(self, q: Normal, targets: dict, masks: dict, outputs: dict) -> torch.Tensor:
         kl = kl_standard_normal(q)  # (B, Z); conditional blocks are replaced below
         if not self.priors:
             return kl
@@ -276,18 +324,16 @@ class MTVAE(nn.Module):
                 continue
             q_t = Normal(q.loc[:, s], q.scale[:, s], validate_args=False)
             probs = _class_probs(self.tasks[name], outputs[name])
-            parts.append(self.priors[name].kl(q_t, batch.targets[name], batch.masks[name], probs))
+            parts.append(self.priors[name].kl(q_t, targets[name], masks[name], probs))
         return torch.cat(parts, dim=1)
 
-    def _adversary_losses(self, h: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+    def _adversary_losses(self, h: torch.Tensor, targets: dict, masks: dict) -> dict:
         losses = {}
         scale = self.config.inhibition_weight
         for task, adversary in self.adversaries.items():
             others = reverse_gradient(_gather(h, self._other_slices(task)), scale)
             out = adversary(others)
-            losses[f"adv/{task}"] = masked_task_loss(
-                self.tasks[task], out, batch.targets[task], batch.masks[task]
-            )
+            losses[f"adv/{task}"] = masked_task_loss(self.tasks[task], out, targets[task], masks[task])
         return losses
 
     def elbo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,11 +16,11 @@ from torch import nn
 
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
-from mtvae.models.mtvae import TaskOptions, select_tasks
+from mtvae.models.mtvae import TaskOptions, effective_task_weights, select_tasks
 from mtvae.models.output import Output
 from mtvae.models.vqvae import VQVAE, VQVAEConfig
 from mtvae.nn.heads import TaskHead
-from mtvae.objectives.task_losses import head_size, masked_task_loss, predict
+from mtvae.objectives.task_losses import TargetScaling, head_size, predict, task_loss_terms
 
 
 class MTVQVAEConfig(VQVAEConfig, TaskOptions):
@@ -35,6 +35,8 @@ class MTVQVAE(VQVAE):
     def __init__(self, config: MTVQVAEConfig, data_info: DataInfo) -> None:
         super().__init__(config, data_info)
         self.tasks = select_tasks(config.tasks, data_info)
+        self.scaling = TargetScaling(self.tasks, data_info.target_stats)
+        self.task_weights = effective_task_weights(config, self.tasks, data_info.image_shape)
         width = config.quantizer.code_dim * math.prod(self.grid_shape)
         self.heads = nn.ModuleDict({
             t: TaskHead(width, head_size(spec, config.regression_loss), config.head_hidden,
@@ -51,16 +53,24 @@ class MTVQVAE(VQVAE):
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Point predictions per task from the quantised codes of ``x``."""
         z_q = self.quantizer.lookup(self.encode_codes(x))
-        return {t: predict(self.tasks[t], out) for t, out in self.task_outputs(z_q).items()}
+        return {
+            t: self.scaling.unstandardize(t, predict(self.tasks[t], out))
+            for t, out in self.task_outputs(z_q).items()
+        }
 
     def forward(self, batch: Batch, step: int | None = None) -> Output:
         """The VQ-VAE objective plus the weighted, masked task losses."""
         quantized = self.quantizer(self.encoder(batch.x))
         out = self._vq_output(batch, quantized)
-        for task, pred in self.task_outputs(quantized.z_q).items():
-            loss = masked_task_loss(self.tasks[task], pred, batch.targets[task], batch.masks[task])
-            out.losses[f"task/{task}"] = self.config.task_weights.get(task, 1.0) * loss
-            out.terms[f"task/{task}"] = loss.detach()
+        losses, terms = task_loss_terms(
+            self.tasks,
+            self.task_outputs(quantized.z_q),
+            self.scaling.standardize(batch.targets),
+            batch.masks,
+            self.task_weights,
+        )
+        out.losses.update(losses)
+        out.terms.update(terms)
         out.loss = sum(out.losses.values())
         return out
 

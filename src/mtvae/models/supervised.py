@@ -6,7 +6,7 @@ body, the same latent width and the same heads as the MT-VAE in the shared layou
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -14,17 +14,18 @@ from torch import nn
 
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
-from mtvae.models.mtvae import TaskOptions, select_tasks
+from mtvae.models.mtvae import TaskOptions, effective_task_weights, select_tasks
 from mtvae.models.output import Output
 from mtvae.nn.bodies import BodyConfig, Encoder
 from mtvae.nn.heads import TaskHead
-from mtvae.objectives.task_losses import head_size, masked_task_loss, predict
+from mtvae.objectives.task_losses import TargetScaling, head_size, predict, task_loss_terms
 
 
 class SupervisedConfig(TaskOptions):
     """Options of the supervised baseline."""
 
     name: Literal["supervised"] = "supervised"
+    reconstructs: ClassVar[bool] = False  # task_scale auto is 1: nothing to balance against
     latent_dim: int = Field(10, ge=1, description="width of the representation heads read")
     encoder: BodyConfig = Field(default_factory=BodyConfig)
 
@@ -36,6 +37,8 @@ class Supervised(nn.Module):
         super().__init__()
         self.config = config
         self.tasks = select_tasks(config.tasks, data_info)
+        self.scaling = TargetScaling(self.tasks, data_info.target_stats)
+        self.task_weights = effective_task_weights(config, self.tasks, data_info.image_shape)
         self.encoder = Encoder(config.encoder, tuple(data_info.image_shape))
         self.proj = nn.Linear(self.encoder.out_features, config.latent_dim)
         self.heads = nn.ModuleDict({
@@ -60,16 +63,18 @@ class Supervised(nn.Module):
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Point predictions per task."""
         outputs = self.task_outputs(self.representation(x))
-        return {t: predict(self.tasks[t], out) for t, out in outputs.items()}
+        return {
+            t: self.scaling.unstandardize(t, predict(self.tasks[t], out))
+            for t, out in outputs.items()
+        }
 
     def forward(self, batch: Batch, step: int | None = None) -> Output:
         """Weighted sum of the masked task losses."""
         h = self.representation(batch.x)
-        losses, terms = {}, {}
-        for task, out in self.task_outputs(h).items():
-            loss = masked_task_loss(self.tasks[task], out, batch.targets[task], batch.masks[task])
-            losses[f"task/{task}"] = self.config.task_weights.get(task, 1.0) * loss
-            terms[f"task/{task}"] = loss.detach()
+        targets = self.scaling.standardize(batch.targets)
+        losses, terms = task_loss_terms(
+            self.tasks, self.task_outputs(h), targets, batch.masks, self.task_weights
+        )
         return Output(loss=sum(losses.values()), losses=losses, terms=terms, latents={"z": h})
 
     def loss_names(self) -> list[str]:

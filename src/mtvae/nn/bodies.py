@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -43,6 +43,12 @@ class BodyConfig(StrictModel):
         default_factory=lambda: [256], description="fully connected hidden sizes"
     )
     activation: Literal["relu", "silu", "leaky_relu", "elu"] = "relu"
+    padding: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        "auto",
+        description="conv: zero pixels added to the image height and width (split between both "
+        "sides, cropped off the reconstruction) so the stride-2 layers divide them; auto: the "
+        "fewest that do (0 for 32x32 and 64x64, 4 for 28x28, 8 for 24x24 with four layers)",
+    )
 
 
 def _mlp(sizes: list[int], activation: type[nn.Module], last_activation: bool) -> nn.Sequential:
@@ -54,17 +60,55 @@ def _mlp(sizes: list[int], activation: type[nn.Module], last_activation: bool) -
     return nn.Sequential(*layers)
 
 
-def conv_grid(image_shape: tuple[int, int, int], n_layers: int) -> tuple[int, int]:
-    """Spatial size after ``n_layers`` stride-2 convolutions; errors if it does not divide."""
+def conv_padding(cfg: BodyConfig, image_shape: tuple[int, int, int]) -> int:
+    """Pixels of zero padding the conv body adds to each image side's length (0 for MLPs).
+
+    ``auto`` picks the fewest that make height and width divisible by ``2^len(channels)``, for
+    images at least 8 pixels high and wide; flat feature vectors (1 x F) need ``arch: mlp``.
+    """
+    if cfg.arch != "conv":
+        return 0
+    _, h, w = image_shape
+    factor = 2 ** len(cfg.channels)
+    if cfg.padding != "auto":
+        pad = int(cfg.padding)
+    elif min(h, w) >= 8 and (-h) % factor == (-w) % factor:
+        pad = (-h) % factor
+    else:
+        pad = 0  # no padding helps: conv_grid says what to change
+    return pad
+
+
+def conv_grid(image_shape: tuple[int, int, int], n_layers: int, pad: int = 0) -> tuple[int, int]:
+    """Spatial size after ``n_layers`` stride-2 convolutions of the image padded by ``pad``."""
     _, h, w = image_shape
     factor = 2**n_layers
-    if h % factor or w % factor:
+    if (h + pad) % factor or (w + pad) % factor:
         raise ValueError(
-            f"a conv body with {n_layers} stride-2 layers needs image sides divisible by "
-            f"{factor}, got {h}x{w}; change model.encoder.channels or use "
+            f"a conv body with {n_layers} stride-2 layers needs image sides (plus "
+            f"model.encoder.padding={pad}) divisible by {factor}, got {h}x{w}; set "
+            "model.encoder.padding=auto, change model.encoder.channels, or use "
             "model.encoder.arch=mlp (needed for flat feature vectors, stored as 1 x F images)"
         )
-    return h // factor, w // factor
+    return (h + pad) // factor, (w + pad) // factor
+
+
+def pad_layer(pad: int) -> nn.Module:
+    """Zero padding of ``pad`` pixels per dimension, the odd one at the bottom/right."""
+    return nn.ZeroPad2d((pad // 2, pad - pad // 2, pad // 2, pad - pad // 2))
+
+
+class Crop(nn.Module):
+    """Removes what :func:`pad_layer` added: ``(B, C, H + pad, W + pad)`` -> ``(B, C, H, W)``."""
+
+    def __init__(self, pad: int) -> None:
+        super().__init__()
+        self.start, self.stop = pad // 2, pad // 2 - pad  # stop < 0, or 0 for no padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.start == 0 and self.stop == 0:
+            return x
+        return x[..., self.start : self.stop or None, self.start : self.stop or None]
 
 
 class Encoder(nn.Module):
@@ -75,10 +119,11 @@ class Encoder(nn.Module):
         act = partial(activation, cfg.activation)
         c = image_shape[0]
         if cfg.arch == "conv":
-            convs: list[nn.Module] = []
+            pad = conv_padding(cfg, image_shape)
+            gh, gw = conv_grid(image_shape, len(cfg.channels), pad)
+            convs: list[nn.Module] = [pad_layer(pad)] if pad else []
             for c_in, c_out in zip([c, *cfg.channels[:-1]], cfg.channels, strict=True):
                 convs += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), act()]
-            gh, gw = conv_grid(image_shape, len(cfg.channels))
             flat = cfg.channels[-1] * gh * gw
             self.body = nn.Sequential(*convs, nn.Flatten(), _mlp([flat, *cfg.hidden], act, True))
         else:
@@ -101,7 +146,8 @@ class Decoder(nn.Module):
         self.image_shape = tuple(image_shape)
         hidden = list(reversed(cfg.hidden))
         if cfg.arch == "conv":
-            gh, gw = conv_grid(image_shape, len(cfg.channels))
+            pad = conv_padding(cfg, image_shape)
+            gh, gw = conv_grid(image_shape, len(cfg.channels), pad)
             chans = list(reversed(cfg.channels))
             flat = chans[0] * gh * gw
             deconvs: list[nn.Module] = []
@@ -114,6 +160,7 @@ class Decoder(nn.Module):
                 _mlp([in_features, *hidden, flat], act, True),
                 nn.Unflatten(1, (chans[0], gh, gw)),
                 *deconvs,
+                *([Crop(pad)] if pad else []),
             )
         else:
             flat = math.prod(image_shape)

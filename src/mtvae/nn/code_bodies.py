@@ -20,7 +20,16 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from mtvae.nn.bodies import BodyConfig, Decoder, Encoder, activation, conv_grid
+from mtvae.nn.bodies import (
+    BodyConfig,
+    Crop,
+    Decoder,
+    Encoder,
+    activation,
+    conv_grid,
+    conv_padding,
+    pad_layer,
+)
 from mtvae.nn.upconv import UpConv2d
 
 
@@ -44,7 +53,7 @@ def code_grid(
     if cfg.arch == "conv":
         if not cfg.channels:
             raise ValueError("a conv code body needs at least one stride-2 layer in channels")
-        return conv_grid(image_shape, len(cfg.channels))
+        return conv_grid(image_shape, len(cfg.channels), conv_padding(cfg, image_shape))
     return 1, n_latents
 
 
@@ -59,7 +68,8 @@ class CodeEncoder(nn.Module):
         self.code_dim = code_dim
         act = partial(activation, cfg.activation)
         if cfg.arch == "conv":
-            layers: list[nn.Module] = []
+            pad = conv_padding(cfg, image_shape)
+            layers: list[nn.Module] = [pad_layer(pad)] if pad else []
             c = image_shape[0]
             for c_out in cfg.channels:
                 layers += [nn.Conv2d(c, c_out, 4, stride=2, padding=1), act()]
@@ -100,7 +110,8 @@ class CodeDecoder(nn.Module):
                 layers.append(UpConv2d(c_in, c_out))
                 if i < len(chans) - 1:
                     layers.append(act())
-            self.body = nn.Sequential(*layers)
+            pad = conv_padding(cfg, image_shape)
+            self.body = nn.Sequential(*layers, *([Crop(pad)] if pad else []))
         else:
             flat = code_dim * math.prod(grid)
             self.body = nn.Sequential(nn.Flatten(), Decoder(cfg, image_shape, flat))

@@ -14,6 +14,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from mtvae.data.tasks import TaskSpec
 
@@ -80,3 +81,68 @@ def class_probabilities(task: TaskSpec, output: torch.Tensor) -> torch.Tensor:
     if task.kind != "categorical":
         raise ValueError(f"task '{task.name}' is not categorical")
     return torch.softmax(output, dim=1)
+
+
+class TargetScaling(nn.Module):
+    """Z-scoring of regression targets: heads learn ``(y - mean) / std``, users see ``y``.
+
+    A regression target in its natural units (a length of 4-10 px, a price in thousands) puts
+    a head's Gaussian NLL or MSE on an arbitrary scale, so one task can dwarf the others and a
+    head initialised near 0 starts far from the targets. Standardising with the training
+    split's labelled statistics fixes both. The statistics are buffers, so they are saved with
+    the weights; predictions are mapped back, so every metric is in the user's units.
+    """
+
+    def __init__(self, tasks: dict[str, TaskSpec], stats: dict[str, tuple[float, float]]):
+        super().__init__()
+        self.names = [t for t, spec in tasks.items() if spec.kind == "regression"]
+        for name in self.names:
+            mean, std = stats.get(name, (0.0, 1.0))
+            self.register_buffer(f"mean_{name}", torch.tensor(float(mean)))
+            self.register_buffer(f"std_{name}", torch.tensor(float(std)))
+
+    def _stats(self, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return getattr(self, f"mean_{task}"), getattr(self, f"std_{task}")
+
+    def standardize(self, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Targets in head units: regression tasks z-scored, the others unchanged."""
+        out = dict(targets)
+        for task in self.names:
+            if task in out:
+                mean, std = self._stats(task)
+                out[task] = (out[task] - mean) / std
+        return out
+
+    def standardize_value(self, task: str, value: float) -> float:
+        """One label in head units (e.g. a regression value to condition on)."""
+        if task not in self.names:
+            return value
+        mean, std = self._stats(task)
+        return float((value - mean) / std)
+
+    def unstandardize(self, task: str, prediction: torch.Tensor) -> torch.Tensor:
+        """A head's point prediction back in the user's units."""
+        if task not in self.names:
+            return prediction
+        mean, std = self._stats(task)
+        return prediction * std + mean
+
+
+def task_loss_terms(
+    tasks: dict[str, TaskSpec],
+    outputs: dict[str, torch.Tensor],
+    targets: dict[str, torch.Tensor],
+    masks: dict[str, torch.Tensor],
+    weights: dict[str, float],
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Weighted ``task/<t>`` losses and their unweighted values, for heads' ``outputs``.
+
+    ``targets`` are in head units (see :class:`TargetScaling`); ``weights`` holds each task's
+    effective weight.
+    """
+    losses, terms = {}, {}
+    for task, out in outputs.items():
+        loss = masked_task_loss(tasks[task], out, targets[task], masks[task])
+        losses[f"task/{task}"] = weights[task] * loss
+        terms[f"task/{task}"] = loss.detach()
+    return losses, terms

@@ -28,6 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from mtvae.allocator import tune_cpu_allocator
+from mtvae.autoconf import labelled_per_batch, model_tasks
 from mtvae.config import RunConfig
 from mtvae.data.dataset import Dataset
 from mtvae.data.loader import InMemoryLoader
@@ -86,14 +87,6 @@ def _loop_state(loop: dict, path: Path) -> LoopState:
     return LoopState(**loop)
 
 
-def labelled_oversampling(config: RunConfig) -> int:
-    """``train.labelled_per_batch`` for a model that reads labels; 0 for one that does not
-    (a VAE would only see some images twice, and its training would depend on the labels)."""
-    from mtvae.models.registry import get_model_entry
-
-    return config.train.labelled_per_batch if get_model_entry(config.model_name).reads_labels else 0
-
-
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; asking for CUDA without it is a user error."""
     if name == "auto":
@@ -140,8 +133,8 @@ class Trainer:
             self.cfg.batch_size,
             shuffle=True,
             generator=self.generator,
-            labelled_per_batch=labelled_oversampling(config),
-            labelled_tasks=list(getattr(model, "tasks", {})) or None,  # what heads learn
+            labelled_per_batch=labelled_per_batch(self.cfg, config.model, dataset.train),
+            labelled_tasks=model_tasks(config.model),
             shard=(self.dist.rank, self.dist.world_size),
         )
         self.val_loader = InMemoryLoader(dataset.val, max(self.cfg.batch_size, 256))

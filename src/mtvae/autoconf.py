@@ -1,0 +1,58 @@
+"""Settings that say ``auto``, resolved against the data before a run trains.
+
+A default that suits 32x32 shapes with every label can fail a user's 24x24 images with 1% of
+them, so a few defaults depend on the data: how much the task losses weigh
+(``model.task_scale``), how many labelled samples each batch gets (``train.labelled_per_batch``)
+and how much a conv body pads the images (``model.encoder.padding``). :func:`resolve_auto`
+replaces each ``auto`` with its value, and that config is what ``config.yaml`` records, so a
+reader sees the numbers the run used and a resume uses them again. The rules live beside the
+code they configure; this module only applies them.
+"""
+
+from __future__ import annotations
+
+from mtvae.config import RunConfig, TrainConfig
+from mtvae.data.dataset import Dataset, Split
+from mtvae.data.loader import labelled_index
+from mtvae.models.mtvae import TaskOptions, resolved_task_scale
+from mtvae.models.registry import get_model_entry
+from mtvae.nn.bodies import BodyConfig, conv_padding
+
+# Below this share of labelled training samples a model with task heads gets labelled
+# oversampling by default: a plain batch then holds a handful of labels, and the heads see
+# each once per epoch while the reconstruction sees every image.
+SCARCE_LABELS = 0.5
+OVERSAMPLE_SHARE = 2  # auto appends batch_size // 2 labelled samples to each batch
+
+
+def model_tasks(model_config) -> list[str] | None:
+    """The tasks a model's heads learn (None: all of the data's, or a model without heads)."""
+    return getattr(model_config, "tasks", None) if isinstance(model_config, TaskOptions) else None
+
+
+def labelled_per_batch(train: TrainConfig, model_config, split: Split) -> int:
+    """What ``train.labelled_per_batch`` means for this model and training split.
+
+    Always 0 for a model whose training reads no label (a VAE, a VQ-VAE): it would only see
+    some images twice, and its training would then depend on the labels.
+    """
+    if not get_model_entry(model_config.name).reads_labels or len(split) == 0:
+        return 0
+    if train.labelled_per_batch != "auto":
+        return int(train.labelled_per_batch)
+    share = len(labelled_index(split, model_tasks(model_config))) / len(split)
+    return max(1, train.batch_size // OVERSAMPLE_SHARE) if share < SCARCE_LABELS else 0
+
+
+def resolve_auto(config: RunConfig, dataset: Dataset) -> RunConfig:
+    """A copy of ``config`` with every ``auto`` above replaced by its value for ``dataset``."""
+    resolved = config.model_copy(deep=True)
+    shape = tuple(dataset.train.x.shape[1:])
+    model = resolved.model
+    if isinstance(model, TaskOptions):
+        model.task_scale = resolved_task_scale(model, shape)
+    body = getattr(model, "encoder", None)
+    if isinstance(body, BodyConfig) and body.padding == "auto":
+        body.padding = conv_padding(body, shape)
+    resolved.train.labelled_per_batch = labelled_per_batch(config.train, model, dataset.train)
+    return resolved
