@@ -114,7 +114,7 @@ def test_dci_from_importance_uniform_and_zero_matrices():
 
 @pytest.mark.parametrize("name", ["identity", "noise", "constant"])
 def test_dci_gbt_identity_noise_and_constant(codes, factors, name):
-    n = 1200  # boosting is the slow part of the suite: a subset is plenty here
+    n = 600  # boosting (100 trees per class) is the slow part of the suite: a subset is plenty
     out = dci(*split(codes[name][:n], factors[:n]))
     if name == "identity":
         assert out["dci_d"] > 0.95 and out["dci_c"] > 0.95 and out["dci_i"] > 0.95
@@ -122,6 +122,35 @@ def test_dci_gbt_identity_noise_and_constant(codes, factors, name):
         assert out["dci_d"] < 0.1 and out["dci_i"] < 0.3
     else:
         assert out["dci_d"] == 0.0 and out["dci_c"] == 0.0
+
+
+def test_dci_is_disentanglement_libs_protocol(factors):
+    """D and C as disentanglement_lib computes them: one sklearn GradientBoostingClassifier
+    per factor with its defaults (100 estimators), importances |feature_importances_|, D and
+    C from the importance matrix (a port of its dci.py, same random state)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from mtvae.evaluate.disentanglement import DCI_ESTIMATORS
+
+    rng = np.random.default_rng(3)
+    f = factors[:400, :3]
+    mixing = rng.normal(size=(3, 6))
+    z = np.tanh(f @ mixing / 4) + 0.3 * rng.normal(size=(400, 6))  # entangled, noisy codes
+    train, test = (z[:200], f[:200]), (z[200:], f[200:])
+    importance = np.stack([
+        np.abs(GradientBoostingClassifier(random_state=0).fit(train[0], train[1][:, i])
+               .feature_importances_) for i in range(3)], axis=1)  # (codes, factors)
+
+    def specificity(r):  # disentanglement_lib: 1 - entropy(row, base=cols), weighted rows
+        p = r / r.sum(axis=1, keepdims=True)
+        h = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), 1) / np.log(r.shape[1])
+        return float(np.sum((1 - h) * r.sum(axis=1) / r.sum()))
+
+    out = dci(*train, *test, seed=0)
+    assert DCI_ESTIMATORS == GradientBoostingClassifier().n_estimators == 100
+    assert out["dci_d"] == pytest.approx(specificity(importance), abs=1e-9)
+    assert out["dci_c"] == pytest.approx(specificity(importance.T), abs=1e-9)
+    assert out["dci_d"] != pytest.approx(dci(*train, *test, n_estimators=10)["dci_d"], abs=1e-3)
 
 
 def test_dci_duplicated_latent_halves_completeness(codes, factors):

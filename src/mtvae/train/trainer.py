@@ -134,7 +134,8 @@ class Trainer:
             shuffle=True,
             generator=self.generator,
             labelled_per_batch=labelled_per_batch(self.cfg, config.model, dataset.train),
-            labelled_tasks=model_tasks(config.model),
+            # the tasks the built model learns (M2: its one class task), else the config's
+            labelled_tasks=list(getattr(model, "tasks", {})) or model_tasks(config.model),
             shard=(self.dist.rank, self.dist.world_size),
         )
         self.val_loader = InMemoryLoader(dataset.val, max(self.cfg.batch_size, 256))
