@@ -14,6 +14,7 @@ import yaml
 from safetensors.torch import load_file
 
 import mtvae
+from mtvae.autoconf import resolve_auto
 from mtvae.config import resolve_config
 from mtvae.data.shapes import load_shapes
 from mtvae.errors import UserError
@@ -73,11 +74,13 @@ def copy_run(run: Path, tmp_path: Path) -> Path:
 
 
 # --- the run directory contract -------------------------------------------------------------
-def test_train_run_writes_every_contract_file(trained):
+def test_train_run_writes_every_contract_file(trained, data):
     run, config, _ = trained
     for name in ("config.yaml", "model.safetensors", "checkpoint/last.pt", "log.jsonl"):
         assert (run / name).is_file(), name
-    assert yaml.safe_load((run / "config.yaml").read_text()) == config.to_dict()
+    written = yaml.safe_load((run / "config.yaml").read_text())
+    assert written == resolve_auto(config, data).to_dict()  # `auto` settings as numbers
+    assert written["train"]["labelled_per_batch"] == 0 and config.train.labelled_per_batch == "auto"
     assert [r["epoch"] for r in epoch_records(run)] == [1, 2, 3]
     results = json.loads((run / "results.json").read_text())
     assert results["time/train_s"] > 0
@@ -94,7 +97,7 @@ def test_loss_goes_down(trained):
 def test_load_round_trips_model_and_config(trained, data):
     run, config, fitted = trained
     model, loaded_config = mtvae.load(run)
-    assert loaded_config.to_dict() == config.to_dict()
+    assert loaded_config.to_dict() == resolve_auto(config, data).to_dict()
     assert not model.training
     fitted.eval()
     assert fitted.state_dict().keys() == model.state_dict().keys()
