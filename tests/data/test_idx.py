@@ -91,3 +91,30 @@ def test_image_label_pairs_are_checked_together(tmp_path):
 
 def test_parse_idx_reads_bytes_directly():
     assert parse_idx(_raw(np.arange(6).reshape(2, 3))).tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def _header(type_code: int, *dims: int) -> bytes:
+    return bytes([0, 0, type_code, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+BIG = 2**32 - 1  # the largest dimension an IDX header can declare
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # an empty array (one dimension 0) whose other dimensions overflow numpy's size limit:
+        # the header and data agree (0 bytes), but numpy's reshape raised a ValueError
+        (_header(0x08, 0, BIG, BIG), f"impossible shape (0, {BIG}, {BIG})"),
+        (gzip.compress(_header(0x0D, 0, BIG, BIG, BIG), mtime=0), "impossible shape"),
+        # sizes beyond int64 are counted exactly, not wrapped around into nonsense
+        (_header(0x08, BIG, BIG), f"needs {BIG * BIG} bytes of data, found 0"),
+        (_header(0x0E, BIG, BIG, BIG) + b"\0" * 8, f"needs {BIG**3 * 8} bytes of data, found 8"),
+    ],
+    ids=["empty-with-huge-dims", "gzipped-empty-with-huge-dims", "beyond-int64",
+         "far-beyond-int64"],
+)
+def test_headers_declaring_absurd_sizes_are_refused(content, message):
+    with pytest.raises(UserError, match="IDX file '<bytes>'") as info:
+        parse_idx(content)
+    assert message in str(info.value)
