@@ -1,21 +1,65 @@
 """Held-out regions (data.holdout) are evaluated apart, under ood/ keys."""
 
+import copy
+import warnings
+
+import pytest
+
+import mtvae.evaluate.runner as runner
 from mtvae.config import resolve_config
+from mtvae.data.generalization import holdout_mask, parse_holdout
+from mtvae.data.sources import load_dataset
+from mtvae.evaluate.reconstruction import reconstruction_metrics
 from mtvae.evaluate.runner import evaluate_run
-from mtvae.runs import train_run
+from mtvae.evaluate.tasks import task_metrics
+from mtvae.runs import load, train_run
+
+HOLDOUT = "shapes:square-right"
+KEYS = ("recon/mse", "recon/bce", "task/shape/accuracy", "task/x/mae")
 
 
-def test_holdout_split_gets_its_own_recon_and_task_metrics(tmp_path):
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
     config = resolve_config({
-        "data": {"n_train": 96, "n_val": 16, "n_test": 64, "image_size": 16,
-                 "holdout": "shapes:square-right"},
+        "data": {"n_train": 96, "n_val": 16, "n_test": 64, "image_size": 16, "holdout": HOLDOUT},
         "model": {"name": "mtvae", "latent_dim": 6, "tasks": ["shape", "x"],
                   "encoder": {"arch": "mlp", "hidden": [32]}},
         "train": {"epochs": 1, "batch_size": 32, "progress": False},
     })
-    run = train_run(config, tmp_path / "run")
+    return train_run(config, tmp_path_factory.mktemp("ood") / "run")
+
+
+def test_holdout_split_gets_its_own_recon_and_task_metrics(run):
     results = evaluate_run(run, metrics="recon,task")
-    for key in ("recon/mse", "task/shape/accuracy", "ood/recon/mse", "ood/recon/bce",
-                "ood/task/shape/accuracy", "ood/task/x/mae"):
-        assert key in results, key
+    for key in KEYS:
+        assert key in results and f"ood/{key}" in results, key
     assert results["ood/task/x/mae"] >= 0 and 0 <= results["ood/task/shape/accuracy"] <= 1
+
+    # the ood values are those of the held-out region's test samples, not of the test split
+    model, config = load(run)
+    data = load_dataset(config.data)
+    holdout = parse_holdout(HOLDOUT)
+    assert holdout_mask(data.ood, data, holdout).all()
+    assert not holdout_mask(data.test, data, holdout).any()
+    with warnings.catch_warnings():  # the region holds one shape class only
+        warnings.simplefilter("ignore", UserWarning)
+        expected = {**reconstruction_metrics(model, data.ood.x), **task_metrics(model, data.ood)}
+    for key in KEYS:
+        assert results[f"ood/{key}"] == pytest.approx(expected[key], rel=1e-6), key
+    assert results["ood/recon/mse"] != pytest.approx(results["recon/mse"], rel=1e-3)
+
+
+def test_ood_metrics_read_the_ood_split(run, monkeypatch):
+    """Planted: with the test split itself in the ood slot, every ood/ value equals the test
+    value; any other source of the ood/ numbers (test minus region, val) would differ."""
+    real = load_dataset
+
+    def planted(cfg):
+        data = real(cfg)
+        data.ood = copy.deepcopy(data.test)
+        return data
+
+    monkeypatch.setattr(runner, "load_dataset", planted)
+    results = evaluate_run(run, metrics="recon,task")
+    for key in KEYS:
+        assert results[f"ood/{key}"] == pytest.approx(results[key], rel=1e-6), key
