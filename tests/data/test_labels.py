@@ -152,5 +152,7 @@ def test_validation_keeps_the_training_share_of_labels_by_default():
 def test_validation_labels_are_a_separate_seeded_draw():
     one, two = _digits(label_fraction=0.5), _digits(label_fraction=0.5)
     assert torch.equal(one.val.masks["digit"], two.val.masks["digit"])
+    other = _digits(label_fraction=0.5, seed=1)
+    assert not torch.equal(one.val.masks["digit"], other.val.masks["digit"])  # seed matters
     train_prefix = one.train.masks["digit"][:200]
     assert not torch.equal(one.val.masks["digit"], train_prefix)

@@ -36,6 +36,8 @@ def test_shuffle_order_is_reproducible_from_generator_state():
     gen.set_state(state)
     assert [b.targets["t"].tolist() for b in loader] == first
     assert [b.targets["t"].tolist() for b in loader] != first  # the next epoch differs
+    other = InMemoryLoader(_split(20), 5, shuffle=True, generator=torch.Generator().manual_seed(4))
+    assert [b.targets["t"].tolist() for b in other] != first  # another seed, another order
 
 
 def test_drop_last_and_len():

@@ -207,6 +207,7 @@ def test_factorvae_is_seeded(codes, factors):
     a = factorvae_score(codes["noise"], factors, rng=3, **FAST)
     b = factorvae_score(codes["noise"], factors, rng=3, **FAST)
     assert a == b
+    assert factorvae_score(codes["noise"], factors, rng=4, **FAST) != a  # the seed is used
 
 
 def test_betavae_identity_and_noise(codes, factors):

@@ -72,6 +72,7 @@ def test_budget_indices_cover_every_class_and_are_seeded():
     assert len(idx) == 8 and len(np.unique(idx)) == 8
     assert set(y[idx]) == set(range(5))
     assert np.array_equal(idx, budget_indices(y, 8, "categorical", rng=0))
+    assert not np.array_equal(idx, budget_indices(y, 8, "categorical", rng=1))  # seed matters
     assert len(set(y[budget_indices(y, 3, "categorical", rng=0)])) == 3
 
 

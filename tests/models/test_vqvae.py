@@ -144,6 +144,7 @@ def test_samples_are_images_in_the_unit_range_and_reproducible(kind):
     assert images.shape == (5, 1, 16, 16)
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
     assert torch.equal(images, draw())
+    assert not torch.equal(images, model.sample(5, generator=torch.Generator().manual_seed(4)))
     assert model.second_stage == ("prior" if kind == "pixelcnn" else None)
 
 
