@@ -194,7 +194,7 @@ def test_null_results_give_no_evidence_anywhere_and_say_so():
         assert kind["lead"].startswith("No evidence of a difference in ")
         assert all("better" not in s and "worse" not in s and "crossover" not in s
                    for s in kind["sentences"])
-        assert all("would be detected with 80% power" in s for s in kind["sentences"])
+        assert all("with 80% power" in s for s in kind["sentences"])
     assert all(v in VERDICTS for v in table["verdict"])
     assert not math.isnan(table["detectable"].iloc[0])
     assert np.isfinite(table["seeds_needed"].replace(math.inf, 1e9)).all()
@@ -222,3 +222,11 @@ def test_categorical_axes_compare_the_variant_with_itself_across_levels():
     assert answer_table(data)["headers"][2:] == ["label_fraction=0.1, tasks=related",
                                                  "label_fraction=1, tasks=related",
                                                  "label_fraction=1, tasks=with-random"]
+
+
+def test_default_hypotheses_cover_the_study_tasks_only():
+    spec_ = spec({"label_count": [100, 1000]}, [0, 1, 2])
+    spec_["datasets"]["mnist"] = {"tasks": ["digit"]}
+    data = study(spec_, crossover_metrics)
+    tasks = {h.task for h in data.hypotheses if h.task}
+    assert tasks == {"digit"}  # slant is probed and has a head, but is not a study task

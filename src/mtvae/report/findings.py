@@ -129,19 +129,21 @@ def hypothesis_sentence(spec: dict, rows: pd.DataFrame, crossovers: pd.DataFrame
 
 
 def _power(rows: pd.DataFrame) -> str:
-    """For a hypothesis without any verdict: what the seeds could have detected."""
+    """For a hypothesis without any verdict: what the seeds could detect where the observed
+    effect is largest, and how many seeds that effect would need."""
     if rows["verdict"].isin(["better", "worse", "equivalent"]).any():
         return ""
-    tested = rows[rows["verdict"] == "no evidence"]
-    detectable = tested["detectable"].dropna()
-    if detectable.empty:
+    tested = rows[(rows["verdict"] == "no evidence") & rows["detectable"].notna()]
+    if tested.empty:
         return ""
     top = tested.loc[tested["diff"].abs().idxmax()]
     needed = top["seeds_needed"]
     need = ("more than 1000" if needed == math.inf else "n/a" if math.isnan(needed)
             else f"{needed:.0f}")
-    return (f" With these seeds only |Δ| ≥ {fmt(detectable.min())} would be detected with 80% "
-            f"power; the largest observed |Δ| ({fmt(abs(top['diff']))}) would need {need} seeds.")
+    where = f" at {point_label(top['point'])}" if len(rows) > 1 else ""
+    return (f" Where |Δ| is largest{where} ({fmt(abs(top['diff']))}), these seeds would detect "
+            f"only |Δ| ≥ {fmt(top['detectable'])} with 80% power; the observed Δ would need "
+            f"{need} seeds.")
 
 
 # --- the Answer --------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ the **primary hypotheses** of its variants with baselines, one per outcome kind:
   against the two-stage baseline's linear probe of the same score (the representation
   baseline, when it has no heads of its own: a VAE + probe).
 
-Control tasks (``data.extra_tasks: [random]``) get no default hypothesis: no representation of
-the image can predict them. Every other metric is exploratory.
+Default hypotheses cover the dataset's study tasks (``datasets.<source>.tasks``, when the spec
+names them) but not the random control tasks (``data.extra_tasks: [random]``): no
+representation of the image can predict those. Every other metric is exploratory.
 """
 
 from __future__ import annotations
@@ -83,15 +84,16 @@ def _tasks(pattern: str, keys: list[str]) -> list[str]:
 
 
 def expand(name: str, dataset: str, variant: str, baseline: str, metric: str,
-           baseline_metric: str, keys: dict, controls: set[str] = frozenset(), **extra
-           ) -> list[Hypothesis]:
+           baseline_metric: str, keys: dict, controls: set[str] = frozenset(),
+           tasks_of_study: list[str] | None = None, **extra) -> list[Hypothesis]:
     """The hypothesis for each task ``{task}`` expands to (one if there is none), kept only
-    where both variants have their key on ``dataset``."""
+    where both variants have their key on ``dataset``; ``controls`` are skipped, and only
+    ``tasks_of_study`` are kept when given."""
     mine, theirs = keys.get((dataset, variant), []), keys.get((dataset, baseline), [])
     tasks = _tasks(metric, mine) if "{task}" in metric else [None]
     out = []
     for task in tasks:
-        if task in controls:
+        if task in controls or (task and tasks_of_study and task not in tasks_of_study):
             continue
         fill = (lambda s, t=task: s.replace("{task}", t)) if task else (lambda s: s)
         a, b = fill(metric), fill(baseline_metric)
@@ -117,12 +119,14 @@ def defaults(spec: dict, keys: dict, controls: set[str] = frozenset()) -> list[H
     """One primary hypothesis per outcome kind for each variant with baselines."""
     out = []
     for dataset in spec["datasets"]:
+        tasks = (spec["datasets"][dataset] or {}).get("tasks")
         for variant, v in spec["variants"].items():
-            out += _defaults_of(dataset, variant, v["baselines"], keys, controls)
+            out += _defaults_of(dataset, variant, v["baselines"], keys,
+                                {"controls": controls, "tasks_of_study": tasks})
     return out
 
 
-def _defaults_of(dataset, variant, baselines, keys, controls) -> list[Hypothesis]:
+def _defaults_of(dataset, variant, baselines, keys, which) -> list[Hypothesis]:
     out = []
     for kind in FAMILY_ORDER:
         baseline = baselines.get(kind)
@@ -131,7 +135,7 @@ def _defaults_of(dataset, variant, baselines, keys, controls) -> list[Hypothesis
         found: list[Hypothesis] = []
         for pattern in DEFAULT_METRICS[kind]:
             more = expand(f"{variant} vs {baseline}: {pattern}", dataset, variant, baseline,
-                          pattern, pattern, keys, controls)
+                          pattern, pattern, keys, **which)
             if "{task}" not in pattern and more:  # a single key: the first one found wins
                 found = more
                 break
@@ -143,7 +147,7 @@ def _defaults_of(dataset, variant, baselines, keys, controls) -> list[Hypothesis
         for pattern in DEFAULT_METRICS["task"]:
             score = pattern.rsplit("/", 1)[1]
             out += expand(f"{variant} head vs {two_stage} probe: {{task}} {score}", dataset,
-                          variant, two_stage, pattern, f"probe/{{task}}/{score}", keys, controls)
+                          variant, two_stage, pattern, f"probe/{{task}}/{score}", keys, **which)
     return out
 
 
