@@ -41,7 +41,7 @@ install-dev: $(BIN)/python data-packages browser
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[dev]"
 
-# The main job: the quick study (30 runs on shapes, <= 10 min on 2 cores) and its report.
+# The main job: the quick study (60 runs on real MNIST digits, about 5 min on 2 cores) and its report.
 # Rerunning resumes; `make demo PRESET=standard STUDY=runs/standard` runs a bigger one.
 demo: install
 	$(BIN)/mtvae study --preset $(PRESET) --out $(STUDY)

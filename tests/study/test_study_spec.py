@@ -8,7 +8,7 @@ import pytest
 
 from mtvae.cli import main
 from mtvae.errors import UserError
-from mtvae.study.expand import condition_points, expand, point_label, run_id
+from mtvae.study.expand import condition_points, expand, point_label, run_id, train_id
 from mtvae.study.spec import load_preset, parse_spec, preset_names, with_data
 
 BASE = {
@@ -42,9 +42,13 @@ def test_presets_validate_and_quick_is_the_promised_grid():
         assert spec.name == name
     quick = load_preset("quick")
     plan = expand(quick)
-    assert len(quick.variants) == 5 and len(quick.seeds) == 3
-    assert len(plan.runs) == 30  # 5 variants x 2 label fractions x 3 seeds
-    assert {r.model for r in plan.runs.values()} == {"vae", "mtvae", "supervised", "vqvae"}
+    assert list(quick.datasets) == ["mnist"] and len(quick.seeds) == 3
+    assert quick.conditions == {"label_count": [100, 300, 1000, "all"]}  # spans 10x and more
+    assert len(plan.runs) == 60  # 5 variants x 4 label counts x 3 seeds
+    assert {r.model for r in plan.runs.values()} == {"vae", "mtvae", "supervised", "m2", "vqvae"}
+    trainings = {train_id(r.config) for r in plan.runs.values()}
+    assert len(trainings) == 3 * 4 * 3 + 2 * 3  # VAE and VQ-VAE train once per seed
+    assert {"gen", "probe", "task"} <= set(quick.metrics)
 
 
 def test_product_and_ofat_expansion_counts():
