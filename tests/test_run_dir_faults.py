@@ -123,6 +123,39 @@ def test_evaluate_keeps_its_metrics_when_results_json_cannot_be_written(capsys, 
     assert "recon/mse" in json.loads((run / "results.json").read_text())
 
 
+@pytest.mark.parametrize("results_json_fails_too", [False, True])
+def test_evaluate_keeps_the_metrics_computed_before_a_figure_cannot_be_written(
+    capsys, monkeypatch, tmp_path, reference, results_json_fails_too
+):
+    """nll writes no figure, recon does: a full disk at recon's figure keeps nll's metrics,
+    printed and (when that write works) saved, equal to those of a run that succeeds."""
+    run = Path(shutil.copytree(reference, tmp_path / "run"))
+    before = (run / "results.json").read_bytes()
+    failing = {".png", ".json"} if results_json_fails_too else {".png"}
+    failing_writes(monkeypatch, errno.ENOSPC, lambda path: path.suffix in failing)
+    status, out, err = run_cli(capsys, "evaluate", run, "--metrics", "nll,recon")
+    assert status == 2, err
+    assert err.startswith("mtvae: error: Cannot write ") and "reconstructions.png" in err
+    assert "disk is full" in err and "Free disk space" in err
+    assert "the metrics computed before 'recon'" in err
+    printed = dict(line.split() for line in out.splitlines()[2:])  # the table's rows
+    assert "nll/iwae" in printed and not any(k.startswith("recon/") for k in printed)
+    if results_json_fails_too:
+        assert "results.json could not be written either" in err
+        assert (run / "results.json").read_bytes() == before
+    else:
+        assert "saved in results.json" in err
+    saved = json.loads((run / "results.json").read_text())
+    monkeypatch.undo()
+
+    status, out, _ = run_cli(capsys, "evaluate", run, "--metrics", "nll")
+    assert status == 0
+    again = json.loads((run / "results.json").read_text())
+    assert f"{again['nll/iwae']:.6g}" == printed["nll/iwae"]
+    if not results_json_fails_too:
+        assert saved["nll/iwae"] == again["nll/iwae"]
+
+
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])
 def test_sample_into_a_failing_location_exits_2(capsys, monkeypatch, tmp_path, reference, code):
     before = snapshot(reference)

@@ -269,11 +269,13 @@ def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None)
 
 
 class ResultsNotSaved(WriteError):
-    """``results.json`` could not be written; ``results`` holds what was computed."""
+    """A write of ``evaluate`` failed (``results.json`` or a figure); ``results`` holds the
+    metrics computed, which the CLI prints before the message."""
 
-    def __init__(self, error: WriteError, results: dict[str, Any]) -> None:
-        super().__init__(error.path, error.cause, error.fix,
-                         "then run the command again (the metrics are printed above)")
+    def __init__(self, error: WriteError, results: dict[str, Any],
+                 next_step: str = "then run the command again (the metrics are printed above)"
+                 ) -> None:
+        super().__init__(error.path, error.cause, error.fix, next_step)
         self.results = results
 
 

@@ -17,7 +17,7 @@ import torch
 
 from mtvae.data.dataset import Dataset
 from mtvae.data.sources import load_dataset
-from mtvae.errors import UserError
+from mtvae.errors import UserError, WriteError
 from mtvae.evaluate import families as fam
 from mtvae.evaluate.catalogue import info, lookup, outcome
 from mtvae.evaluate.codebook import evaluate_codebook
@@ -30,7 +30,7 @@ from mtvae.evaluate.interventions import (
 from mtvae.evaluate.likelihood import active_units, elbo_and_kl, iwae_log_likelihood
 from mtvae.evaluate.reconstruction import reconstruction_metrics
 from mtvae.evaluate.tasks import task_metrics
-from mtvae.runs import load, merge_results, warn_at_chance
+from mtvae.runs import ResultsNotSaved, load, merge_results, warn_at_chance
 
 
 @dataclass
@@ -214,7 +214,10 @@ def evaluate_run(
         if reason:
             log(f"skipped {name}: {reason}")
             continue
-        results.update(METRIC_FAMILIES[name].compute(ctx))
+        try:
+            results.update(METRIC_FAMILIES[name].compute(ctx))
+        except WriteError as exc:  # a figure (full disk...): keep the metrics computed so far
+            raise _keep_computed(run_dir, results, exc, name) from None
         results.update(ood_metrics(ctx, name))
     undeclared = sorted(k for k in results if lookup(k) is None)
     if undeclared:  # every key must say what it means (mtvae.evaluate.catalogue)
@@ -223,6 +226,22 @@ def evaluate_run(
     if "task" in families:
         warn_at_chance(model, ctx.data.val)
     return results
+
+
+def _keep_computed(run_dir: Path, results: dict, error: WriteError, family: str) -> WriteError:
+    """The error to raise when ``family`` failed to write a file: the metrics of the families
+    before it are merged into ``results.json`` (when that write works) and carried along for
+    the CLI to print."""
+    if not results:
+        return error
+    try:
+        merge_results(run_dir, results)
+        kept = "are saved in results.json and printed above"
+    except ResultsNotSaved:
+        kept = "are printed above (results.json could not be written either)"
+    return ResultsNotSaved(
+        error, results, f"then run the command again; the metrics computed before '{family}' "
+        f"{kept}")
 
 
 def format_table(results: dict) -> str:
