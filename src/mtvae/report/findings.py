@@ -193,13 +193,14 @@ def lead(kind: str, part: pd.DataFrame, names: list) -> str:
         few = "the hypothesis" if len(names) == 1 else f"any of the {len(names)} hypotheses"
         return (f"No evidence of a difference in {few}, at any condition point, after Holm's "
                 "correction within each hypothesis.")
-    pieces = []
+    verdicts = []
     if better:
-        pieces.append(f"the variant is better at some condition in {_list(better)}")
+        verdicts.append(f"better at some condition in {_list(better)}")
     if worse:
-        pieces.append(f"worse at some condition in {_list(worse)}")
+        verdicts.append(f"worse at some condition in {_list(worse)}")
     if equivalent:
-        pieces.append(f"equivalent within the margin at some condition in {_list(equivalent)}")
+        verdicts.append(f"equivalent within the margin at some condition in {_list(equivalent)}")
+    pieces = ["the variant is " + "; ".join(verdicts)] if verdicts else []
     if silent:
         pieces.append(f"the data cannot tell anywhere in {_list(silent)}")
     if fixed:
