@@ -78,21 +78,18 @@ class M2Config(GaussianVAEOptions):
 
 
 def m2_task(names: list[str] | None, info: DataInfo) -> str:
-    """The one categorical task M2 models: the first of the data's, or the one ``names`` has."""
+    """The one categorical task M2 models: the first categorical task of ``names`` (in order; all
+    of the data's when None). The others are only probed, so M2 runs in multitask studies
+    (e.g. beside a random control task) with the same ``model.tasks`` as the MT-VAE."""
     tasks = select_tasks(names, info)
     categorical = [t for t, spec in tasks.items() if spec.kind == "categorical"]
-    if len(categorical) == 1 or (names is None and categorical):
+    if categorical:
         return categorical[0]
     where = f"model.tasks={names}" if names is not None else "the data"
-    if not categorical:
-        raise UserError(
-            f"m2 models one categorical task, and {where} has none (kinds: "
-            f"{', '.join(f'{t}={s.kind}' for t, s in tasks.items())}); name a categorical task "
-            "in model.tasks, or use another model."
-        )
     raise UserError(
-        f"m2 models one categorical task, but {where} names {len(categorical)} "
-        f"({', '.join(categorical)}); keep one, e.g. model.tasks=[{categorical[0]}]."
+        f"m2 models one categorical task, and {where} has none (kinds: "
+        f"{', '.join(f'{t}={s.kind}' for t, s in tasks.items())}); name a categorical task "
+        "in model.tasks, or use another model."
     )
 
 
