@@ -159,10 +159,13 @@ def test_non_inferiority_verdicts_equivalent_and_worse():
 
 
 def test_models_that_did_not_learn_are_flagged():
-    declared = [{"name": "heads {task}", "variant": "mt", "baseline": "sup",
-                 "metric": "task/{task}/accuracy", "baseline_metric": None,
-                 "test": "superiority", "margin": 0.0}]
+    heads = {"variant": "mt", "baseline": "sup", "baseline_metric": None,
+             "test": "superiority", "margin": 0.0}
+    declared = [{**heads, "name": "heads {task}", "metric": "task/{task}/accuracy"},
+                {**heads, "name": "heads random", "metric": "task/random/accuracy"}]
     data = study(spec({"label_count": [100, 1000]}, [0, 1, 2], declared), crossover_metrics)
+    # {task} skips the random control task; naming it keeps it
+    assert {h.name for h in data.hypotheses} == {"heads digit", "heads random"}
     lines = answer_context(data, 0)["learnability"]
     assert "digit: best mt (head, task/digit/accuracy)" in lines[0] and "learned" in lines[0]
     assert "random: best" in lines[0] and "not learned by any model" in lines[0]

@@ -104,14 +104,15 @@ def expand(name: str, dataset: str, variant: str, baseline: str, metric: str,
     return out
 
 
-def declared(spec: dict, keys: dict) -> list[Hypothesis]:
-    """The spec's own hypotheses, expanded per dataset and task."""
+def declared(spec: dict, keys: dict, controls: set[str] = frozenset()) -> list[Hypothesis]:
+    """The spec's own hypotheses, expanded per dataset and task (``{task}`` skips the random
+    control tasks; a key that names one explicitly keeps it)."""
     out = []
     for h in spec.get("hypotheses") or []:
         for dataset in spec["datasets"]:
             out += expand(h["name"], dataset, h["variant"], h["baseline"], h["metric"],
-                          h.get("baseline_metric") or h["metric"], keys, test=h["test"],
-                          margin=float(h["margin"]), declared=True)
+                          h.get("baseline_metric") or h["metric"], keys, controls,
+                          test=h["test"], margin=float(h["margin"]), declared=True)
     return out
 
 
@@ -157,4 +158,6 @@ def resolve(spec: dict, frame: pd.DataFrame, controls: set[str] = frozenset()
     if frame.empty:
         return []
     keys = metric_keys(frame)
-    return declared(spec, keys) if spec.get("hypotheses") else defaults(spec, keys, controls)
+    if spec.get("hypotheses"):
+        return declared(spec, keys, controls)
+    return defaults(spec, keys, controls)
