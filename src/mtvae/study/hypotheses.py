@@ -14,7 +14,8 @@ the **primary hypotheses** of its variants with baselines, one per outcome kind:
 
 Default hypotheses cover the dataset's study tasks (``datasets.<source>.tasks``, when the spec
 names them) but not the random control tasks (``data.extra_tasks: [random]``): no
-representation of the image can predict those. Every other metric is exploratory.
+representation of the image can predict those (a declared ``{task}`` skips them too). Every
+other metric is exploratory.
 """
 
 from __future__ import annotations
