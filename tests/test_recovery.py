@@ -178,10 +178,8 @@ def test_a_python_tag_in_config_yaml_is_refused_without_running_it(capsys, tmp_p
     run = copy(reference, tmp_path)
     marker = tmp_path / "code-ran"
     text = (run / "config.yaml").read_text()
-    (run / "config.yaml").write_text(
-        f"evil: !!python/object/apply:pathlib.Path.touch [!!python/object/apply:pathlib.Path "
-        f"['{marker}']]\n{text}"
-    )
+    # a payload an unsafe loader does run (yaml.unsafe_load creates the directory)
+    (run / "config.yaml").write_text(f"evil: !!python/object/apply:os.mkdir ['{marker}']\n{text}")
     for argv in (["evaluate", run], ["sample", run, "--out", tmp_path / "s.png"],
                  ["train", "--resume", run]):
         err = refused(capsys, *argv)
@@ -248,6 +246,20 @@ def test_sample_out_directory_writes_samples_png_inside(capsys, tmp_path, refere
     assert status == 0, err
     assert (out / "samples.png").is_file() and not (tmp_path / "grids.png").exists()
     assert str(out / "samples.png") in stdout
+
+
+def test_sample_seed_reproduces_the_grid_and_another_seed_differs(capsys, tmp_path, reference):
+    from matplotlib.image import imread
+
+    def grid(seed: int, name: str):
+        path = tmp_path / name
+        assert run_cli(capsys, "sample", reference, "--n", "4", "--seed", seed, "--out",
+                       path)[0] == 0
+        return imread(path)
+
+    first = grid(3, "a.png")
+    assert (first == grid(3, "b.png")).all()
+    assert not (first == grid(4, "c.png")).all()
 
 
 def test_shapes_refuses_more_samples_than_it_has_factor_combinations(capsys, tmp_path):
