@@ -233,3 +233,5 @@ def test_default_hypotheses_cover_the_study_tasks_only():
     data = study(spec_, crossover_metrics)
     tasks = {h.task for h in data.hypotheses if h.task}
     assert tasks == {"digit"}  # slant is probed and has a head, but is not a study task
+    line = answer_context(data, 0)["learnability"][0]
+    assert "digit: best" in line and "slant" not in line and "random" not in line

@@ -17,6 +17,7 @@ def test_numeric_levels_sort_numerically_with_all_last():
 
 def test_log_scale_beyond_a_tenfold_span_and_all_one_step_past_the_largest():
     assert A.log_scale([0.01, 1.0]) and not A.log_scale([100, 1000]) and not A.log_scale([0, 5])
+    assert A.log_scale([100, 1000, "all"])  # all: more than the largest count
     place = A.positions([30, 100, 1000, "all"])
     assert place[30] < place[100] < place[1000] < place["all"]
     assert place[1000] - place[100] == 1.0  # one decade

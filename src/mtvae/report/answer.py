@@ -37,23 +37,46 @@ def answer_context(data: StudyData, failed: int) -> dict[str, Any]:
         "table": answer_table(data),
         "kinds": kind_paragraphs(spec, data.table, data.crossovers, data.trends, spec["alpha"]),
         "levels": level_lines(data.levels),
-        "learnability": learnability_lines(learnability.best_per_task(data.scores), data.table),
+        "learnability": learnability_lines(learnability.best_per_task(data.scores), data.table,
+                                           spec),
         "caveats": caveats(data.table, data.exploratory, len(spec["seeds"]), spec["alpha"],
                            failed),
         "declared": bool(spec.get("hypotheses")),
+        "intro": intro(bool(spec.get("hypotheses"))),
+        "empty": ("No hypothesis could be computed (no variant with a baseline shares an "
+                  "outcome metric with it)."),
     }
+
+
+def intro(declared: bool) -> str:
+    """The Answer's first paragraph (every renderer prints this one)."""
+    where = ("The hypotheses below are declared in the study spec." if declared else
+             "The spec declares no hypotheses: these are the primary hypotheses, one per outcome "
+             "kind for each variant with baselines; every other metric is exploratory (Results).")
+    return (f"{where} Δ is the paired difference over seeds, oriented so that positive favours "
+            "the variant, with its 95% CI at that point (not adjusted for multiplicity); verdicts "
+            "use Holm's correction within each hypothesis across its condition points, so an "
+            "interval that excludes 0 may still be “no evidence”.")
 
 
 def answer_table(data: StudyData) -> dict[str, Any]:
     """Hypotheses (rows) x condition points (columns): Δ [95% CI] and the verdict."""
     if data.table.empty:
         return table(["hypothesis"], [])
+    labels, grid = answer_grid(data)
+    rows = [[name, dataset, *[_cell(row) for row in cells]] for name, dataset, cells in grid]
+    return table(["hypothesis", "dataset", *labels], rows)
+
+
+def answer_grid(data: StudyData) -> tuple[list[str], list[tuple[str, str, list]]]:
+    """``(condition labels, [(hypothesis, dataset, [its row at each point, or None])])``: the
+    Answer table's cells as hypothesis rows, for each renderer to format."""
     points = [p for p in data.points if p in set(data.table["point"])]
     rows = []
     for (name, dataset), group in data.table.groupby(["hypothesis", "dataset"], sort=False):
         cells = {r["point"]: r for _, r in group.iterrows()}
-        rows.append([name, dataset, *[_cell(cells.get(p)) for p in points]])
-    return table(["hypothesis", "dataset", *[point_label(p) for p in points]], rows)
+        rows.append((name, dataset, [cells.get(p) for p in points]))
+    return [point_label(p) for p in points], rows
 
 
 def _cell(row) -> str:

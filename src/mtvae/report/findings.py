@@ -235,10 +235,14 @@ def level_lines(levels: pd.DataFrame) -> list[str]:
     return lines
 
 
-def learnability_lines(best: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    """Every task's best model against chance, and the comparisons between unlearned models."""
+def learnability_lines(best: pd.DataFrame, table: pd.DataFrame, spec: dict) -> list[str]:
+    """Every study task's best model against chance (the dataset's ``tasks`` when the spec
+    names them, else every scored task), and the comparisons with unlearned models."""
     lines = []
     for dataset, group in best.groupby("dataset", sort=False):
+        tasks = (spec["datasets"].get(dataset) or {}).get("tasks")
+        if tasks:
+            group = group[group["task"].isin(tasks)]
         pieces = []
         for _, r in group.iterrows():
             where = point_label(r["point"])
@@ -256,8 +260,8 @@ def learnability_lines(best: pd.DataFrame, table: pd.DataFrame) -> list[str]:
         if not flagged.empty:
             names = list(dict.fromkeys(flagged["hypothesis"]))
             lines.append(f"{len(flagged)} hypothesis × condition cell(s) (marked † in the table) "
-                         f"compare a model that did not learn the task: {_list(names)}; their "
-                         "differences are between models that perform at chance.")
+                         f"compare a model that did not learn the task: {_list(names)}; read them "
+                         "as comparisons with a model that did not learn.")
     return lines
 
 

@@ -34,11 +34,13 @@ def ordered(values: list[Any]) -> list[Any]:
 
 
 def log_scale(values: list[Any]) -> bool:
-    """Whether a numeric axis spans more than :data:`LOG_SPAN` (all levels > 0)."""
+    """Whether a numeric axis spans more than :data:`LOG_SPAN` (all levels > 0; ``all``, more
+    than the largest count, extends a span of exactly 10x)."""
     numbers = [float(v) for v in values if _is_number(v)]
     if not numbers or min(numbers) <= 0:
         return False
-    return max(numbers) / min(numbers) > LOG_SPAN
+    ratio = max(numbers) / min(numbers)
+    return ratio > LOG_SPAN or (ALL in values and ratio >= LOG_SPAN)  # ``all`` is beyond max
 
 
 def positions(values: list[Any]) -> dict[Any, float]:

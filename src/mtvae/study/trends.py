@@ -25,7 +25,7 @@ from scipy import stats as scipy_stats
 from mtvae.study import axes as A
 from mtvae.study.expand import point_key
 from mtvae.study.hypotheses import Hypothesis
-from mtvae.study.inference import compare, pair, value_index, verdict
+from mtvae.study.inference import CONSTANT, compare, pair, value_index, verdict
 from mtvae.study.stats import holm, t_interval
 
 
@@ -120,7 +120,8 @@ def _crossovers(h: Hypothesis, axis: str, levels: list) -> list[dict]:
                         "diff_low": a["diff"], "diff_high": b["diff"],
                         "ci_low": (a["diff_low"], a["diff_high"]),
                         "ci_high": (b["diff_low"], b["diff_high"]), "sign_change": bool(flips),
-                        "verdict_change": a["verdict"] != b["verdict"]})
+                        "verdict_change": a["verdict"] != b["verdict"]
+                        and CONSTANT not in (a["verdict"], b["verdict"])})
     return out
 
 
