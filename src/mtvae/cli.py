@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rebuild a study's report from its results.db")
     report.add_argument("study_dir", metavar="STUDY_DIR")
+    report.add_argument("--format", choices=["html", "latex", "pdf", "all"], default="html",
+                        help="html: index.html + report.md (default); latex: report/latex/ "
+                        "(methodology.tex, results.tex, figures/*.pdf, main.tex) for a thesis to "
+                        "\\input; pdf: latex, then main.pdf with pdflatex; all: what `mtvae "
+                        "study` writes (html, latex, main.pdf where pdflatex is installed)")
     report.set_defaults(func=cmd_report)
     return parser
 
@@ -239,14 +244,24 @@ def cmd_study(args: argparse.Namespace) -> None:
               file=sys.stderr)
         raise SystemExit(getattr(exc, "status", 130)) from None
     print(f"report: {out / 'report' / 'index.html'}")
+    print(f"latex: {out / 'report' / 'latex'} (results.tex, methodology.tex; main.pdf where "
+          "pdflatex is installed)")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from mtvae.report.build import build_report
+    from mtvae.report.build import STUDY_FORMATS, build_report
 
-    path = build_report(args.study_dir)
-    print(f"report: {path}")
-    print(f"markdown: {path.parent / 'report.md'}")
+    formats = {"html": ("html",), "latex": ("latex",), "pdf": ("pdf",),
+               "all": STUDY_FORMATS}[getattr(args, "format", "html")]
+    path = build_report(args.study_dir, formats=formats)
+    if "html" in formats:
+        print(f"report: {path}")
+        print(f"markdown: {path.parent / 'report.md'}")
+    if set(formats) - {"html"}:
+        latex = path.parent / "latex"
+        print(f"latex: {latex / 'results.tex'}, {latex / 'methodology.tex'} (\\input them)")
+        if (latex / "main.pdf").exists() and set(formats) & {"pdf", "pdf?"}:
+            print(f"pdf: {latex / 'main.pdf'}")
 
 
 def without_option(argv: list[str], option: str) -> list[str]:

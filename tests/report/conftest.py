@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import time
@@ -70,9 +71,26 @@ def hostile():
 @pytest.fixture
 def synthetic_study(tmp_path):
     """A study directory with only study.yaml and results.db (no runs/ folder)."""
-    spec = parse_spec(SPEC)
+    return write_study(tmp_path / "study", SPEC)
+
+
+@pytest.fixture
+def make_study(tmp_path):
+    """``make_study(name, variant, description)``: the synthetic study under other names (the
+    study's, its description and the MT-VAE variant's)."""
+    def make(name: str, variant: str, description: str, folder: str = "named"):
+        raw = copy.deepcopy(SPEC) | {"name": name, "description": description}
+        raw["variants"] = {variant if v == HOSTILE_VARIANT else v: dict(s)
+                           for v, s in raw["variants"].items()}
+        return write_study(tmp_path / folder, raw)
+
+    return make
+
+
+def write_study(out, raw: dict):
+    """Write study ``raw`` (a spec dict) into the new folder ``out``: its results.db only."""
+    spec = parse_spec(raw)
     plan = expand(spec)
-    out = tmp_path / "study"
     out.mkdir()
     store = Store(out / "results.db")
     store.set_meta("spec", spec.model_dump(mode="json"))

@@ -78,8 +78,17 @@ class StudyData:
         self.levels = level_effects(self.spec, self.frame, self.hypotheses, alpha)
 
 
-def build_report(study_dir: str | Path) -> Path:
-    """(Re)write ``STUDY_DIR/report/`` from ``results.db``; return the path of index.html."""
+FORMATS = ("html", "latex", "pdf")
+# what `mtvae study` writes; "pdf?": main.pdf where pdflatex is installed, a failure only warns
+STUDY_FORMATS = ("html", "latex", "pdf?")
+
+
+def build_report(study_dir: str | Path, formats: tuple[str, ...] = ("html",)) -> Path:
+    """(Re)write ``STUDY_DIR/report/`` from ``results.db``; return the path of index.html.
+
+    ``formats``: ``html`` (index.html + report.md), ``latex`` (``report/latex/``, see
+    :mod:`mtvae.report.latex`), ``pdf`` (latex, then ``latex/main.pdf`` with pdflatex).
+    """
     study_dir = Path(study_dir)
     store = Store(study_dir / "results.db", create=False)
     try:
@@ -94,6 +103,14 @@ def build_report(study_dir: str | Path) -> Path:
     finally:
         store.close()
     out = study_dir / "report"
+    latex = bool({"latex", "pdf", "pdf?"} & set(formats))
+    if latex:
+        from mtvae.report.latex import compile_requested, write_latex
+
+        write_latex(out / "latex", data, context, figures)
+    if "html" not in formats:
+        compile_requested(out / "latex", formats)
+        return out / "index.html"
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for old in (out / "figures").glob("*.png"):
         old.unlink()
@@ -103,6 +120,8 @@ def build_report(study_dir: str | Path) -> Path:
     write_text(out / "index.html", render("report.html.j2", context, html=True))
     for path in [out / "report.md", out / "index.html", *(out / "figures").glob("*.png")]:
         path.chmod(0o644)  # a report is for reading: temporary files are created private
+    if latex:
+        compile_requested(out / "latex", formats)
     return out / "index.html"
 
 

@@ -50,18 +50,28 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # names are shown as typed: "$x$" is no math
     from matplotlib import pyplot as plt
 
     return plt
 
 
+class Rendered(bytes):
+    """PNG bytes of a drawn figure; ``.pdf`` holds the same figure as vector PDF (LaTeX)."""
+
+    pdf: bytes = b""
+
+
 def to_png(fig) -> bytes:
-    """Render a matplotlib figure to PNG bytes and close it."""
+    """Render a matplotlib figure to PNG bytes (with its vector PDF twin) and close it."""
     plt = _plt()
-    buffer = io.BytesIO()
+    buffer, vector = io.BytesIO(), io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(vector, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
     plt.close(fig)
-    return buffer.getvalue()
+    out = Rendered(buffer.getvalue())
+    out.pdf = vector.getvalue()
+    return out
 
 
 def variant_colors(variants: list[str]) -> dict[str, tuple]:

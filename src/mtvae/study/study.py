@@ -135,9 +135,9 @@ def run_study(
         finally:
             store.close()
     if report:
-        from mtvae.report.build import build_report
+        from mtvae.report.build import STUDY_FORMATS, build_report
 
-        build_report(out)
+        build_report(out, formats=STUDY_FORMATS)
     return out
 
 
