@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constra
 STUDY  ?= runs/quick
 PRESET ?= quick
 
-.PHONY: install install-dev data-packages browser demo test lint bench
+.PHONY: install install-dev data-packages browser tex demo test lint bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,18 @@ browser:
 			|| echo "note: could not install chromium; the browser test of the report is skipped"; \
 	fi; true
 
-install-dev: $(BIN)/python data-packages browser
+# The LaTeX test compiles the report's LaTeX export with Debian's pdflatex and reads the PDF with
+# poppler's pdftotext/pdftoppm (`mtvae study` also builds report/latex/main.pdf where pdflatex
+# is installed). Best effort, like browser: without apt-get or root rights that test is skipped.
+tex:
+	@if ! { command -v pdflatex && command -v pdftotext; } >/dev/null 2>&1 \
+		&& command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			texlive-latex-base texlive-latex-recommended poppler-utils) >/dev/null 2>&1 \
+			|| echo "note: could not install pdflatex; the LaTeX compile tests are skipped"; \
+	fi; true
+
+install-dev: $(BIN)/python data-packages browser tex
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[dev]"
 
