@@ -26,8 +26,8 @@ OVERSAMPLE_SHARE = 2  # auto appends batch_size // 2 labelled samples to each ba
 
 
 def model_tasks(model_config) -> list[str] | None:
-    """The tasks a model's heads learn (None: all of the data's, or a model without heads)."""
-    return getattr(model_config, "tasks", None) if isinstance(model_config, TaskOptions) else None
+    """The tasks a model config names (None: all of the data's)."""
+    return getattr(model_config, "tasks", None)
 
 
 def labelled_per_batch(train: TrainConfig, model_config, split: Split) -> int:

@@ -141,7 +141,10 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             for name in data.files:
                 out[name] = data[name]
             return out
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+    # NotImplementedError: zipfile's answer to a damaged header that claims an unknown zip
+    # version or compression method (found by the damaged-npz fuzz test).
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
+            NotImplementedError) as exc:
         member = f" (array '{name}')" if name else ""
         # numpy's own advice for object arrays (allow_pickle=True) would run code from the file
         cause = ("it holds an object (pickled) array, which is never loaded because that "
