@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constra
 STUDY  ?= runs/quick
 PRESET ?= quick
 
-.PHONY: install install-dev data-packages browser tex demo test lint bench
+.PHONY: install install-dev data-packages browser tex demo test lint bench docs docs-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,8 +60,18 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 
-test: lint
+test: lint docs-check
 	$(BIN)/python -m pytest -q -n 2
+
+# The documentation site (docs/, mkdocs.yml; the dev extra installs the docs extra). docs-check
+# builds it strictly, into a temporary directory, so a broken link or a missing page fails
+# make test; `make docs` serves it at http://127.0.0.1:8000 and rebuilds on every edit.
+docs-check: install-dev
+	@site=$$(mktemp -d) && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$site"; \
+		status=$$?; rm -rf "$$site"; exit $$status
+
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 # Benchmarks (see BENCHMARKS.md); the bench extra adds Pythae, the trainer comparison's contender.
 bench: install-dev
