@@ -211,17 +211,18 @@ def _finish(trainer, run_dir: Path) -> None:
             "val/best_epoch": state.best_epoch,
         },
     )
-    warn_at_chance(trainer.model, trainer.dataset.val)
+    warn_at_chance(trainer.model, trainer.dataset)
     stage = getattr(trainer.model, "second_stage", None)
     if stage is not None:  # e.g. a VQ-VAE's prior, fitted on the trained model's codes
         _run_stage(stage, trainer.model, trainer.dataset, trainer.config, run_dir, state.step)
 
 
-def warn_at_chance(model, split) -> None:
-    """Print a warning line for each task head at chance on ``split`` (see learnability)."""
+def warn_at_chance(model, dataset: Dataset) -> None:
+    """Print a warning line for each task head at chance on the validation split (see
+    :mod:`mtvae.evaluate.learnability`); control tasks are at chance by design."""
     from mtvae.evaluate.learnability import chance_warnings
 
-    for line in chance_warnings(model, split):
+    for line in chance_warnings(model, dataset.val, data_tasks=dataset.tasks):
         print(f"mtvae: {line}", file=sys.stderr)
 
 

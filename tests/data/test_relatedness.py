@@ -23,6 +23,8 @@ def test_random_task_is_independent_of_the_images():
     data = load_dataset(DataConfig(source="digits", image_size=16, n_test=400,
                                    extra_tasks=["random", "r5=random:5"]))
     assert data.tasks["random"].n_classes == 2 and data.tasks["r5"].n_classes == 5
+    assert data.tasks["random"].control and data.tasks["r5"].control  # marked as controls
+    assert not data.tasks["parity"].control
     # the same probe learns a real task from pixels, but scores at chance on random labels
     assert _probe_accuracy(data, "parity") > 0.8
     assert abs(_probe_accuracy(data, "random") - 0.5) < 0.08  # 400 test labels: sd 0.025

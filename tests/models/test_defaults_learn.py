@@ -245,6 +245,17 @@ def test_chance_warning_fires_on_a_random_label_task_and_not_on_a_learnable_one(
     assert "model.task_scale" in lines[0] and "train.labelled_per_batch" in lines[0]
 
 
+def test_a_control_task_with_random_labels_is_at_chance_by_design_and_not_warned_about():
+    rng = np.random.default_rng(2)
+    n = 300
+    labels = rng.integers(0, 2, n)
+    split = Split(torch.zeros(n, 1, 2, 2), {"random": torch.as_tensor(labels)})
+    spec = TaskSpec("random", "categorical", 2, control=True)
+    model = _Fixed({"random": spec}, {"random": rng.integers(0, 2, n)})
+    assert chance_warnings(model, split) != []  # without the data's task specs: warned
+    assert chance_warnings(model, split, data_tasks={"random": spec}) == []
+
+
 def test_training_prints_the_warning_for_a_head_at_chance(tmp_path, capsys):
     source = save_bars(tmp_path / "d.npz", n=300, side=16,
                        y_noise=lambda a: np.random.default_rng(5).integers(0, 4, len(a["x"])))

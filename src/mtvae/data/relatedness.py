@@ -97,6 +97,7 @@ def _add_random(dataset: Dataset, task: ExtraTask, seed: int) -> None:
     dataset.tasks[task.name] = TaskSpec(
         task.name, "categorical", task.n_classes,
         f"{task.n_classes} classes drawn uniformly at random, independent of the image (control)",
+        control=True,
     )
 
 

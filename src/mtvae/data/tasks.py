@@ -21,6 +21,7 @@ class TaskSpec:
     kind: TaskKind
     n_classes: int | None = None
     description: str = ""
+    control: bool = False  # labels independent of the image (data.extra_tasks: random)
 
     def __post_init__(self) -> None:
         needs_classes = self.kind in ("categorical", "multilabel")

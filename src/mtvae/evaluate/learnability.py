@@ -45,8 +45,14 @@ def at_chance(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> str | None:
             f"{chance:.3f} (n={n})")
 
 
-def chance_warnings(model, split, split_name: str = "validation") -> list[str]:
-    """One line per task head of ``model`` that is at chance on the labelled part of ``split``."""
+def chance_warnings(
+    model, split, split_name: str = "validation", data_tasks: dict | None = None
+) -> list[str]:
+    """One line per task head of ``model`` that is at chance on the labelled part of ``split``.
+
+    Control tasks of ``data_tasks`` (random labels, independent of the image) are at chance by
+    design and get no warning.
+    """
     tasks = getattr(model, "tasks", None)
     if not tasks or not hasattr(model, "predict") or len(split) == 0:
         return []
@@ -54,6 +60,8 @@ def chance_warnings(model, split, split_name: str = "validation") -> list[str]:
     predictions = predict_split(model, split.x)
     lines = []
     for task, pred in predictions.items():
+        if data_tasks and task in data_tasks and data_tasks[task].control:
+            continue
         mask = split.masks[task].numpy()
         reason = at_chance(tasks[task].kind, split.targets[task].numpy()[mask], pred[mask])
         if reason:

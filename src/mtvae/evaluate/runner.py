@@ -224,7 +224,7 @@ def evaluate_run(
         log(f"warning: metric keys missing from the catalogue: {', '.join(undeclared)}")
     merge_results(run_dir, results)  # a damaged results.json is kept aside, not fatal
     if "task" in families:
-        warn_at_chance(model, ctx.data.val)
+        warn_at_chance(model, ctx.data)
     return results
 
 
