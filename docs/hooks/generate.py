@@ -24,9 +24,13 @@ def _cell(text: Any) -> str:
 
 def _type_name(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
-    text = text or str(annotation)
-    return (text.replace("typing.", "").replace("Annotated[int, FieldInfo(annotation=NoneType, "
-            "required=True, metadata=[Ge(ge=0)])]", "int ≥ 0"))
+    text = (text or str(annotation)).replace("typing.", "")
+    text = text.replace("Annotated[int, FieldInfo(annotation=NoneType, required=True, "
+                        "metadata=[Ge(ge=0)])]", "int ≥ 0")
+    # Literal['a', 'b'] -> one of `a`, `b`
+    return re.sub(r"Literal\[([^\]]*)\]",
+                  lambda m: "one of " + ", ".join(v.strip().strip("'") for v in m[1].split(",")),
+                  text)
 
 
 def _bounds(field: Any) -> str:
