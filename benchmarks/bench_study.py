@@ -6,8 +6,8 @@ Layouts: ``mtvae study`` picks ``--workers``/``--threads`` itself (one single-th
 per core, ``mtvae.study.runner.default_layout``); the alternatives are 1 worker x 2 threads,
 2 workers x 1 thread and 1 worker x 1 thread (duplicates of the default are dropped). Each
 measurement runs a fresh study on a slice of the ``quick`` preset: its four non-VQ variants
-(``vae``, ``mtvae-shared``, ``mtvae-partitioned``, ``supervised``) at ``label_fraction`` 0.1,
-seed 0, i.e. four of quick's 30 runs, unchanged (same data, epochs, evaluation). Runs per hour
+(``vae``, ``mtvae``, ``supervised``, ``m2``) at ``label_count`` 300, seed 0, i.e. four of
+quick's 60 runs, unchanged (same data, epochs, evaluation). Runs per hour
 = runs / (last run finished - first run started), from the study's ``results.db``, so the
 study's start-up and its report are not counted; the whole command's wall time is given too.
 The layouts alternate for ``--repeats`` rounds.
@@ -35,17 +35,17 @@ from common import alternate, machine, summary
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MTVAE = str(Path(sys.executable).with_name("mtvae"))
-SLICE = ("vae", "mtvae-shared", "mtvae-partitioned", "supervised")
+SLICE = ("vae", "mtvae", "supervised", "m2")
 
 
 def slice_spec(path: Path) -> int:
-    """Write the quick preset restricted to SLICE x label_fraction 0.1 x seed 0; return #runs."""
+    """Write the quick preset restricted to SLICE x label_count 300 x seed 0; return #runs."""
     from mtvae.study.spec import preset_text
 
     spec = yaml.safe_load(preset_text("quick"))
     spec["name"] = "quick-slice"
     spec["variants"] = {k: v for k, v in spec["variants"].items() if k in SLICE}
-    spec["conditions"] = {"label_fraction": [0.1]}
+    spec["conditions"] = {"label_count": [300]}
     spec["seeds"] = [0]
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return len(SLICE)
@@ -113,7 +113,7 @@ def markdown(stats: dict, demo: dict | None, n_runs: int, repeats: int) -> str:
     default = next(s for name, s in stats.items() if name.startswith("default"))
     lines = [
         f"### Study throughput by layout ({os.cpu_count()} CPUs)\n",
-        f"A {n_runs}-run slice of the `quick` preset ({', '.join(SLICE)}; label fraction 0.1; "
+        f"A {n_runs}-run slice of the `quick` preset ({', '.join(SLICE)}; label count 300; "
         f"seed 0), a fresh study per measurement, {repeats} alternating rounds. Runs/hour = runs "
         "over the span from the first run's start to the last run's end (start-up and report "
         "excluded); wall = the whole `mtvae study` command.\n",
