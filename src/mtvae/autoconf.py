@@ -2,8 +2,9 @@
 
 A default that suits 32x32 shapes with every label can fail a user's 24x24 images with 1% of
 them, so a few defaults depend on the data: how much the task losses weigh
-(``model.task_scale``), how many labelled samples each batch gets (``train.labelled_per_batch``)
-and how much a conv body pads the images (``model.encoder.padding``). :func:`resolve_auto`
+(``model.task_scale``, M2's ``model.alpha``), how many labelled samples each batch gets
+(``train.labelled_per_batch``) and how much a conv body pads the images
+(``model.encoder.padding``). :func:`resolve_auto`
 replaces each ``auto`` with its value, and that config is what ``config.yaml`` records, so a
 reader sees the numbers the run used and a resume uses them again. The rules live beside the
 code they configure; this module only applies them.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from mtvae.config import RunConfig, TrainConfig
 from mtvae.data.dataset import Dataset, Split
 from mtvae.data.loader import labelled_index
+from mtvae.models.m2 import M2Config, resolved_alpha
 from mtvae.models.mtvae import TaskOptions, resolved_task_scale
 from mtvae.models.registry import get_model_entry
 from mtvae.nn.bodies import BodyConfig, conv_padding
@@ -51,6 +53,8 @@ def resolve_auto(config: RunConfig, dataset: Dataset) -> RunConfig:
     model = resolved.model
     if isinstance(model, TaskOptions):
         model.task_scale = resolved_task_scale(model, shape)
+    if isinstance(model, M2Config):
+        model.alpha = resolved_alpha(model, shape)
     body = getattr(model, "encoder", None)
     if isinstance(body, BodyConfig) and body.padding == "auto":
         body.padding = conv_padding(body, shape)

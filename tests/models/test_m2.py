@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+import yaml
 import torch.nn.functional as F
 from torch.distributions import Normal
 
@@ -150,10 +151,35 @@ def test_m2_learns_digits_from_100_labels_and_is_evaluated_like_the_others(tmp_p
     })
     run = train_run(config, tmp_path / "m2")
     results = evaluate_run(run, "all", log=lambda _: None)
-    assert results["task/digit/accuracy"] > 0.4  # chance: 0.1 (0.63 when written)
+    assert results["task/digit/accuracy"] > 0.8  # chance: 0.1 (0.92 with alpha: auto)
     assert results["probe/digit/accuracy"] > 0.4  # probes read [q(y|x), z]
     assert {"leakage/y/digit", "leakage/z/digit", "gen/fd", "gen/coherence/digit"} <= set(results)
     assert (run / "figures" / "intervention_digit.png").is_file()
     assert math.isfinite(results["nll/iwae"]) and results["nll/iwae"] <= -results["elbo"] + 1.0
     model, _ = load(run)
     assert isinstance(model, M2)
+
+
+def digits_m2_accuracy(tmp_path, alpha) -> tuple[float, dict]:
+    """Test digit accuracy of M2 on 100 balanced labels of sklearn's digits, and its config."""
+    config = resolve_config({
+        "data": {"source": "digits", "image_size": 16, "n_labelled": 100,
+                 "label_balance": "per_class"},
+        "model": {"name": "m2", "latent_dim": 8, "alpha": alpha,
+                  "encoder": {"arch": "mlp", "hidden": [128]}},
+        "train": {"epochs": 5, "batch_size": 64, "lr": 0.002, "progress": False},
+    })
+    run = train_run(config, tmp_path / f"m2-{alpha}")
+    results = evaluate_run(run, "task", log=lambda _: None)
+    return results["task/digit/accuracy"], yaml.safe_load((run / "config.yaml").read_text())
+
+
+def test_alpha_auto_is_d_over_10_like_the_mtvae_and_learns_where_the_literal_reading_fails(
+        tmp_path):
+    # 16x16 images: D / 10 = 25.6, the value the MT-VAE's task_scale: auto takes on them.
+    auto_accuracy, recorded = digits_m2_accuracy(tmp_path, "auto")
+    assert recorded["model"]["alpha"] == pytest.approx(25.6)
+    literal_accuracy, recorded = digits_m2_accuracy(tmp_path, 0.1)
+    assert recorded["model"]["alpha"] == 0.1
+    # Measured 0.92 against 0.71: the unlabelled bound drowns a cross-entropy weighted 0.1.
+    assert auto_accuracy > 0.85 and auto_accuracy > literal_accuracy + 0.08

@@ -12,10 +12,16 @@ paper) and ``q(z | x, y)`` (the encoder's features and the one-hot ``y``). Per s
 - plus ``alpha`` times the cross-entropy of ``q(y|x)`` on the labelled samples.
 
 **alpha.** The paper maximises ``J + alpha * E_labelled[log q(y|x)]`` with ``J`` a *sum* of
-per-sample bounds over the N training samples and ``alpha = 0.1 * N``. Dividing by N gives our
+per-sample bounds over the N training samples and ``alpha = 0.1 * N``. Dividing by N gives a
 per-batch objective, a *mean* of per-sample bounds, plus ``0.1 *`` the mean cross-entropy over
-the batch's labelled samples, so ``model.alpha`` defaults to 0.1: the paper's weight, N
-already divided out. It keeps its meaning when ``train.labelled_per_batch`` shows labelled
+the batch's labelled samples: ``model.alpha: 0.1`` is that literal reading. With it the
+unlabelled bound (hundreds of nats) drowns the cross-entropy (a nat or two), q(y|x) learns to
+pick whichever class reconstructs best, and at 300 of 1,500 labels (mnist, conv body, 5 epochs)
+M2 reached 0.24 digit accuracy where the MT-VAE reaches 0.8; with ``alpha`` = D / 10 (78.4) it
+reached 0.81. Reimplementations weigh the term per sample like that (Pyro's SS-VAE example,
+scvi-tools' ``classification_ratio=50``), so ``model.alpha: auto`` (the default) is D / 10 for
+D values per image: the same balance as the MT-VAE's ``task_scale: auto``, so the baseline gets
+the care our model gets. It keeps its meaning when ``train.labelled_per_batch`` shows labelled
 samples more often (the mean is over whichever labelled samples a batch holds).
 
 The loss components (``recon``, ``kl``, ``kl_y``, ``task/<task>``) add up to the loss;
@@ -36,7 +42,7 @@ p(z) dz``; ``sample`` draws ``y`` from ``p(y)`` or fixes it (``condition``), and
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +54,7 @@ from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.errors import UserError, unknown_name
 from mtvae.latent.gaussian import GaussianLatent, free_bits_kl, kl_standard_normal
-from mtvae.models.mtvae import select_tasks
+from mtvae.models.mtvae import balanced_task_scale, select_tasks
 from mtvae.models.output import Output
 from mtvae.models.vae import GaussianVAEOptions
 from mtvae.nn.bodies import Decoder, Encoder
@@ -67,14 +73,20 @@ class M2Config(GaussianVAEOptions):
         description="the categorical task y is (None: the data's first categorical task); "
         "other tasks listed are not learned, only probed",
     )
-    alpha: float = Field(
-        0.1, ge=0,
-        description="weight of the labelled cross-entropy of q(y|x) per sample (the paper's "
-        "alpha = 0.1 N on a sum over N samples)",
+    alpha: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
+        "auto",
+        description="weight of the labelled cross-entropy of q(y|x) per sample; auto: "
+        "(values per image) / 10, the MT-VAE's task_scale: auto (0.1 is the paper's "
+        "alpha = 0.1 N read literally on a mean over samples)",
     )
     head_hidden: list[int] = Field(
         default_factory=lambda: [64], description="hidden sizes of the classifier head q(y|x)"
     )
+
+
+def resolved_alpha(config: M2Config, image_shape) -> float:
+    """The number ``model.alpha: auto`` stands for: D / 10, as for the MT-VAE's task scale."""
+    return balanced_task_scale(image_shape) if config.alpha == "auto" else float(config.alpha)
 
 
 def m2_task(names: list[str] | None, info: DataInfo) -> str:
@@ -101,6 +113,7 @@ class M2(nn.Module):
         self.config = config
         self.image_shape = tuple(data_info.image_shape)
         self.task = m2_task(config.tasks, data_info)
+        self.alpha = resolved_alpha(config, self.image_shape)
         self.tasks = {self.task: data_info.tasks[self.task]}
         self.n_classes = int(self.tasks[self.task].n_classes)
         k, d = self.n_classes, config.latent_dim
@@ -238,7 +251,7 @@ class M2(nn.Module):
         kl = free_bits_kl(kl_dim, cfg.free_bits) if self.training else kl_dim.sum(1).mean()
         ce = masked_task_loss(self.tasks[task], parts["logits"], target, labelled)
         recon, kl_y = parts["recon"].mean(), parts["kl_y"].mean()
-        losses = {"recon": recon, "kl": beta * kl, "kl_y": kl_y, f"task/{task}": cfg.alpha * ce}
+        losses = {"recon": recon, "kl": beta * kl, "kl_y": kl_y, f"task/{task}": self.alpha * ce}
         terms = {"recon": recon.detach(), "kl": kl_dim.sum(1).mean().detach(),
                  "kl_y": kl_y.detach(), "beta": beta, f"task/{task}": ce.detach()}
         return Output(loss=sum(losses.values()), losses=losses, terms=terms)

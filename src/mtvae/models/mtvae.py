@@ -102,7 +102,15 @@ def resolved_task_scale(options: TaskOptions, image_shape) -> float:
     """
     if options.task_scale != "auto":
         return float(options.task_scale)
-    return math.prod(image_shape) / 10 if options.reconstructs else 1.0
+    return balanced_task_scale(image_shape) if options.reconstructs else 1.0
+
+
+def balanced_task_scale(image_shape) -> float:
+    """D / 10 for D values per image: the weight that puts a task loss (about one nat) on the
+    scale of a reconstruction summed over the image (0.1 to 0.2 nats per value). Every model
+    that adds task losses to a reconstruction defaults to it (the MT-VAE's ``task_scale``,
+    M2's ``alpha``), so the baselines get the same balance as the MT-VAE."""
+    return math.prod(image_shape) / 10
 
 
 def effective_task_weights(options: TaskOptions, tasks, image_shape) -> dict[str, float]:
