@@ -124,22 +124,25 @@ def test_evaluate_keeps_its_metrics_when_results_json_cannot_be_written(capsys, 
 
 
 @pytest.mark.parametrize("results_json_fails_too", [False, True])
-def test_evaluate_keeps_the_metrics_computed_before_a_figure_cannot_be_written(
+def test_evaluate_keeps_every_computed_metric_when_a_figure_cannot_be_written(
     capsys, monkeypatch, tmp_path, reference, results_json_fails_too
 ):
-    """nll writes no figure, recon does: a full disk at recon's figure keeps nll's metrics,
-    printed and (when that write works) saved, equal to those of a run that succeeds."""
+    """nll writes no figure, recon computes its metrics and then writes its figure: a full disk
+    at recon's figure keeps nll's metrics and recon's own, printed and (when that write works)
+    saved, equal to those of an evaluation that succeeds."""
     run = Path(shutil.copytree(reference, tmp_path / "run"))
     before = (run / "results.json").read_bytes()
     failing = {".png", ".json"} if results_json_fails_too else {".png"}
-    failing_writes(monkeypatch, errno.ENOSPC, lambda path: path.suffix in failing)
+    failed = failing_writes(monkeypatch, errno.ENOSPC, lambda path: path.suffix in failing)
     status, out, err = run_cli(capsys, "evaluate", run, "--metrics", "nll,recon")
     assert status == 2, err
     assert err.startswith("mtvae: error: Cannot write ") and "reconstructions.png" in err
     assert "disk is full" in err and "Free disk space" in err
-    assert "the metrics computed before 'recon'" in err
+    assert "the metrics computed up to and including 'recon'" in err
+    assert not (run / "figures" / "reconstructions.png").exists()
+    assert [p.name for p in failed if p.suffix == ".png"] == ["reconstructions.png"]
     printed = dict(line.split() for line in out.splitlines()[2:])  # the table's rows
-    assert "nll/iwae" in printed and not any(k.startswith("recon/") for k in printed)
+    assert "nll/iwae" in printed and "recon/mse" in printed
     if results_json_fails_too:
         assert "results.json could not be written either" in err
         assert (run / "results.json").read_bytes() == before
@@ -148,12 +151,35 @@ def test_evaluate_keeps_the_metrics_computed_before_a_figure_cannot_be_written(
     saved = json.loads((run / "results.json").read_text())
     monkeypatch.undo()
 
-    status, out, _ = run_cli(capsys, "evaluate", run, "--metrics", "nll")
+    status, out, _ = run_cli(capsys, "evaluate", run, "--metrics", "nll,recon")
     assert status == 0
     again = json.loads((run / "results.json").read_text())
-    assert f"{again['nll/iwae']:.6g}" == printed["nll/iwae"]
+    computed = [k for k in again if k.startswith(("nll/", "recon/"))]
+    assert {k: printed[k] for k in computed} == {k: f"{again[k]:.6g}" for k in computed}
     if not results_json_fails_too:
-        assert saved["nll/iwae"] == again["nll/iwae"]
+        assert {k: saved[k] for k in computed} == {k: again[k] for k in computed}
+
+
+def test_evaluate_keeps_the_metrics_a_family_computes_after_its_figure_failed(
+    capsys, monkeypatch, tmp_path
+):
+    """M2's task family writes its intervention figures first, then computes its metrics:
+    those are kept too, and the error names the first figure that could not be written."""
+    run = tmp_path / "run"
+    assert run_cli(capsys, *train_argv(run, "m2"))[0] == 0
+    failed = failing_writes(monkeypatch, errno.ENOSPC, lambda path: path.suffix == ".png")
+    status, out, err = run_cli(capsys, "evaluate", run, "--metrics", "task")
+    assert status == 2 and "intervention_shape.png" in err and "disk is full" in err
+    assert [p.name for p in failed] == ["intervention_shape.png", "conditional_shape.png"]
+    assert "the metrics computed up to and including 'task'" in err
+    printed = dict(line.split() for line in out.splitlines()[2:])
+    saved = json.loads((run / "results.json").read_text())
+    assert f"{saved['task/shape/accuracy']:.6g}" == printed["task/shape/accuracy"]
+    monkeypatch.undo()
+    assert run_cli(capsys, "evaluate", run, "--metrics", "task")[0] == 0
+    assert json.loads((run / "results.json").read_text())["task/shape/accuracy"] == \
+        saved["task/shape/accuracy"]
+    assert not list(run.rglob("*.tmp"))
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES, errno.EROFS])

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mtvae.errors import WriteError
 from mtvae.io import atomic_write
+
+# the failed figure writes of the current metric family, while they are deferred
+_failed_figures: ContextVar[list[WriteError] | None] = ContextVar("failed_figures", default=None)
+
+
+@contextmanager
+def figure_failures_deferred() -> Iterator[list[WriteError]]:
+    """Within this block a figure that cannot be written (full disk...) does not raise: its
+    :class:`~mtvae.errors.WriteError` is appended to the list this yields and the caller goes
+    on computing, so the metrics it computes are kept (``mtvae evaluate`` raises the first
+    failure once the family's metrics are saved)."""
+    failed: list[WriteError] = []
+    token = _failed_figures.set(failed)
+    try:
+        yield failed
+    finally:
+        _failed_figures.reset(token)
+
+
+def write_figure(path: Path, write: Callable[[Path], None]) -> None:
+    """``atomic_write(path, write)`` for a figure: a failure raises, or is recorded while
+    :func:`figure_failures_deferred` is active."""
+    try:
+        atomic_write(path, write)
+    except WriteError as exc:
+        failed = _failed_figures.get()
+        if failed is None:
+            raise
+        failed.append(exc)
 
 
 def make_grid(images: torch.Tensor | np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
@@ -38,7 +71,7 @@ def save_grid(images, path: str | Path, ncol: int | None = None) -> Path:
     if path.suffix.lower() != ".png":
         path = path.with_suffix(".png")
     kwargs = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0} if grid.ndim == 2 else {}
-    atomic_write(path, lambda tmp: plt.imsave(tmp, grid, format="png", **kwargs))
+    write_figure(path, lambda tmp: plt.imsave(tmp, grid, format="png", **kwargs))
     return path
 
 

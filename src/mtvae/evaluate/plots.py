@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtvae.evaluate.figures import make_grid
-from mtvae.io import atomic_write
+from mtvae.evaluate.figures import make_grid, write_figure
 
 
 def _pyplot():
@@ -27,7 +26,7 @@ def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
     """Write ``fig`` as PNG atomically, close it and return the path."""
     path = Path(path)
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
+        write_figure(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
     finally:
         _pyplot().close(fig)
     return path

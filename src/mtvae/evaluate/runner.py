@@ -21,7 +21,7 @@ from mtvae.errors import UserError, WriteError
 from mtvae.evaluate import families as fam
 from mtvae.evaluate.catalogue import info, lookup, outcome
 from mtvae.evaluate.codebook import evaluate_codebook
-from mtvae.evaluate.figures import reconstruction_pairs, save_grid
+from mtvae.evaluate.figures import figure_failures_deferred, reconstruction_pairs, save_grid
 from mtvae.evaluate.interventions import (
     conditional_samples_figure,
     discrete_conditional_tasks,
@@ -214,11 +214,13 @@ def evaluate_run(
         if reason:
             log(f"skipped {name}: {reason}")
             continue
-        try:
+        # a figure that cannot be written (full disk...) is recorded, not raised, until the
+        # family's metrics are computed: they are kept with those of the families before it
+        with figure_failures_deferred() as failed:
             results.update(METRIC_FAMILIES[name].compute(ctx))
-        except WriteError as exc:  # a figure (full disk...): keep the metrics computed so far
-            raise _keep_computed(run_dir, results, exc, name) from None
         results.update(ood_metrics(ctx, name))
+        if failed:
+            raise _keep_computed(run_dir, results, failed[0], name)
     undeclared = sorted(k for k in results if lookup(k) is None)
     if undeclared:  # every key must say what it means (mtvae.evaluate.catalogue)
         log(f"warning: metric keys missing from the catalogue: {', '.join(undeclared)}")
@@ -229,9 +231,9 @@ def evaluate_run(
 
 
 def _keep_computed(run_dir: Path, results: dict, error: WriteError, family: str) -> WriteError:
-    """The error to raise when ``family`` failed to write a file: the metrics of the families
-    before it are merged into ``results.json`` (when that write works) and carried along for
-    the CLI to print."""
+    """The error to raise when ``family`` failed to write a figure: every metric computed, its
+    own included, is merged into ``results.json`` (when that write works) and carried along
+    for the CLI to print."""
     if not results:
         return error
     try:
@@ -240,8 +242,8 @@ def _keep_computed(run_dir: Path, results: dict, error: WriteError, family: str)
     except ResultsNotSaved:
         kept = "are printed above (results.json could not be written either)"
     return ResultsNotSaved(
-        error, results, f"then run the command again; the metrics computed before '{family}' "
-        f"{kept}")
+        error, results, f"then run the command again; the metrics computed up to and "
+        f"including '{family}' {kept}")
 
 
 def format_table(results: dict) -> str:
