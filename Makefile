@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constra
 STUDY  ?= runs/quick
 PRESET ?= quick
 
-.PHONY: install install-dev data-packages browser tex demo test lint bench docs docs-check
+.PHONY: install install-dev data-packages browser tex demo test lint bench docs docs-check docs-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ demo: install
 	$(BIN)/mtvae study --preset $(PRESET) --out $(STUDY)
 
 lint: install-dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
 
 test: lint docs-check
 	$(BIN)/python -m pytest -q -n 2
@@ -72,6 +72,17 @@ docs-check: install-dev
 
 docs: install-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+# Every number the README and docs quote from a study run comes from here, never typed by hand:
+# docs/hooks/docs_data.py reads the finished studies (QUICK_STUDY, run first if it has no
+# report; STANDARD_STUDY when it exists) and writes docs/generated/*.md (the Answer excerpts,
+# wall time, runs, date, machine, commit), docs/assets/quick-forest-task.png and the README's
+# <!-- docs-data:NAME --> regions. Run it after every study run the docs quote.
+QUICK_STUDY    ?= runs/quick
+STANDARD_STUDY ?= runs/standard
+docs-data: install
+	@[ -f $(QUICK_STUDY)/report/report.md ] || $(BIN)/mtvae study --preset quick --out $(QUICK_STUDY)
+	$(BIN)/python docs/hooks/docs_data.py --quick $(QUICK_STUDY) --standard $(STANDARD_STUDY)
 
 # Benchmarks (see BENCHMARKS.md); the bench extra adds Pythae, the trainer comparison's contender.
 bench: install-dev

@@ -1,0 +1,281 @@
+"""``make docs-data``: the numbers the docs quote from study runs, generated from the runs.
+
+Reads finished study directories (``runs/quick`` always; ``runs/standard`` when it exists) and
+writes, for each study NAME (``quick``, ``standard``):
+
+* ``docs/generated/NAME-answer.md`` — the excerpt of its report's Answer
+  (``report/report.md``, section ``## Answer``): the first table, the learnability lines and the
+  line that states the test, as generated;
+* ``docs/generated/NAME-run.md`` — one paragraph: runs (done / failed), the measured wall time
+  of the study's sessions and the CPU time of its runs (``results.db``), the date it finished,
+  the machine it recorded (CPU, cores, platform; RAM where this is the same machine) and the
+  mtvae commit it ran (the last commit before it started, with a warning when later commits
+  changed ``src/``);
+* ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report.
+
+The docs pages include the ``.md`` snippets with ``--8<-- "docs/generated/NAME-answer.md"``
+(pymdownx.snippets). In ``README.md`` the text between ``<!-- docs-data:NAME-answer -->`` (or
+``NAME-run``) and the next ``<!-- /docs-data -->`` is replaced by the snippet; nothing outside
+the markers changes, and the file is replaced atomically. A study that is missing keeps its
+previous snippets (or gets a placeholder saying how to produce them); a study that is not
+finished is refused. Nothing is typed by hand: rerun this after every study run.
+
+    python docs/hooks/docs_data.py [--quick DIR] [--standard DIR] [--root REPO]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKER = re.compile(r"(<!-- docs-data:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /docs-data -->)",
+                    re.DOTALL)
+HOW = {"quick": "make docs-data", "standard":
+       "make demo PRESET=standard STUDY=runs/standard && make docs-data"}
+
+
+class DocsDataError(Exception):
+    """A study directory that cannot be quoted (missing, unfinished, no report)."""
+
+
+@dataclass
+class Study:
+    name: str
+    path: Path
+    runs: int
+    done: int
+    failed: int
+    sessions: list[dict]
+    started: float
+    finished: float
+    cpu_s: float
+    answer: str
+    forest: Path | None
+
+
+def _utc(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+def duration(seconds: float) -> str:
+    """``9 min 27 s``, ``1 h 3 min``, ``48 s``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def answer_excerpt(report_md: str, where: str) -> str:
+    """The Answer's first table, its learnability lines and the line stating the test."""
+    start = report_md.find("\n## Answer\n")
+    if start < 0:
+        raise DocsDataError(f"{where} has no '## Answer' section; rebuild it with `mtvae report`")
+    end = report_md.find("\n## ", start + 1)
+    lines = report_md[start:end if end > 0 else None].splitlines()
+    table: list[str] = []
+    for line in lines:
+        if line.startswith("|"):
+            table.append(line.rstrip())
+        elif table:
+            break
+    if not table:
+        raise DocsDataError(f"{where}: the Answer has no table")
+    notes = [line.rstrip() for line in lines
+             if line.startswith(("- Learnability", "- Verdicts are"))]
+    return "\n".join(table) + "\n\n" + "\n".join(notes) + ("\n" if notes else "")
+
+
+def read_study(name: str, path: Path) -> Study:
+    db = path / "results.db"
+    if not db.is_file():
+        raise DocsDataError(f"{path} holds no results.db: run the study first "
+                            f"(`mtvae study --preset {name} --out {path}`)")
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        statuses = dict(con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"))
+        started, finished, cpu_s = con.execute(
+            "SELECT MIN(started_at), MAX(finished_at), TOTAL(cpu_s) FROM runs").fetchone()
+        meta = dict(con.execute("SELECT key, value FROM meta"))
+    finally:
+        con.close()
+    runs = sum(statuses.values())
+    done, failed = statuses.get("done", 0), statuses.get("failed", 0)
+    if not runs or done + failed < runs:
+        raise DocsDataError(f"{path} is not finished ({done + failed} of {runs} runs): resume it "
+                            f"with the command that started it, then rerun `make docs-data`")
+    report = path / "report" / "report.md"
+    if not report.is_file():
+        raise DocsDataError(f"{path} has no report/report.md: `mtvae report {path}` builds it")
+    sessions = json.loads(meta.get("sessions", "[]"))
+    forest = sorted((path / "report" / "figures").glob("forest-*-task.png"))
+    return Study(name, path, runs, done, failed, sessions, started, finished, cpu_s,
+                 answer_excerpt(report.read_text(encoding="utf-8"), str(report)),
+                 forest[0] if forest else None)
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def commit_note(root: Path, started: float) -> str:
+    """The commit the study ran (the last one before it started) and later changes of src/."""
+    when = _utc(started).strftime("%Y-%m-%dT%H:%M:%SZ")
+    commit = _git(root, "rev-list", "-1", f"--before={when}", "HEAD")
+    if not commit:
+        return "mtvae commit unknown (not a git checkout)"
+    note = f"mtvae commit `{commit[:10]}` (the last commit before the study started)"
+    later = _git(root, "rev-list", "--count", f"{commit}..HEAD", "--", "src")
+    if later and later != "0":
+        note += (f"; {later} later commit(s) changed `src/`, so these numbers may be stale: "
+                 f"rerun the study and `make docs-data`")
+    return note
+
+
+def _ram_gib() -> float | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def machine(sessions: list[dict]) -> str:
+    hw = (sessions[-1].get("hardware") or {}) if sessions else {}
+    if not hw:
+        return "a machine the study did not record"
+    parts = [hw.get("cpu") or "an unnamed CPU", f"{hw.get('cores', '?')} cores"]
+    if hw.get("gpu"):
+        parts.append(f"GPU {hw['gpu']}")
+    ram = _ram_gib()
+    if ram and hw.get("platform") == platform.platform():
+        parts.append(f"{ram:.0f} GiB RAM")
+    parts.append(hw.get("platform") or "an unrecorded platform")
+    software = ", ".join(f"{k} {hw[k]}" for k in ("python", "torch", "mtvae") if hw.get(k))
+    return ", ".join(parts) + (f" ({software})" if software else "")
+
+
+def run_paragraph(study: Study, root: Path) -> str:
+    wall = sum(s.get("wall_s") or 0.0 for s in study.sessions)
+    layout = ", ".join(sorted({f"{s.get('workers')} worker(s) × {s.get('threads')} thread(s)"
+                               for s in study.sessions})) or "an unrecorded layout"
+    failed = f", {study.failed} failed" if study.failed else ", none failed"
+    shown = study.path.relative_to(root) if study.path.is_relative_to(root) else study.path
+    return (f"The `{study.name}` study in `{shown}`: {study.runs} runs ({study.done} done"
+            f"{failed}) in {duration(wall)} of wall time over {len(study.sessions)} session(s) "
+            f"on {layout} (its runs used {study.cpu_s / 60:.1f} CPU-minutes; the report is "
+            f"built after that), finished {_utc(study.finished):%Y-%m-%d %H:%M} UTC on "
+            f"{machine(study.sessions)}; {commit_note(root, study.started)}.\n")
+
+
+def _stamp(study: Study) -> str:
+    return (f"<!-- generated by `make docs-data` (docs/hooks/docs_data.py) from "
+            f"{study.path.name}/, finished {_utc(study.finished):%Y-%m-%d}; do not edit -->\n")
+
+
+def snippets(study: Study, root: Path) -> dict[str, str]:
+    return {f"{study.name}-answer": _stamp(study) + study.answer,
+            f"{study.name}-run": _stamp(study) + run_paragraph(study, root)}
+
+
+def placeholder(name: str) -> dict[str, str]:
+    text = (f"*No finished `{name}` study was found when these pages were generated: "
+            f"`{HOW[name]}` produces this part.*\n")
+    return {f"{name}-answer": text, f"{name}-run": text}
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def fill_markers(text: str, parts: dict[str, str], where: str) -> str:
+    """``text`` with every ``<!-- docs-data:NAME -->`` region holding ``parts[NAME]``."""
+    def replace(match: re.Match) -> str:
+        name = match["name"]
+        if name not in parts:
+            raise DocsDataError(f"{where}: unknown marker docs-data:{name}; "
+                                f"known: {', '.join(sorted(parts))}")
+        return match[1] + parts[name] + match[4]
+
+    return MARKER.sub(replace, text)
+
+
+def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = None,
+             out: Path | None = None, assets: Path | None = None) -> dict[str, str]:
+    """Write every snippet, fill README's markers; return the snippets by name."""
+    out = out or root / "docs" / "generated"
+    assets = assets or root / "docs" / "assets"
+    parts: dict[str, str] = {}
+    for name, path in studies.items():
+        if path is not None and path.exists():
+            study = read_study(name, path.resolve())
+            new = snippets(study, root)
+            if name == "quick" and study.forest is not None:  # the README's picture
+                write_atomic(assets / f"{name}-forest-task.png", study.forest.read_bytes())
+        elif name == "quick":
+            raise DocsDataError(f"the quick study is missing ({path}): `mtvae study --preset "
+                                f"quick --out {path}` runs it (make docs-data does)")
+        else:
+            new = {key: (out / f"{key}.md").read_text(encoding="utf-8")
+                   if (out / f"{key}.md").is_file() else text
+                   for key, text in placeholder(name).items()}
+        for key, text in new.items():
+            write_atomic(out / f"{key}.md", text)
+        parts |= new
+    if readme is not None:
+        text = readme.read_text(encoding="utf-8")
+        filled = fill_markers(text, parts, str(readme))
+        if filled != text:
+            write_atomic(readme, filled)
+    return parts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this)")
+    parser.add_argument("--quick", type=Path, default=None, help="default: ROOT/runs/quick")
+    parser.add_argument("--standard", type=Path, default=None,
+                        help="default: ROOT/runs/standard (skipped when missing)")
+    parser.add_argument("--readme", type=Path, default=None, help="default: ROOT/README.md")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    studies = {"quick": args.quick or root / "runs" / "quick",
+               "standard": args.standard or root / "runs" / "standard"}
+    try:
+        parts = generate(root, studies, args.readme or root / "README.md")
+    except DocsDataError as error:
+        print(f"docs-data: error: {error}", file=sys.stderr)
+        return 2
+    for key in sorted(parts):
+        print(f"docs-data: wrote docs/generated/{key}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

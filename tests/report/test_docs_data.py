@@ -1,0 +1,116 @@
+"""``make docs-data`` (docs/hooks/docs_data.py): snippets generated from a study directory, with
+its date, machine and commit, and README.md rewritten only between its markers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import re
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from mtvae.report.build import build_report
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("docs_data", ROOT / "docs" / "hooks" / "docs_data.py")
+docs_data = importlib.util.module_from_spec(_spec)
+sys.modules["docs_data"] = docs_data  # dataclasses look their module up there
+_spec.loader.exec_module(docs_data)
+
+README = """# project
+
+Text before, with a number typed by hand: 42.
+
+<!-- docs-data:quick-run -->
+stale run paragraph
+<!-- /docs-data -->
+
+Between the two regions.
+
+<!-- docs-data:quick-answer -->
+| stale | table |
+<!-- /docs-data -->
+
+Text after.
+"""
+
+
+@pytest.fixture
+def reported_study(synthetic_study):
+    build_report(synthetic_study)
+    return synthetic_study
+
+
+def outside(text: str) -> str:
+    return re.sub(r"(<!-- docs-data:[a-z-]+ -->\n).*?(<!-- /docs-data -->)", r"\1\2", text,
+                  flags=re.DOTALL)
+
+
+def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regions(
+        reported_study, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(README, encoding="utf-8")
+    out, assets = tmp_path / "generated", tmp_path / "assets"
+    parts = docs_data.generate(tmp_path, {"quick": reported_study,
+                                          "standard": tmp_path / "no-such-study"},
+                               readme=readme, out=out, assets=assets)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "quick-answer.md", "quick-run.md", "standard-answer.md", "standard-run.md"]
+    answer = (out / "quick-answer.md").read_text(encoding="utf-8")
+    report = (reported_study / "report" / "report.md").read_text(encoding="utf-8")
+    table = [line.rstrip() for line in report.split("## Answer")[1].splitlines()
+             if line.startswith("|")]
+    assert table[0].startswith("| hypothesis | dataset |") and table[0] in answer
+    assert all(row in answer for row in table[:3])  # the Answer's table, as generated
+    assert "- Learnability on shapes" in answer and "- Verdicts are paired t-tests" in answer
+    assert "## Methodology" not in answer and "Forest plot" not in answer
+    run = (out / "quick-run.md").read_text(encoding="utf-8")
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    n_runs = sqlite3.connect(reported_study / "results.db").execute(
+        "SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert f"{n_runs} runs ({n_runs} done, none failed)" in run
+    assert "30 s of wall time over 1 session(s) on 2 worker(s) × 1 thread(s)" in run
+    assert f"finished {today}" in run and "test CPU, 2 cores" in run and "test" in run
+    assert "mtvae commit unknown" in run  # tmp_path is no git checkout
+    assert "do not edit" in answer.splitlines()[0]
+    # the missing standard study gets a placeholder saying how to produce it
+    assert "No finished `standard` study" in parts["standard-run"]
+    # README: the marked regions hold the snippets, everything else is byte for byte the same
+    new = readme.read_text(encoding="utf-8")
+    assert outside(new) == outside(README)
+    assert "stale" not in new and parts["quick-answer"] in new and parts["quick-run"] in new
+    assert (assets / "quick-forest-task.png").read_bytes().startswith(b"\x89PNG")
+    # a second run changes nothing; a standard study that goes missing keeps its snippets
+    (out / "standard-run.md").write_text("kept\n", encoding="utf-8")
+    docs_data.generate(tmp_path, {"quick": reported_study, "standard": None},
+                       readme=readme, out=out, assets=assets)
+    assert readme.read_text(encoding="utf-8") == new
+    assert (out / "standard-run.md").read_text(encoding="utf-8") == "kept\n"
+    assert not list(tmp_path.glob("**/.*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_unfinished_or_unknown_is_refused_and_nothing_is_written(reported_study, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(README.replace("quick-run", "quick-typo"), encoding="utf-8")
+    with pytest.raises(docs_data.DocsDataError, match="unknown marker docs-data:quick-typo"):
+        docs_data.generate(tmp_path, {"quick": reported_study}, readme=readme,
+                           out=tmp_path / "g", assets=tmp_path / "a")
+    assert readme.read_text(encoding="utf-8") == README.replace("quick-run", "quick-typo")
+    con = sqlite3.connect(reported_study / "results.db")
+    with con:
+        con.execute("UPDATE runs SET status = 'queued' WHERE rowid = 1")
+    con.close()
+    with pytest.raises(docs_data.DocsDataError, match="is not finished"):
+        docs_data.generate(tmp_path, {"quick": reported_study}, out=tmp_path / "g2")
+    assert not (tmp_path / "g2").exists()
+    assert docs_data.main(["--root", str(tmp_path), "--quick", str(tmp_path / "none")]) == 2
+
+
+def test_commit_and_durations():
+    note = docs_data.commit_note(ROOT, dt.datetime.now(dt.timezone.utc).timestamp())
+    assert re.search(r"mtvae commit `[0-9a-f]{10}`", note) or "unknown" in note
+    assert [docs_data.duration(s) for s in (48, 567, 3830)] == ["48 s", "9 min 27 s",
+                                                               "1 h 3 min"]
