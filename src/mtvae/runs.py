@@ -30,6 +30,7 @@ from mtvae.data.sources import load_dataset
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError, WriteError, yaml_problem
 from mtvae.io import atomic_write, read_json, read_yaml, write_json, write_yaml
+from mtvae.limits import check_training_memory
 from mtvae.models.registry import build_model
 from mtvae.train.checkpoint import (
     PREVIOUS,
@@ -116,6 +117,7 @@ def train_run(
     config = resolve_auto(config, dataset)  # config.yaml records the values `auto` stood for
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
+    check_training_memory(config, dataset)
     # Only now touch the disk, so bad data or a config that cannot work leaves nothing behind
     # (and an existing run is not replaced by one that would fail).
     ctx = init_distributed(resolve_device(config.train.device))
@@ -144,6 +146,7 @@ def resume_run(
     config = load_config(run_dir)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
+    check_training_memory(config, dataset)
     candidates = [CHECKPOINT, f"checkpoint/{PREVIOUS}"] if restart else [CHECKPOINT]
     for name in candidates:
         try:

@@ -15,8 +15,17 @@ from mtvae.data.arrays import build_dataset, holdout_parts
 from mtvae.data.dataset import Dataset
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError
+from mtvae.limits import check_images_memory
 
 N_VAL, N_TEST = 200, 200
+N_IMAGES = 1797  # scikit-learn's digits
+
+
+def memory_check(image_size: int) -> None:
+    """Refuse the digits upsampled to ``image_size`` when they cannot fit in memory."""
+    check_images_memory(N_IMAGES, (1, image_size, image_size),
+                        f"Upsampling the {N_IMAGES:,} digits to float32 {image_size}x{image_size} "
+                        "images", "lower data.image_size (32 is the default).")
 
 
 def load_digits(
@@ -30,6 +39,7 @@ def load_digits(
             f"data.image_size={image_size} is not a multiple of 8; the 8x8 digits are "
             "upsampled by a whole factor, e.g. 16 or 32 (default)."
         )
+    memory_check(image_size)
     bunch = sklearn_digits()
     images = bunch.images.astype(np.float32) / 16.0  # (N, 8, 8)
     factor = image_size // 8

@@ -23,10 +23,11 @@ import numpy as np
 from mtvae.data.arrays import build_dataset, measured_tasks, to_tensor_images, train_val_parts
 from mtvae.data.cache import cached_arrays, fingerprint
 from mtvae.data.dataset import Dataset
-from mtvae.data.idx import file_sha256, find_idx, load_image_label_pair
+from mtvae.data.idx import file_sha256, find_idx, idx_bytes, idx_header, load_image_label_pair
 from mtvae.data.morphometrics import MEASUREMENT_VERSION, silhouette
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError
+from mtvae.limits import check_images_memory
 
 DEFAULT_ROOT = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -54,10 +55,38 @@ def find_files(root: Path, source: str, help_text: str) -> list[Path]:
                     f"<name>.gz or <name> for each of {', '.join(FILES)}). {help_text}")
 
 
+def check_idx_images_memory(train: Path, test: Path, image_size: int, source: str,
+                            root: Path) -> None:
+    """Refuse IDX image files whose images, decoded as float32 at ``image_size``, cannot fit,
+    from their headers alone, before any data is read."""
+    counts = [header[1][0] for header in map(idx_header, (train, test))
+              if header is not None and len(header[1]) == 3]
+    n = sum(counts)
+    if n:
+        check_images_memory(
+            n, (1, image_size, image_size),
+            f"Loading the {n:,} {source} images of '{root}' as float32 at "
+            f"{image_size}x{image_size}",
+            f"lower data.image_size (32 is the default, 28 the native size), or check that "
+            f"the IDX files in '{root}' are the ones you mean (their headers declare {n:,} "
+            "images).",
+            raw_bytes=idx_bytes(train) + idx_bytes(test))
+
+
+def memory_check(root: str | Path | None, image_size: int) -> None:
+    """Refuse Fashion-MNIST at ``image_size`` when its images cannot fit in memory, from the
+    IDX headers in ``root`` alone (missing files: the loader says so)."""
+    root = Path(root).expanduser() if root else DEFAULT_ROOT
+    train, test = find_idx(root, FILES[0]), find_idx(root, FILES[2])
+    if train and test:
+        check_idx_images_memory(train, test, image_size, "Fashion-MNIST", root)
+
+
 def load_fashion_mnist(
     root: str | Path | None = None, image_size: int = 32, n_val: int | None = None, seed: int = 0
 ) -> Dataset:
     """Load Fashion-MNIST from ``root`` (default :data:`DEFAULT_ROOT`) as a :class:`Dataset`."""
+    memory_check(root, image_size)
     root = Path(root).expanduser() if root else DEFAULT_ROOT
     paths = find_files(root, "Fashion-MNIST", (
         "Install them with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; "

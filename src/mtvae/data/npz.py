@@ -32,6 +32,7 @@ is a :class:`~mtvae.errors.UserError` naming the file, the array and the problem
 from __future__ import annotations
 
 import json
+import math
 import re
 import zipfile
 import zlib
@@ -48,6 +49,7 @@ from mtvae.data.arrays import build_dataset, holdout_parts
 from mtvae.data.dataset import Dataset
 from mtvae.data.tasks import TaskKind, TaskSpec
 from mtvae.errors import UserError
+from mtvae.limits import check_images_memory
 
 MAX_INFERRED_CLASSES = 100
 SPLIT_NAMES = ("train", "val", "test")
@@ -83,6 +85,7 @@ def load_npz(
 ) -> Dataset:
     """Load the user's ``.npz`` file as a :class:`Dataset` (see the module docstring)."""
     path = Path(path).expanduser()
+    check_npz_memory(path)
     arrays = read_npz(path)
     sidecar = read_sidecar(path)
     f = f"'{path}'"
@@ -154,6 +157,44 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             "not an .npz archive, or holds object arrays (only numeric arrays are allowed); "
             "write it again with numpy.savez."
         ) from None
+
+
+def npz_headers(path: Path) -> dict[str, tuple[np.dtype, tuple[int, ...]]] | None:
+    """The dtype and shape each array of an ``.npz`` declares, from the ``.npy`` headers alone
+    (a compressed member is decompressed only that far); None when they cannot be read
+    (:func:`read_npz` then says what is wrong)."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    headers = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    reader = readers.get(np.lib.format.read_magic(member))
+                    if reader is None:
+                        return None
+                    shape, _, dtype = reader(member)
+                headers[info.filename[:-4]] = (dtype, tuple(int(d) for d in shape))
+    except Exception:  # noqa: BLE001 - any damage: the reader itself reports it, named
+        return None
+    return headers
+
+
+def check_npz_memory(path: Path) -> None:
+    """Refuse an ``.npz`` whose arrays (and ``x`` as float32 images) cannot fit in memory,
+    from the sizes its headers declare, before any array is read."""
+    headers = npz_headers(path) if path.is_file() else None
+    if not headers or "x" not in headers or not headers["x"][1]:
+        return
+    raw = sum(math.prod(shape) * dtype.itemsize for dtype, shape in headers.values())
+    shape = headers["x"][1]
+    check_images_memory(
+        shape[0], shape[1:],
+        f"Loading '{path}' (its array 'x' declares shape {shape}) as float32 images",
+        "store fewer or smaller images in the file (npz data keeps its own image size), or "
+        "split it and train on a part.", raw_bytes=raw)
 
 
 def read_sidecar(path: Path) -> Sidecar:

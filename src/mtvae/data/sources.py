@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -157,6 +158,31 @@ def check_sizes(entry: SourceEntry, cfg) -> None:
     check_memory(sum(sizes.values()) * channels * cfg.image_size**2 * 4,
                  f"Generating {sum(sizes.values()):,} '{entry.name}' images of "
                  f"{cfg.image_size}x{cfg.image_size}", "lower data.n_train / n_val / n_test.")
+
+
+def check_source_memory(cfg) -> None:
+    """Refuse a data config whose images cannot fit in memory, from the sizes the source
+    declares (its split sizes, file headers, built-in counts), reading no data; the loaders
+    run the same checks before they read anything."""
+    name, _, arg = cfg.source.partition(":")
+    if name == "shapes":
+        check_sizes(SOURCES[name], cfg)
+    elif name == "fashion-mnist":
+        from mtvae.data.fashion_mnist import memory_check
+
+        memory_check(cfg.root, cfg.image_size)
+    elif name == "mnist":
+        from mtvae.data.mnist import memory_check
+
+        memory_check(cfg.root, cfg.image_size)
+    elif name == "digits":
+        from mtvae.data.digits import memory_check
+
+        memory_check(cfg.image_size)
+    elif name == "npz" and arg:
+        from mtvae.data.npz import check_npz_memory
+
+        check_npz_memory(Path(arg).expanduser())
 
 
 def _load_with_conditions(entry: SourceEntry, cfg) -> Dataset:

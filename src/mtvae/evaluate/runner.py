@@ -30,6 +30,7 @@ from mtvae.evaluate.interventions import (
 from mtvae.evaluate.likelihood import active_units, elbo_and_kl, iwae_log_likelihood
 from mtvae.evaluate.reconstruction import reconstruction_metrics
 from mtvae.evaluate.tasks import task_metrics
+from mtvae.limits import check_evaluation_memory
 from mtvae.runs import ResultsNotSaved, load, merge_results, warn_at_chance
 
 
@@ -207,6 +208,7 @@ def evaluate_run(
     families = parse_metrics(metrics)
     model, config = load(run_dir)
     ctx = EvalContext(model, load_dataset(config.data), config, run_dir)
+    check_evaluation_memory(config, ctx.data)
     torch.manual_seed(seed)  # evaluation draws are reproducible
     results: dict = {}
     for name in families:
