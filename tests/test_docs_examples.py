@@ -1,6 +1,8 @@
-"""The documentation's examples run: every shell and Python block in docs/ is executed or checked.
+"""The documentation's examples run: every shell and Python block of README.md and docs/ is
+executed or checked.
 
-Each fenced block of a page in ``docs/`` (``bash``/``sh``/``shell`` and ``python``) is either
+Each fenced block of ``README.md`` and of a page in ``docs/`` (``bash``/``sh``/``shell`` and
+``python``) is either
 
 * **executed** (the default, or an explicit ``<!-- run -->`` on the line before the fence):
   the page's blocks run in order in one temporary directory, so a later block can use the run
@@ -17,13 +19,15 @@ Each fenced block of a page in ``docs/`` (``bash``/``sh``/``shell`` and ``python
 
 YAML blocks marked ``<!-- spec -->`` are validated as study specs, ``<!-- spec-fragment -->``
 as the ``hypotheses`` part of one. Other languages (``text``, ``yaml``, ``latex``) are output
-or file contents and are not checked.
+or file contents and are not checked. README.md's relative links must reach an existing file
+and heading (the docs pages' links are checked by ``mkdocs build --strict``).
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +39,12 @@ from mtvae.config import resolve_config
 from mtvae.errors import UserError
 from mtvae.study.spec import load_preset, parse_spec
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+# README.md first, then every page of the site (docs/generated/ holds make docs-data's snippets:
+# tables and text, no examples). Paths are relative to the repository root.
+PAGES = ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in DOCS.rglob("*.md")
+                              if "generated" not in p.relative_to(DOCS).parts)]
 SHELL = {"bash", "sh", "shell"}
 FENCE = re.compile(
     r"^(?:<!-- (?P<mark>illustrative|run|spec|spec-fragment)(?::(?P<arg>[^\n]*?))? -->\n)?"
@@ -66,11 +74,11 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"docs/{self.page}:{self.line}"
+        return f"{self.page}:{self.line}"
 
 
 def blocks(page: str) -> list[Block]:
-    text = (DOCS / page).read_text(encoding="utf-8")
+    text = (ROOT / page).read_text(encoding="utf-8")
     return [Block(page, text.count("\n", 0, m.start("lang")) + 1, m["lang"], m["mark"],
                   (m["arg"] or "").strip(), m["body"]) for m in FENCE.finditer(text)]
 
@@ -162,7 +170,7 @@ def check_static(block: Block) -> None:
 
 
 def test_pages_have_examples_and_markers_are_known():
-    assert "getting-started.md" in PAGES and "guides/studies.md" in PAGES
+    assert {"README.md", "docs/getting-started.md", "docs/guides/studies.md"} <= set(PAGES)
     found = [b for page in PAGES for b in blocks(page)]
     assert sum(b.lang in SHELL | {"python"} and b.mark != "illustrative" for b in found) >= 10
     for b in found:
@@ -204,3 +212,35 @@ def test_runner_parses_continuations_comments_and_heredocs():
                               ("s.yaml", "name: x\n"), ["mtvae", "evaluate", "runs/vae"]]
     assert tiny(["train", "--model", "vqvae", "--out", "r"], "")[-1] == "model.prior.epochs=1"
     assert tiny(["train", "--resume", "r"], "") == ["train", "--resume", "r"]
+
+
+def slug(heading: str) -> str:
+    """The anchor Python-Markdown's toc (and, for these headings, GitHub) gives a heading."""
+    text = re.sub(r"[`*_]", "", heading)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", text).strip().lower())
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.M | re.S)
+    return {slug(m[1]) for m in re.finditer(r"^#{1,6} (.+?)\s*$", text, re.M)}
+
+
+def test_readme_links_reach_a_file_and_heading():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert any(link.startswith("docs/") for link in links)
+    for link in links:
+        if re.match(r"[a-z]+:", link):
+            continue
+        path, _, anchor = link.partition("#")
+        target = ROOT / path if path else ROOT / "README.md"
+        assert target.exists(), f"README.md links to {link}: no such file"
+        if anchor and target.suffix == ".md":
+            assert anchor in anchors(target), f"README.md links to {link}: no such heading"
+
+
+def test_slugs_match_the_docs_anchors():
+    assert slug("Your own data: `npz:PATH`") == "your-own-data-npzpath"
+    assert slug("`mtvae` — multitask VAE") == "mtvae-multitask-vae"
+    assert slug("Reading the Answer, line by line") == "reading-the-answer-line-by-line"
