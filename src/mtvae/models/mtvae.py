@@ -62,7 +62,7 @@ class TaskOptions(StrictModel):
     # MSE on z-scored targets stays on the scale of a cross-entropy; a Gaussian NLL with a
     # learned variance sharpens its variance as the fit improves, and its gradients (residual
     # over variance) then outgrow the other tasks' (Seitzer et al. 2022): it halved the digit
-    # accuracy of an MT-VAE learning digit and thickness together (README, "Balanced by default").
+    # accuracy of an MT-VAE learning digit and thickness together (docs/guides/models.md, "Balanced by default").
     regression_loss: RegressionLoss = Field(
         "mse", description="mse (on z-scored targets) or gaussian_nll (learned variance)"
     )
@@ -97,7 +97,7 @@ def resolved_task_scale(options: TaskOptions, image_shape) -> float:
     A Bernoulli or Gaussian reconstruction is a sum over the D values of an image, about 0.1
     to 0.2 nats each (hundreds of nats for 32x32), while a task loss is one or two nats, so
     with weight 1 the shared encoder barely serves the tasks. D / 10 puts both on comparable
-    scales; the measurements behind the choice are in the README ("Balanced by default").
+    scales; the measurements behind the choice are in docs/guides/models.md ("Balanced by default").
     Models that do not reconstruct (``supervised``) have nothing to balance: 1.
     """
     if options.task_scale != "auto":

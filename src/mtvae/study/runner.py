@@ -269,7 +269,7 @@ def default_layout(pending: int, cores: int | None = None) -> tuple[int, int]:
     Study runs are small models on small batches: whole runs split across cores perfectly,
     while torch's intra-op threads have little to split and, when the cores are shared, spin
     and waste CPU time. On 2 cores, 2 workers x 1 thread ran a 10-run slice of the quick
-    preset in 128 s; 1 worker x 2 threads needed over 13 minutes for 7 of them (see README).
+    preset in 128 s; 1 worker x 2 threads needed over 13 minutes for 7 of them (docs/guides/studies.md).
     Leftover cores (fewer runs than cores) become threads of the workers.
     """
     cores = cores or os.cpu_count() or 1
