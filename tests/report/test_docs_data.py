@@ -114,3 +114,17 @@ def test_commit_and_durations():
     assert re.search(r"mtvae commit `[0-9a-f]{10}`", note) or "unknown" in note
     assert [docs_data.duration(s) for s in (48, 567, 3830)] == ["48 s", "9 min 27 s",
                                                                "1 h 3 min"]
+
+
+def test_every_included_snippet_and_readme_marker_is_one_docs_data_writes():
+    names = {f"{study}-{part}" for study in docs_data.HOW for part in ("answer", "run")}
+    included = set()
+    for page in (ROOT / "docs").rglob("*.md"):
+        included |= set(re.findall(r'^--8<-- "docs/generated/([a-z0-9-]+)\.md"$',
+                                   page.read_text(encoding="utf-8"), re.M))
+    markers = set(docs_data.MARKER.findall((ROOT / "README.md").read_text(encoding="utf-8")))
+    assert {"quick-answer", "quick-run", "standard-answer"} <= included <= names
+    assert {m[1] for m in markers} == {"quick-answer", "quick-run"}
+    for name in included:  # committed, so the strict docs build finds them
+        assert (ROOT / "docs" / "generated" / f"{name}.md").is_file()
+    assert (ROOT / "docs" / "assets" / "quick-forest-task.png").is_file()
