@@ -3,9 +3,9 @@
 An absurd size (``sample --n 100000000``, ``data.n_train=1e9``, an npz file declaring 10⁹
 images, ``train.batch_size=1000000``) must end in a message, not in an allocation failure
 minutes later: each request is compared with a documented bound and with the memory the
-machine has available. The estimates are rough and err low (they count the dominant arrays
-only), so a run they let through may still need more, but a refusal means the run could not
-have fitted:
+machine has available. The estimates are rough and count the dominant arrays only, so they
+err low: a run they let through may still need more, and one they refuse needs at least about
+what the message says:
 
 * images: generated, or decoded from files (npz, IDX, the built-in sources) as float32 at
   ``data.image_size``, counted twice (the pool and the splits indexed out of it), plus the
