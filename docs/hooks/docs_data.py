@@ -9,8 +9,8 @@ writes, for each study NAME (``quick``, ``standard``):
 * ``docs/generated/NAME-run.md`` — one paragraph: runs (done / failed), the measured wall time
   of the study's sessions and the CPU time of its runs (``results.db``), the date it finished,
   the machine it recorded (CPU, cores, platform; RAM where this is the same machine) and the
-  mtvae commit it ran (the last commit before it started, with a warning when later commits
-  changed ``src/``);
+  mtvae commit it ran (the HEAD of the checkout it ran in, or the last commit before it
+  started; a warning on stderr when later commits changed ``src/``);
 * ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report.
 
 The docs pages include the ``.md`` snippets with ``--8<-- "docs/generated/NAME-answer.md"``
@@ -134,18 +134,30 @@ def _git(root: Path, *args: str) -> str:
         return ""
 
 
-def commit_note(root: Path, started: float) -> str:
-    """The commit the study ran (the last one before it started) and later changes of src/."""
-    when = _utc(started).strftime("%Y-%m-%dT%H:%M:%SZ")
-    commit = _git(root, "rev-list", "-1", f"--before={when}", "HEAD")
+def commit_note(root: Path, started: float, study_path: Path | None = None) -> str:
+    """The commit the study ran (a warning on stderr when ``src/`` changed since).
+
+    A study inside another git checkout (a clone kept for long runs) ran that checkout's
+    HEAD; one inside this repository ran the last commit before it started.
+    """
+    top = _git(study_path, "rev-parse", "--show-toplevel") if study_path else ""
+    if top and Path(top).resolve() != root.resolve():
+        commit = _git(Path(top), "rev-parse", "HEAD")
+        how = f"HEAD of the checkout `{top}` it ran in"
+        if _git(Path(top), "status", "--porcelain", "--", "src"):
+            how += ", which has uncommitted changes to `src/`"
+    else:
+        when = _utc(started).strftime("%Y-%m-%dT%H:%M:%SZ")
+        commit = _git(root, "rev-list", "-1", f"--before={when}", "HEAD")
+        how = "the last commit before the study started"
     if not commit:
         return "mtvae commit unknown (not a git checkout)"
-    note = f"mtvae commit `{commit[:10]}` (the last commit before the study started)"
     later = _git(root, "rev-list", "--count", f"{commit}..HEAD", "--", "src")
     if later and later != "0":
-        note += (f"; {later} later commit(s) changed `src/`, so these numbers may be stale: "
-                 f"rerun the study and `make docs-data`")
-    return note
+        print(f"docs-data: warning: {later} commit(s) after {commit[:10]}, the one the study in "
+              f"{study_path or '?'} ran, changed src/: its numbers may be stale (rerun the "
+              f"study, then make docs-data)", file=sys.stderr)
+    return f"mtvae commit `{commit[:10]}` ({how})"
 
 
 def _ram_gib() -> float | None:
@@ -180,7 +192,7 @@ def run_paragraph(study: Study, root: Path) -> str:
             f"{failed}) in {duration(wall)} of wall time over {len(study.sessions)} session(s) "
             f"on {layout} (its runs used {study.cpu_s / 60:.1f} CPU-minutes; the report is "
             f"built after that), finished {_utc(study.finished):%Y-%m-%d %H:%M} UTC on "
-            f"{machine(study.sessions)}; {commit_note(root, study.started)}.\n")
+            f"{machine(study.sessions)}; {commit_note(root, study.started, study.path)}.\n")
 
 
 def _stamp(study: Study) -> str:
