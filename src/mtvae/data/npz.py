@@ -132,7 +132,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise UserError(f"The npz file '{path}' {what}. Pass npz:PATH with an existing .npz file "
-                        "made by numpy.savez (see the README's Data section).")
+                        "made by numpy.savez (see docs/guides/data.md, 'Your own data').")
     name = None
     try:
         data = np.load(path, allow_pickle=False)
