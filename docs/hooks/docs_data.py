@@ -11,6 +11,9 @@ writes, for each study NAME (``quick``, ``standard``):
   the machine it recorded (CPU, cores, platform; RAM where this is the same machine) and the
   mtvae commit it ran (the HEAD of the checkout it ran in, or the last commit before it
   started; a warning on stderr when later commits changed ``src/``);
+* ``docs/generated/NAME-centre.md`` — for a study varying several axes around a centre point
+  (``standard``), the Answer's table at that point only, one row per hypothesis and dataset
+  (the README quotes it);
 * ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report.
 
 The docs pages include the ``.md`` snippets with ``--8<-- "docs/generated/NAME-answer.md"``
@@ -98,6 +101,42 @@ def answer_excerpt(report_md: str, where: str) -> str:
     return "\n".join(table) + "\n\n" + "\n".join(notes) + ("\n" if notes else "")
 
 
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def centre_excerpt(answer: str) -> str | None:
+    """The Answer's table cut to its centre point, one row per hypothesis and dataset.
+
+    The centre is the column whose every axis value is that axis' most common one (in a
+    one-factor-at-a-time design, the point every axis varies around); a hypothesis over tasks
+    keeps its first task on each dataset (the dataset's main one). None for a table with fewer
+    than two axes or no such column."""
+    table = [line for line in answer.splitlines() if line.startswith("|")]
+    if len(table) < 3:
+        return None
+    header = _cells(table[0])
+    points = [dict(part.split("=", 1) for part in cell.split(", ") if "=" in part)
+              for cell in header[2:]]
+    axes = {axis for point in points for axis in point}
+    if len(axes) < 2:
+        return None
+    mode = {axis: max((p.get(axis) for p in points), key=[p.get(axis) for p in points].count)
+            for axis in axes}
+    centre = [i for i, point in enumerate(points) if point == mode]
+    if not centre:
+        return None
+    column, seen = 2 + centre[0], set()
+    rows = [f"| hypothesis | dataset | {header[column]} |", "| --- | --- | --- |"]
+    for line in table[2:]:
+        cells = _cells(line)
+        key = (cells[0].split(" [")[0], cells[1])  # hypothesis name (without its task), dataset
+        if key not in seen:  # the first task listed: the dataset's main one
+            seen.add(key)
+            rows.append(f"| {cells[0]} | {cells[1]} | {cells[column]} |")
+    return "\n".join(rows) + "\n"
+
+
 def read_study(name: str, path: Path) -> Study:
     db = path / "results.db"
     if not db.is_file():
@@ -143,7 +182,7 @@ def commit_note(root: Path, started: float, study_path: Path | None = None) -> s
     top = _git(study_path, "rev-parse", "--show-toplevel") if study_path else ""
     if top and Path(top).resolve() != root.resolve():
         commit = _git(Path(top), "rev-parse", "HEAD")
-        how = f"HEAD of the checkout `{top}` it ran in"
+        how = "HEAD of the separate checkout it ran in"
         if _git(Path(top), "status", "--porcelain", "--", "src"):
             how += ", which has uncommitted changes to `src/`"
     else:
@@ -182,12 +221,22 @@ def machine(sessions: list[dict]) -> str:
     return ", ".join(parts) + (f" ({software})" if software else "")
 
 
+def _shown_path(path: Path, root: Path) -> Path:
+    """The study's path as a reader of this repository would type it: relative to the checkout
+    it lies in (this one, or a separate one kept for a long run), else as given."""
+    top = _git(path, "rev-parse", "--show-toplevel")
+    for base in (root, Path(top) if top else None):
+        if base is not None and path.resolve().is_relative_to(base.resolve()):
+            return path.resolve().relative_to(base.resolve())
+    return path
+
+
 def run_paragraph(study: Study, root: Path) -> str:
     wall = sum(s.get("wall_s") or 0.0 for s in study.sessions)
     layout = ", ".join(sorted({f"{s.get('workers')} worker(s) × {s.get('threads')} thread(s)"
                                for s in study.sessions})) or "an unrecorded layout"
     failed = f", {study.failed} failed" if study.failed else ", none failed"
-    shown = study.path.relative_to(root) if study.path.is_relative_to(root) else study.path
+    shown = _shown_path(study.path, root)
     return (f"The `{study.name}` study in `{shown}`: {study.runs} runs ({study.done} done"
             f"{failed}) in {duration(wall)} of wall time over {len(study.sessions)} session(s) "
             f"on {layout} (its runs used {study.cpu_s / 60:.1f} CPU-minutes; the report is "
@@ -201,14 +250,19 @@ def _stamp(study: Study) -> str:
 
 
 def snippets(study: Study, root: Path) -> dict[str, str]:
-    return {f"{study.name}-answer": _stamp(study) + study.answer,
-            f"{study.name}-run": _stamp(study) + run_paragraph(study, root)}
+    parts = {f"{study.name}-answer": _stamp(study) + study.answer,
+             f"{study.name}-run": _stamp(study) + run_paragraph(study, root)}
+    centre = centre_excerpt(study.answer)
+    if centre:
+        parts[f"{study.name}-centre"] = _stamp(study) + centre
+    return parts
 
 
 def placeholder(name: str) -> dict[str, str]:
     text = (f"*No finished `{name}` study was found when these pages were generated: "
             f"`{HOW[name]}` produces this part.*\n")
-    return {f"{name}-answer": text, f"{name}-run": text}
+    keys = ("answer", "run", "centre") if name == "standard" else ("answer", "run")
+    return {f"{name}-{key}": text for key in keys}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:

@@ -7,8 +7,8 @@ import math
 
 import pytest
 import torch
-import yaml
 import torch.nn.functional as F
+import yaml
 from torch.distributions import Normal
 
 from mtvae.config import resolve_config

@@ -57,8 +57,9 @@ def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regi
     parts = docs_data.generate(tmp_path, {"quick": reported_study,
                                           "standard": tmp_path / "no-such-study"},
                                readme=readme, out=out, assets=assets)
-    assert sorted(p.name for p in out.iterdir()) == [
-        "quick-answer.md", "quick-run.md", "standard-answer.md", "standard-run.md"]
+    assert sorted(p.name for p in out.iterdir()) == [  # a missing study gets placeholders
+        "quick-answer.md", "quick-run.md", "standard-answer.md", "standard-centre.md",
+        "standard-run.md"]
     answer = (out / "quick-answer.md").read_text(encoding="utf-8")
     report = (reported_study / "report" / "report.md").read_text(encoding="utf-8")
     table = [line.rstrip() for line in report.split("## Answer")[1].splitlines()
@@ -117,14 +118,36 @@ def test_commit_and_durations():
 
 
 def test_every_included_snippet_and_readme_marker_is_one_docs_data_writes():
-    names = {f"{study}-{part}" for study in docs_data.HOW for part in ("answer", "run")}
+    names = set(docs_data.placeholder("quick")) | set(docs_data.placeholder("standard"))
     included = set()
     for page in (ROOT / "docs").rglob("*.md"):
         included |= set(re.findall(r'^--8<-- "docs/generated/([a-z0-9-]+)\.md"$',
                                    page.read_text(encoding="utf-8"), re.M))
     markers = set(docs_data.MARKER.findall((ROOT / "README.md").read_text(encoding="utf-8")))
     assert {"quick-answer", "quick-run", "standard-answer"} <= included <= names
-    assert {m[1] for m in markers} == {"quick-answer", "quick-run"}
-    for name in included:  # committed, so the strict docs build finds them
+    assert {m[1] for m in markers} == {"quick-answer", "quick-run", "standard-run",
+                                       "standard-centre"}
+    for name in included | {m[1] for m in markers}:  # committed, so the strict docs build finds them
         assert (ROOT / "docs" / "generated" / f"{name}.md").is_file()
     assert (ROOT / "docs" / "assets" / "quick-forest-task.png").is_file()
+
+
+def test_the_centre_excerpt_keeps_the_centre_column_and_each_datasets_first_task():
+    answer = "\n".join([
+        "| hypothesis | dataset | a=1, b=x | a=2, b=x | a=1, b=y |",
+        "| --- | --- | --- | --- | --- |",
+        "| heads [digit] | mnist | +1 c | +2 c | +3 c |",
+        "| heads [thickness] | mnist | +4 c | +5 c | +6 c |",
+        "| heads [shape] | shapes | +7 c | +8 c | +9 c |",
+        "| recon | mnist | −1 c | −2 c | −3 c |",
+    ]) + "\n\n- Learnability ...\n"
+    # a=1 and b=x are each axis' most common value: the first column is the centre.
+    assert docs_data.centre_excerpt(answer) == "\n".join([
+        "| hypothesis | dataset | a=1, b=x |",
+        "| --- | --- | --- |",
+        "| heads [digit] | mnist | +1 c |",
+        "| heads [shape] | shapes | +7 c |",
+        "| recon | mnist | −1 c |",
+    ]) + "\n"
+    one_axis = "| hypothesis | dataset | a=1 | a=2 |\n| --- | --- | --- | --- |\n| h | d | 1 | 2 |\n"
+    assert docs_data.centre_excerpt(one_axis) is None  # no centre to speak of
