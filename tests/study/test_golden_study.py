@@ -70,7 +70,7 @@ def _close(a, b) -> bool:
 
 
 def test_tiny_study_matches_the_golden_results(tmp_path):
-    out = run_study(parse_spec(SPEC), tmp_path / "study", workers=1, threads=1, report=False,
+    out = run_study(parse_spec(SPEC), tmp_path / "study", workers=1, threads=1,
                     log=lambda _: None)
     got = study_results(out)
     if os.environ.get("MTVAE_WRITE_GOLDEN"):

@@ -7,16 +7,16 @@ from pathlib import Path
 import torch
 
 from mtvae.evaluate.figures import save_grid
+from mtvae.models.capabilities import Conditional
 
 
 def discrete_conditional_tasks(model) -> list[str]:
-    """Tasks whose block has a conditional prior over discrete labels (or that the model
-    names itself in ``conditional_tasks``, e.g. M2's class)."""
-    named = getattr(model, "conditional_tasks", None)
-    if named is not None:
-        return list(named)
-    priors = getattr(model, "priors", {})
-    return [task for task, prior in priors.items() if prior.discrete]
+    """The discrete (categorical or binary) tasks a :class:`Conditional` model samples and
+    intervenes on: an MT-VAE's conditional-prior blocks, M2's class."""
+    if not isinstance(model, Conditional):
+        return []
+    return [t for t in model.conditional_tasks
+            if model.tasks[t].kind in ("categorical", "binary")]
 
 
 def n_classes(model, task: str) -> int:

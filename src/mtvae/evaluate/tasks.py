@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, r2_score
 
-from mtvae.evaluate.catalogue import info, outcome
+from mtvae.evaluate.metric import info, outcome
 
 METRICS = (
     outcome("task/*/balanced_accuracy", "task", "higher", "fraction",

@@ -21,7 +21,7 @@ from pydantic import Field
 from torch import nn
 from torch.distributions import Normal
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.errors import UserError, unknown_name
@@ -259,6 +259,12 @@ class MTVAE(nn.Module):
         """Mean images from prior draws; ``condition`` fixes labels of conditional-prior tasks."""
         z = self.sample_latent(n, generator, condition)
         return self.likelihood.mean(self.decode(z))
+
+    @property
+    def conditional_tasks(self) -> list[str]:
+        """Tasks with a label-conditional prior (``model.prior=conditional``), which
+        ``sample(condition=...)`` and ``intervene`` take a value of."""
+        return list(self.priors)
 
     def sample_latent(self, n, generator=None, condition=None) -> torch.Tensor:
         """Prior draws ``(n, Z)``: N(0, I) blocks, conditional blocks given (drawn) labels."""

@@ -15,7 +15,7 @@ from pydantic import Field
 from torch import nn
 from torch.distributions import Normal
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.latent.gaussian import GaussianLatent, free_bits_kl, kl_standard_normal

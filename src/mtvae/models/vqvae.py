@@ -20,7 +20,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.latent.autoregressive import PixelCNNConfig, PixelCNNPrior, UniformPrior

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.nn.upconv import UpConv2d
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
