@@ -32,11 +32,17 @@ LABEL_KEYS = (
 class RunConfig(StrictModel):
     """The full configuration of one run. ``model`` holds the model's own validated config."""
 
-    seed: int = Field(0, ge=0)
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: Any = None
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
+    seed: int = Field(
+        0, ge=0, description="seed of the model's initialisation, the batch order and every "
+        "random draw of training and evaluation (data.seed seeds the data itself)"
+    )
+    data: DataConfig = Field(default_factory=DataConfig, description="the data (data.*)")
+    model: Any = Field(
+        None, description="the model's own options, validated by the config class the model "
+        "registry names for model.name (see `mtvae config --model NAME`)"
+    )
+    train: TrainConfig = Field(default_factory=TrainConfig, description="training (train.*)")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="evaluation (eval.*)")
 
     @property
     def model_name(self) -> str:

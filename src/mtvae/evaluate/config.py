@@ -14,7 +14,10 @@ class EvalConfig(StrictModel):
 
     iwae_k: int = Field(1000, ge=1, description="importance samples for nll/iwae")
     iwae_n: int = Field(200, ge=1, description="test images used for nll/iwae")
-    batch_size: int = Field(500, ge=1)
+    batch_size: int = Field(
+        500, ge=1, description="test images per forward pass while evaluating (memory only; "
+        "the metrics do not depend on it)"
+    )
     n_grid: int = Field(64, ge=1, description="images in reconstruction/sample grids")
     probe_budgets: list[int | Literal["all"]] = Field(
         default_factory=lambda: [100, 1000, "all"],

@@ -28,6 +28,7 @@ from mtvae.errors import UserError, unknown_name
 from mtvae.latent.gaussian import GaussianLatent, free_bits_kl, kl_standard_normal
 from mtvae.latent.priors import ConditionalPrior
 from mtvae.models.output import Output
+from mtvae.models.registry import NAME_DESCRIPTION
 from mtvae.models.vae import GaussianVAEOptions
 from mtvae.nn.bodies import Decoder, Encoder
 from mtvae.nn.heads import TaskHead, reverse_gradient
@@ -67,14 +68,20 @@ class TaskOptions(StrictModel):
         "mse", description="mse (on z-scored targets) or gaussian_nll (learned variance)"
     )
     head_hidden: list[int] = Field(default_factory=lambda: [64], description="head MLP sizes")
-    weighting: WeightingConfig = Field(default_factory=WeightingConfig)
+    weighting: WeightingConfig = Field(
+        default_factory=WeightingConfig, description="how the loss terms are weighted against "
+        "each other during training (model.weighting.*)"
+    )
 
 
 class MTVAEConfig(GaussianVAEOptions, TaskOptions):
     """Options of the multitask VAE."""
 
-    name: Literal["mtvae"] = "mtvae"
-    layout: Literal["shared", "partitioned"] = "partitioned"
+    name: Literal["mtvae"] = Field("mtvae", description=NAME_DESCRIPTION)
+    layout: Literal["shared", "partitioned"] = Field(
+        "partitioned", description="shared: one latent block that every head reads; "
+        "partitioned: a shared block plus one block of task_dim dimensions per task"
+    )
     task_dim: int = Field(2, ge=1, description="latent dims per task block (partitioned)")
     heads_read_shared: bool = Field(
         True, description="heads also read the shared block (partitioned layout)"
@@ -84,7 +91,10 @@ class MTVAEConfig(GaussianVAEOptions, TaskOptions):
         description="per task, the blocks its head reads, e.g. {shape: [shape, scale]} "
         "(partitioned; overrides the default of its own block)",
     )
-    prior: Literal["standard", "conditional"] = "standard"
+    prior: Literal["standard", "conditional"] = Field(
+        "standard", description="standard: N(0, I) for every block; conditional: each task "
+        "block's prior p(z_t | y_t) depends on its label (partitioned layout)"
+    )
     inhibition: bool = Field(False, description="adversaries push task t out of other blocks")
     inhibition_weight: float = Field(1.0, ge=0, description="gradient-reversal scale")
     head_input: Literal["mean", "sample"] = Field("mean", description="what heads read")

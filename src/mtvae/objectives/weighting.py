@@ -50,7 +50,12 @@ class WeightingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"] = "fixed"
+    strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"] = Field(
+        "fixed", description="fixed: the static weights; uncertainty: learned log-variances "
+        "(Kendall et al. 2018); dwa: dynamic weight average (Liu et al. 2019); gradnorm: "
+        "equalised gradient norms (Chen et al. 2018); pcgrad: projected conflicting gradients "
+        "(Yu et al. 2020); mgda: min-norm gradient weights (Sener & Koltun 2018)"
+    )
     scope: Literal["tasks", "all"] = Field(
         "tasks", description="balance only 'task/*' losses, or every loss term"
     )

@@ -12,11 +12,18 @@ from mtvae.base import StrictModel
 class TrainConfig(StrictModel):
     """Optimisation and bookkeeping for one training run."""
 
-    epochs: int = Field(20, ge=1)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    optimizer: Literal["adam", "adamw"] = "adam"
-    weight_decay: float = Field(0.0, ge=0)
+    epochs: int = Field(20, ge=1, description="passes over the training split")
+    batch_size: int = Field(
+        128, ge=1, description="training samples per optimizer step (summed over all DDP "
+        "processes; labelled oversampling appends train.labelled_per_batch more)"
+    )
+    lr: float = Field(1e-3, gt=0, description="learning rate of the optimizer")
+    optimizer: Literal["adam", "adamw"] = Field(
+        "adam", description="adam: Adam with L2 weight decay; adamw: AdamW's decoupled decay"
+    )
+    weight_decay: float = Field(
+        0.0, ge=0, description="weight decay of the optimizer (0: none)"
+    )
     grad_clip: float | None = Field(None, gt=0, description="max gradient norm (None: no clipping)")
     early_stopping: int | None = Field(
         None, ge=1, description="stop after this many epochs without validation improvement"
@@ -36,7 +43,9 @@ class TrainConfig(StrictModel):
         "carry a label, else 0",
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch default)")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where to train; auto: CUDA when a GPU is available, else the CPU"
+    )
     amp: bool = Field(False, description="bfloat16/float16 autocast on CUDA")
     log_every: int = Field(50, ge=1, description="log a training record every N steps")
     tensorboard: bool = Field(False, description="also write TensorBoard events (needs tensorboard)")
