@@ -26,7 +26,7 @@ from mtvae.evaluate import disentanglement as dis
 from mtvae.evaluate import generation as gen
 from mtvae.evaluate import plots
 from mtvae.evaluate.figures import save_grid
-from mtvae.evaluate.interventions import discrete_conditional_tasks, n_classes
+from mtvae.evaluate.interventions import discrete_conditional_tasks
 from mtvae.evaluate.metric import info, outcome
 from mtvae.evaluate.probes import knn_probe, leakage_matrix, linear_probe
 from mtvae.evaluate.reference import reference_classifier, reference_task
@@ -247,7 +247,7 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
         scores = knn_probe(train_z, train_y, test_z, test_y, spec.kind, None, ctx.config.seed)
         for key, value in scores.items():
             results[f"probe_knn/{task}/{key}@all"] = value
-        if spec.kind in ("categorical", "binary"):
+        if spec.discrete:
             results[f"chance/{task}/accuracy"] = chance_accuracy(test_y)
     return results
 
@@ -346,7 +346,7 @@ def evaluate_generation(ctx: EvalContext) -> dict[str, float]:
 
 def _coherence(ctx: EvalContext, ref) -> float:
     """Share of samples conditioned on each class that the reference classifier assigns to it."""
-    cfg, k = ctx.config.eval, n_classes(ctx.model, ref.task)
+    cfg, k = ctx.config.eval, ctx.model.tasks[ref.task].n_values
     per_class = max(1, cfg.gen_samples // k)
     predicted, conditioned = [], []
     for value in range(k):

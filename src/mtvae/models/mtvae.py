@@ -37,6 +37,7 @@ from mtvae.objectives.schedules import linear_warmup
 from mtvae.objectives.task_losses import (
     RegressionLoss,
     TargetScaling,
+    class_probabilities,
     head_size,
     masked_task_loss,
     predict,
@@ -303,8 +304,8 @@ class MTVAE(nn.Module):
                     "model.prior=conditional (and layout partitioned) to sample conditionally."
                 )
             spec = self.tasks[task]
-            n = spec.n_classes if spec.kind == "categorical" else 2
-            if spec.kind in ("categorical", "binary") and value not in range(n):
+            n = spec.n_values
+            if spec.discrete and value not in range(n):
                 raise UserError(f"'{task}={value}' is not a class of '{task}': use 0..{n - 1}.")
 
     @torch.no_grad()
@@ -353,7 +354,7 @@ class MTVAE(nn.Module):
                 parts.append(kl[:, s])
                 continue
             q_t = Normal(q.loc[:, s], q.scale[:, s], validate_args=False)
-            probs = _class_probs(self.tasks[name], outputs[name])
+            probs = class_probabilities(self.tasks[name], outputs[name])
             parts.append(self.priors[name].kl(q_t, targets[name], masks[name], probs))
         return torch.cat(parts, dim=1)
 
@@ -409,11 +410,3 @@ def _gather(h: torch.Tensor, slices: list[slice]) -> torch.Tensor:
         return h[:, slices[0]]
     return torch.cat([h[:, s] for s in slices], dim=1)
 
-
-def _class_probs(task, output: torch.Tensor) -> torch.Tensor | None:
-    if task.kind == "categorical":
-        return torch.softmax(output, dim=1)
-    if task.kind == "binary":
-        p = torch.sigmoid(output[:, 0])
-        return torch.stack([1 - p, p], dim=1)
-    return None
