@@ -57,8 +57,11 @@ install-dev: $(BIN)/python data-packages browser tex
 demo: install
 	$(BIN)/mtvae study --preset $(PRESET) --out $(STUDY)
 
+# ruff, then the import contracts of pyproject.toml ([tool.importlinter]: the floors of the
+# package, bottom-up to the CLI, and no import cycle)
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/lint-imports
 
 test: lint docs-check
 	$(BIN)/python -m pytest -q -n 2

@@ -52,7 +52,7 @@ SPEC = {
 
 def measure(out: Path, train_once: bool) -> dict:
     start = time.perf_counter()
-    run_study(parse_spec(SPEC), out, workers=2, threads=1, report=False, log=lambda _: None,
+    run_study(parse_spec(SPEC), out, workers=2, threads=1, log=lambda _: None,
               train_once=train_once)
     wall = time.perf_counter() - start
     store = Store(out / "results.db", create=False)

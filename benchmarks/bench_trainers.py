@@ -170,10 +170,10 @@ def bare_loop(case: Case, data, tmp: Path, tuned: bool = False) -> Callable[[], 
 
 def mtvae_trainer(case: Case, data, tmp: Path) -> Callable[[], None]:
     """mtvae's Trainer, one training epoch per call (validation and checkpoints excluded)."""
-    from mtvae.train.trainer import Trainer
+    from mtvae.runs import make_trainer
 
     config, model = build(case, data)
-    trainer = Trainer(model, data, config, tmp)
+    trainer = make_trainer(config, model, data, tmp)
     return trainer._train_epoch
 
 

@@ -85,3 +85,31 @@ def test_non_finite_numbers_are_rejected(value):
 
     with pytest.raises(UserError, match="finite number"):
         resolve_config(apply_overrides({"model": {"name": "vae"}}, [f"train.lr={value}"]))
+
+
+def _fields_without_description(cls, prefix: str = "") -> list[str]:
+    """Every field of ``cls`` and of its nested config sections that has no description."""
+    from pydantic import BaseModel
+
+    missing = []
+    for name, field in cls.model_fields.items():
+        key = f"{prefix}{name}"
+        if not (field.description or "").strip():
+            missing.append(key)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            missing += _fields_without_description(field.annotation, key + ".")
+    return missing
+
+
+def test_every_config_field_has_a_description():
+    """The docs' config reference and `mtvae config` are generated from the descriptions."""
+    from mtvae.models.registry import MODELS
+    from mtvae.runconfig import RunConfig
+    from mtvae.study import spec
+
+    sections = [(RunConfig, "")]
+    sections += [(entry.config_cls, "model.") for entry in MODELS.values()]
+    sections += [(cls, f"{cls.__name__}:") for cls in
+                 (spec.StudySpec, spec.DatasetSpec, spec.VariantSpec, spec.HypothesisSpec)]
+    missing = [key for cls, prefix in sections for key in _fields_without_description(cls, prefix)]
+    assert missing == []

@@ -142,7 +142,7 @@ def test_the_tiny_settings_are_not_refused(capsys, tmp_path, monkeypatch):
 def test_every_preset_run_fits_a_machine_with_4_gib_free(monkeypatch):
     """Every run of every study preset passes the data and batch checks with 4 GiB
     available (Fashion-MNIST's files are checked by their headers where installed)."""
-    from mtvae.limits import check_batch_memory
+    from mtvae.batch_memory import check_batch_memory
     from mtvae.study.expand import expand
     from mtvae.study.spec import load_preset, preset_names
 

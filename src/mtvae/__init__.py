@@ -25,7 +25,7 @@ _LAZY = {
     "load": "mtvae.runs",
     "train_run": "mtvae.runs",
     "resume_run": "mtvae.runs",
-    "resolve_config": "mtvae.config",
+    "resolve_config": "mtvae.runconfig",
     "load_dataset": "mtvae.data.sources",
 }
 
@@ -36,8 +36,9 @@ def intervene(model: Any, x: Any, task: str, value: float) -> Any:
     Needs an ``mtvae`` model trained with ``model.prior=conditional``; returns mean images.
     """
     from mtvae.errors import UserError
+    from mtvae.models.capabilities import Conditional
 
-    if not hasattr(model, "intervene"):
+    if not isinstance(model, Conditional):
         raise UserError(f"A '{type(model).__name__}' model has no task blocks to intervene on.")
     return model.intervene(x, task, value)
 

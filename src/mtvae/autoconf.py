@@ -12,13 +12,14 @@ code they configure; this module only applies them.
 
 from __future__ import annotations
 
-from mtvae.config import RunConfig, TrainConfig
 from mtvae.data.dataset import Dataset, Split
 from mtvae.data.loader import labelled_index
 from mtvae.models.m2 import M2Config, resolved_alpha
 from mtvae.models.mtvae import TaskOptions, resolved_task_scale
 from mtvae.models.registry import get_model_entry
 from mtvae.nn.bodies import BodyConfig, conv_padding
+from mtvae.runconfig import RunConfig
+from mtvae.train.config import TrainConfig
 
 # Below this share of labelled training samples a model with task heads gets labelled
 # oversampling by default: a plain batch then holds a handful of labels, and the heads see

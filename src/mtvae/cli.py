@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def raw_config(args: argparse.Namespace) -> dict:
     """Merge the config file, --model, --data and --set overrides into one raw dict."""
-    from mtvae.config import apply_overrides, load_config_file
+    from mtvae.base import apply_overrides, load_config_file
 
     raw = load_config_file(args.config) if getattr(args, "config", None) else {}
     if args.model:
@@ -135,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if status:
             raise SystemExit(status)
         return
-    from mtvae.config import resolve_config
+    from mtvae.runconfig import resolve_config
     from mtvae.runs import resume_run, train_run, train_stage
 
     if args.restart and not args.resume:
@@ -163,8 +163,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from mtvae.evaluate.runner import evaluate_run, format_table
-    from mtvae.runs import ResultsNotSaved
+    from mtvae.evaluate.runner import format_table
+    from mtvae.runs import ResultsNotSaved, evaluate_run
 
     try:
         results = evaluate_run(args.run_dir, args.metrics)
@@ -202,7 +202,7 @@ def parse_conditions(items: list[str]) -> dict[str, float]:
 def cmd_config(args: argparse.Namespace) -> None:
     import yaml
 
-    from mtvae.config import resolve_config
+    from mtvae.runconfig import resolve_config
 
     args.config, args.device = None, None
     print(yaml.safe_dump(resolve_config(raw_config(args)).to_dict(), sort_keys=False), end="")
@@ -223,6 +223,7 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> None:
+    from mtvae.report.build import STUDY_FORMATS, build_report
     from mtvae.study.spec import load_preset, load_spec_file, with_data
     from mtvae.study.study import run_study
 
@@ -238,7 +239,8 @@ def cmd_study(args: argparse.Namespace) -> None:
         options = {"address": args.address, "gpus": args.gpus_per_run} if args.backend == "ray" else {}
         out = run_study(spec, args.out, workers=args.workers, threads=args.threads,
                         backend=args.backend, retry_failed=args.retry_failed,
-                        backend_options=options)
+                        backend_options=options,
+                        report=lambda study: build_report(study, formats=STUDY_FORMATS))
     except KeyboardInterrupt as exc:
         print(f"mtvae: interrupted; rerun the same command to resume the study in {args.out}.",
               file=sys.stderr)

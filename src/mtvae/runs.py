@@ -1,4 +1,4 @@
-"""Run directories: create one, train into it, load a trained model back.
+"""Run directories: create one, train into it, evaluate it, load a trained model back.
 
 A run directory holds ``config.yaml`` (resolved config), ``model.safetensors``,
 ``checkpoint/`` (resumable state), ``log.jsonl`` and ``results.json``.
@@ -23,15 +23,17 @@ import torch
 import yaml
 
 from mtvae import __version__
-from mtvae.autoconf import resolve_auto
-from mtvae.config import RunConfig, resolve_config
+from mtvae.autoconf import labelled_per_batch, model_tasks, resolve_auto
+from mtvae.batch_memory import check_evaluation_memory, check_training_memory
 from mtvae.data.dataset import DataInfo, Dataset
 from mtvae.data.sources import load_dataset
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError, WriteError, yaml_problem
 from mtvae.io import atomic_write, read_json, read_yaml, write_json, write_yaml
-from mtvae.limits import check_training_memory
+from mtvae.models.capabilities import Multitask, Staged
+from mtvae.models.mtvae import TaskOptions
 from mtvae.models.registry import build_model
+from mtvae.runconfig import RunConfig, resolve_config
 from mtvae.train.checkpoint import (
     PREVIOUS,
     CheckpointError,
@@ -109,7 +111,7 @@ def train_run(
     config: RunConfig, out: str | Path, overwrite: bool = False, dataset: Dataset | None = None
 ) -> Path:
     """Train a new run described by ``config`` into ``out``; return the run directory."""
-    from mtvae.train.trainer import Trainer, resolve_device
+    from mtvae.train.trainer import resolve_device
 
     out = Path(out)
     set_threads(config)
@@ -126,8 +128,8 @@ def train_run(
         write_yaml(out / "config.yaml", config.to_dict())
     barrier(ctx)
     with resumable(out):
-        trainer = Trainer(model, dataset, config, out, weights_meta(config, dataset.info))
-        _finish(trainer, out)
+        trainer = make_trainer(config, model, dataset, out)
+        _finish(trainer, config, out)
     return out
 
 
@@ -159,7 +161,7 @@ def resume_run(
         if name != CHECKPOINT and (run_dir / CHECKPOINT).is_file():  # keep the damaged one
             os.replace(run_dir / CHECKPOINT, run_dir / (CHECKPOINT + ".damaged"))
         with resumable(run_dir):
-            _finish(trainer, run_dir)
+            _finish(trainer, config, run_dir)
         return run_dir
     print(f"mtvae: no usable checkpoint; starting '{run_dir}' again from scratch with its "
           "config.yaml.", file=sys.stderr)
@@ -168,13 +170,35 @@ def resume_run(
 
 def _resumed_trainer(config: RunConfig, dataset: Dataset, run_dir: Path, checkpoint: Path):
     """A trainer restored from ``checkpoint`` (:class:`CheckpointError` when it is unusable)."""
-    from mtvae.train.trainer import Trainer
-
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
-    trainer = Trainer(model, dataset, config, run_dir, weights_meta(config, dataset.info))
+    trainer = make_trainer(config, model, dataset, run_dir)
     trainer.resume(checkpoint)
     return trainer
+
+
+def make_trainer(config: RunConfig, model: torch.nn.Module, dataset: Dataset, run_dir: Path):
+    """The :class:`~mtvae.train.trainer.Trainer` of a run: its ``TrainConfig`` with
+    ``labelled_per_batch`` resolved for this model and data, the model's task-weighting
+    strategy (None for the plain sum) and the resolved config its checkpoints record."""
+    from mtvae.objectives.weighting import build_weighting
+    from mtvae.train.trainer import Trainer
+
+    per_batch = labelled_per_batch(config.train, config.model, dataset.train)
+    train = config.train.model_copy(update={"labelled_per_batch": per_batch})
+    wcfg = config.model.weighting if isinstance(config.model, TaskOptions) else None
+    weighting = (None if wcfg is None or wcfg.strategy == "fixed"
+                 else build_weighting(wcfg, model.loss_names()))
+    # the tasks the built model learns (M2: its one class task), else the config's
+    learned = list(model.tasks) if isinstance(model, Multitask) else []
+    return Trainer(
+        model, dataset, train, run_dir,
+        seed=config.seed,
+        weighting=weighting,
+        labelled_tasks=learned or model_tasks(config.model),
+        record=config.to_dict(),
+        weights_meta=weights_meta(config, dataset.info),
+    )
 
 
 def recovery_hint(run_dir: Path) -> str:
@@ -200,7 +224,7 @@ def resumable(run_dir: Path) -> Iterator[None]:
         raise exc.with_next_step(how.format(run=run_dir)) from None
 
 
-def _finish(trainer, run_dir: Path) -> None:
+def _finish(trainer, config: RunConfig, run_dir: Path) -> None:
     state = trainer.fit()
     if not trainer.dist.is_main:
         return
@@ -215,9 +239,9 @@ def _finish(trainer, run_dir: Path) -> None:
         },
     )
     warn_at_chance(trainer.model, trainer.dataset)
-    stage = getattr(trainer.model, "second_stage", None)
+    stage = trainer.model.second_stage if isinstance(trainer.model, Staged) else None
     if stage is not None:  # e.g. a VQ-VAE's prior, fitted on the trained model's codes
-        _run_stage(stage, trainer.model, trainer.dataset, trainer.config, run_dir, state.step)
+        _run_stage(stage, trainer.model, trainer.dataset, config, run_dir, state.step)
 
 
 def warn_at_chance(model, dataset: Dataset) -> None:
@@ -260,7 +284,7 @@ def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None)
         )
     set_threads(config)
     model, _ = load(run_dir, device=resolve_device(config.train.device))
-    declared = getattr(model, "second_stage", None)
+    declared = model.second_stage if isinstance(model, Staged) else None
     if declared != stage:
         has = f"its only stage is '{declared}'" if declared else "it has no second stage"
         raise UserError(
@@ -281,6 +305,44 @@ class ResultsNotSaved(WriteError):
                  ) -> None:
         super().__init__(error.path, error.cause, error.fix, next_step)
         self.results = results
+
+
+def evaluate_run(
+    run_dir: str | Path, metrics: str | None = "all", seed: int = 0, log=print
+) -> dict:
+    """Evaluate ``run_dir`` (``all`` or a comma list of metric families); merge the metrics
+    into ``results.json`` and return them."""
+    from mtvae.evaluate.runner import FamilyWriteFailed, evaluate_model, parse_metrics
+
+    run_dir = Path(run_dir)
+    families = parse_metrics(metrics)
+    model, config = load(run_dir)
+    dataset = load_dataset(config.data)
+    check_evaluation_memory(config, dataset)
+    try:
+        results = evaluate_model(model, dataset, config, run_dir, families, seed, log)
+    except FamilyWriteFailed as failed:
+        raise _keep_computed(run_dir, failed.results, failed.error, failed.family) from None
+    merge_results(run_dir, results)  # a damaged results.json is kept aside, not fatal
+    if "task" in families:
+        warn_at_chance(model, dataset)
+    return results
+
+
+def _keep_computed(run_dir: Path, results: dict, error: WriteError, family: str) -> WriteError:
+    """The error to raise when ``family`` failed to write a figure: every metric computed, its
+    own included, is merged into ``results.json`` (when that write works) and carried along
+    for the CLI to print."""
+    if not results:
+        return error
+    try:
+        merge_results(run_dir, results)
+        kept = "are saved in results.json and printed above"
+    except ResultsNotSaved:
+        kept = "are printed above (results.json could not be written either)"
+    return ResultsNotSaved(
+        error, results, f"then run the command again; the metrics computed up to and "
+        f"including '{family}' {kept}")
 
 
 def read_results(run_dir: str | Path) -> dict[str, Any]:

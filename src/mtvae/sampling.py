@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 from mtvae.errors import UserError
 from mtvae.evaluate.figures import save_grid
 from mtvae.limits import MAX_SAMPLES, check_memory
+from mtvae.models.capabilities import Conditional, Generative
 from mtvae.runs import load
 
 
@@ -42,15 +42,14 @@ def sample_to_png(
     """
     check_sample_count(n)
     model, _ = load(run_dir)
-    if not hasattr(model, "sample"):
+    if not isinstance(model, Generative):
         raise UserError(f"A '{type(model).__name__}' model has no generative part to sample from.")
-    image_shape = getattr(model, "image_shape", None)
-    if image_shape is not None:  # the images, and the grid they are tiled into
-        check_memory(2 * n * math.prod(image_shape) * 4, f"Drawing {n:,} samples",
-                     "ask for fewer with --n.")
+    # the images, and the grid they are tiled into
+    check_memory(2 * n * math.prod(model.image_shape) * 4, f"Drawing {n:,} samples",
+                 "ask for fewer with --n.")
     generator = torch.Generator().manual_seed(seed)
     if condition:
-        if "condition" not in inspect.signature(model.sample).parameters:
+        if not isinstance(model, Conditional):
             raise UserError(
                 f"A '{type(model).__name__}' model cannot sample conditionally; train an "
                 "mtvae with model.prior=conditional to use --condition."

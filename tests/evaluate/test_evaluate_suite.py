@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+import mtvae.runs
 from mtvae.config import DataConfig, resolve_config
 from mtvae.data.labels import apply_label_policy
 from mtvae.data.shapes import load_shapes
 from mtvae.evaluate import reference as ref
-from mtvae.evaluate import runner
 from mtvae.evaluate.families import evaluate_probes
 from mtvae.evaluate.plots import curve_terms, pca_2d
 from mtvae.evaluate.representations import (
@@ -21,8 +21,8 @@ from mtvae.evaluate.representations import (
     principal_axes,
     representation,
 )
-from mtvae.evaluate.runner import EvalContext, evaluate_run
-from mtvae.runs import load, train_run
+from mtvae.evaluate.runner import EvalContext
+from mtvae.runs import evaluate_run, load, train_run
 
 SIZES = {"n_train": 256, "n_val": 64, "n_test": 128, "image_size": 16}
 EVAL = {"iwae_k": 4, "iwae_n": 32, "gen_samples": 256, "kid_subsets": 10,
@@ -98,8 +98,8 @@ def test_vae_writes_every_applicable_key_and_figure(runs):
             "distortion", "active_units", *_probe_keys(), *(f"disent/{k}" for k in DISENT),
             *(f"gen/{k}" for k in GEN)]  # fmt: skip
     _assert_finite(results, keys)
-    assert lines == ["skipped task: VAE has no predict", "skipped vq: VAE has no encode_codes, "
-                     "decode_codes, prior", "skipped leakage: VAE has a single latent block "
+    assert lines == ["skipped task: VAE has no predict, tasks", "skipped vq: VAE has no "
+                     "encode_codes, decode_codes, quantizer, prior", "skipped leakage: VAE has a single latent block "
                      "(nothing can leak)"]  # fmt: skip
     assert not any(k.startswith("gen/coherence") for k in results)  # no conditional prior
     assert results["gen/n_samples"] == EVAL["gen_samples"]
@@ -124,7 +124,7 @@ def test_mtvae_writes_leakage_per_block_and_task_and_coherence(runs):
     leakage = {k for k in results if k.startswith("leakage/")}
     assert leakage == {f"leakage/{b}/{t}" for b in ("shared", "shape", "x") for t in ("shape", "x")}
     assert 0.0 <= results["gen/coherence/shape"] <= 1.0
-    assert lines == ["skipped vq: MTVAE has no encode_codes, decode_codes, prior"]
+    assert lines == ["skipped vq: MTVAE has no encode_codes, decode_codes, quantizer, prior"]
     for name in ("leakage", "traversals", "embedding", "samples", "training_curves"):
         assert (run / f"figures/{name}.png").is_file(), name
 
@@ -154,7 +154,7 @@ def test_vqvae_gets_probes_on_code_vectors_and_generation(runs):
 def test_data_without_factors_skips_disent_with_a_reason(runs, monkeypatch):
     data = _data()
     no_factors = replace(data, test=replace(data.test, factors=None))
-    monkeypatch.setattr(runner, "load_dataset", lambda cfg: no_factors)
+    monkeypatch.setattr(mtvae.runs, "load_dataset", lambda cfg: no_factors)
     lines: list[str] = []
     results = evaluate_run(runs["vae"][0], "disent,probe", log=lines.append)
     assert lines == ["skipped disent: dataset 'shapes' has no ground-truth factors"]

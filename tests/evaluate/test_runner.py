@@ -8,8 +8,8 @@ from mtvae.cli import main
 from mtvae.config import resolve_config
 from mtvae.data.shapes import load_shapes
 from mtvae.errors import UserError
-from mtvae.evaluate.runner import evaluate_run, parse_metrics
-from mtvae.runs import train_run
+from mtvae.evaluate.runner import parse_metrics
+from mtvae.runs import evaluate_run, train_run
 
 TINY = {"n_train": 96, "n_val": 16, "n_test": 16, "image_size": 16}
 BODY = {"arch": "mlp", "hidden": [32]}
@@ -49,7 +49,7 @@ def test_supervised_skips_generative_families_with_a_reason(tmp_path):
                             "chance/shape/accuracy"}  # the task family alone ran
     assert any(line.startswith("skipped recon: Supervised has no reconstruct") for line in lines)
     assert any(line.startswith("skipped nll:") for line in lines)
-    assert "skipped gen: Supervised has no sample" in lines
+    assert "skipped gen: Supervised has no sample, image_shape" in lines
 
 
 def test_vae_skips_task_family(tmp_path):
@@ -57,7 +57,7 @@ def test_vae_skips_task_family(tmp_path):
     lines = []
     results = evaluate_run(run, metrics="recon,task", log=lines.append)
     assert "recon/mse" in results and not any(k.startswith("task/") for k in results)
-    assert lines == ["skipped task: VAE has no predict"]
+    assert lines == ["skipped task: VAE has no predict, tasks"]
 
 
 def test_unknown_metric_family_is_a_user_error():

@@ -16,11 +16,10 @@ from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError
-from mtvae.evaluate.runner import evaluate_run
 from mtvae.latent.gaussian import kl_standard_normal
 from mtvae.models.m2 import M2, M2Config
 from mtvae.nn.bodies import BodyConfig
-from mtvae.runs import load, train_run
+from mtvae.runs import evaluate_run, load, train_run
 
 K, D, SHAPE = 3, 4, (1, 8, 8)
 TASKS = {"shape": TaskSpec("shape", "categorical", K), "x": TaskSpec("x", "regression")}

@@ -6,9 +6,8 @@ import torch
 from mtvae.config import resolve_config
 from mtvae.data.loader import InMemoryLoader
 from mtvae.data.shapes import load_shapes
-from mtvae.evaluate.runner import evaluate_run
 from mtvae.models.registry import build_model
-from mtvae.runs import load, train_run
+from mtvae.runs import evaluate_run, load, train_run
 
 MODEL = {"name": "mtvqvae", "tasks": ["shape", "x"],
          "quantizer": {"num_codes": 16, "code_dim": 4},

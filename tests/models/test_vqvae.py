@@ -21,9 +21,8 @@ from mtvae.config import resolve_config
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.data.shapes import load_shapes
-from mtvae.evaluate.runner import evaluate_run
 from mtvae.models.vqvae import VQVAE, VQVAEConfig
-from mtvae.runs import resume_run, train_run
+from mtvae.runs import evaluate_run, resume_run, train_run
 from mtvae.train.checkpoint import META_KEY, read_weights
 from mtvae.train.trainer import Trainer
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mtvae.report.build import build_report
 from mtvae.study.spec import parse_spec
 from mtvae.study.study import run_study
 
@@ -32,7 +33,7 @@ def test_hostile_names_stay_inside_the_study_directory(tmp_path):
     sandbox.mkdir(parents=True)
     out = sandbox / "study"
     tmp_before = {p.name for p in Path("/tmp").iterdir()}
-    run_study(parse_spec(SPEC), out, workers=1, threads=1, log=lambda _: None)
+    run_study(parse_spec(SPEC), out, workers=1, threads=1, log=lambda _: None, report=build_report)
     assert (out / "report" / "index.html").is_file()
     outside = [p for p in tmp_path.rglob("*") if out not in p.parents and p != out
                and p not in (tmp_path / "a", sandbox)]

@@ -51,9 +51,9 @@ def ray_instance():
 
 def test_ray_study_matches_the_local_runner_and_isolates_failures(tmp_path, ray_instance):
     spec = parse_spec(TINY)
-    local = run_study(spec, tmp_path / "local", workers=2, threads=1, report=False,
+    local = run_study(spec, tmp_path / "local", workers=2, threads=1,
                       log=lambda _: None)
-    remote = run_study(spec, tmp_path / "ray", workers=2, threads=1, backend="ray", report=False,
+    remote = run_study(spec, tmp_path / "ray", workers=2, threads=1, backend="ray",
                        log=lambda _: None)
     a, b = _rows(local), _rows(remote)
     assert a.keys() == b.keys() and len(a) == 6
@@ -63,7 +63,7 @@ def test_ray_study_matches_the_local_runner_and_isolates_failures(tmp_path, ray_
         assert b[rid][0] == status
         if status == "done":  # same seeds, same single thread: the same numbers
             assert _scores(b[rid][1]) == _scores(metrics)
-    again = run_study(spec, tmp_path / "ray", workers=2, threads=1, backend="ray", report=False,
+    again = run_study(spec, tmp_path / "ray", workers=2, threads=1, backend="ray",
                       log=lambda _: None)
     assert _rows(again) == b  # resumed: nothing re-run, nothing duplicated
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from mtvae.cli import main
+from mtvae.report.build import build_report
 from mtvae.study.expand import expand
 from mtvae.study.runner import default_layout
 from mtvae.study.spec import parse_spec
@@ -89,7 +90,7 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
     raw["variants"]["mt"]["set"]["model.latent_dim"] = 2
     raw["conditions"] = {}
     spec = parse_spec(raw)
-    out = run_study(spec, tmp_path / "s", workers=1, threads=1)
+    out = run_study(spec, tmp_path / "s", workers=1, threads=1, report=build_report)
     rows = Store(out / "results.db").runs()
     assert len(rows) == 4  # 2 variants x 2 seeds
     for row in rows:

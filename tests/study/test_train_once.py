@@ -59,7 +59,7 @@ def _metrics(out):
 
 def test_training_once_gives_every_cell_the_results_of_training_it_again(tmp_path):
     spec = parse_spec(SPEC)
-    quiet = dict(workers=1, threads=1, report=False, log=lambda _: None)
+    quiet = dict(workers=1, threads=1, log=lambda _: None)
     run_study(spec, tmp_path / "once", train_once=True, **quiet)
     run_study(spec, tmp_path / "every", train_once=False, **quiet)
     once, every = _metrics(tmp_path / "once"), _metrics(tmp_path / "every")

@@ -177,7 +177,7 @@ BALANCED_KINDS = ("categorical", "binary")  # tasks with classes to balance over
 def apply_label_policy(dataset, cfg) -> None:
     """Remove labels from the training and (``val_labels: policy``) validation splits in place.
 
-    ``cfg`` is a :class:`~mtvae.config.DataConfig` (its label keys and ``seed``).
+    ``cfg`` is a :class:`~mtvae.data.config.DataConfig` (its label keys and ``seed``).
     """
     names = sorted(dataset.train.targets)
     if not names:

@@ -44,7 +44,7 @@ import torch
 import yaml
 from pydantic import ValidationError, field_validator
 
-from mtvae.config import StrictModel, validation_problems
+from mtvae.base import StrictModel, validation_problems
 from mtvae.data.arrays import build_dataset, holdout_parts
 from mtvae.data.dataset import Dataset
 from mtvae.data.tasks import TaskKind, TaskSpec

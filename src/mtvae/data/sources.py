@@ -117,7 +117,7 @@ SOURCES: dict[str, SourceEntry] = {
 
 
 def load_dataset(cfg) -> Dataset:
-    """Load the dataset a :class:`~mtvae.config.DataConfig` names, with its conditions applied.
+    """Load the dataset a :class:`~mtvae.data.config.DataConfig` names, with its conditions applied.
 
     Conditions: ``nuisance``, ``extra_tasks``, ``holdout`` (the ``ood`` split), ``n_train`` /
     ``n_val`` / ``n_test``, then the label policy on the training and validation splits.

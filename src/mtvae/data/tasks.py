@@ -23,6 +23,19 @@ class TaskSpec:
     description: str = ""
     control: bool = False  # labels independent of the image (data.extra_tasks: random)
 
+    @property
+    def discrete(self) -> bool:
+        """Categorical or binary: the label is one of :attr:`n_values` classes."""
+        return self.kind in ("categorical", "binary")
+
+    @property
+    def n_values(self) -> int | None:
+        """How many values a discrete label takes (``n_classes``; 2 for binary); None for
+        multilabel and regression tasks."""
+        if self.kind == "categorical":
+            return self.n_classes
+        return 2 if self.kind == "binary" else None
+
     def __post_init__(self) -> None:
         needs_classes = self.kind in ("categorical", "multilabel")
         if needs_classes and (self.n_classes is None or self.n_classes < 2):

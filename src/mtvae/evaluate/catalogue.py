@@ -1,7 +1,7 @@
 """The metric catalogue: what every ``results.json`` key means, declared once.
 
 Each module that computes metrics declares its key patterns beside the code, as a ``METRICS``
-tuple of :class:`Metric` (``recon/*`` in :mod:`~mtvae.evaluate.reconstruction`, ``task/*`` in
+tuple of :class:`~mtvae.evaluate.metric.Metric` (``recon/*`` in :mod:`~mtvae.evaluate.reconstruction`, ``task/*`` in
 :mod:`~mtvae.evaluate.tasks`, ``probe/*``, ``disent/*``, ``gen/*`` in
 :mod:`~mtvae.evaluate.families`, ...). This module gathers them; evaluation, the study
 statistics and the report all read :func:`lookup`:
@@ -19,48 +19,17 @@ disjoint. ``ood/<key>`` (the same metric on a held-out split) inherits ``<key>``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fnmatch import fnmatch
 from functools import cache
-from typing import Literal
+
+from mtvae.evaluate.metric import Metric, info, outcome
+
+__all__ = ["Metric", "entries", "info", "lookup", "outcome"]
 
 FAMILY_ORDER = ("reconstruction", "generation", "representation", "task")  # outcome kinds
 GROUP_ORDER = (*FAMILY_ORDER, "codebook")  # and descriptive groups, for tables
 OOD_PREFIX = "ood/"
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric key pattern and what it means."""
-
-    pattern: str
-    family: str | None
-    direction: Literal["higher", "lower"] | None
-    kind: Literal["outcome", "info"]
-    unit: str
-    definition: str
-
-    @property
-    def is_outcome(self) -> bool:
-        """Whether variants are ever compared on this metric."""
-        return self.kind == "outcome"
-
-    @property
-    def higher_is_better(self) -> bool:
-        """True unless lower is better (info metrics: True, never used)."""
-        return self.direction != "lower"
-
-
-def outcome(pattern: str, family: str, direction: Literal["higher", "lower"], unit: str,
-            definition: str) -> Metric:
-    """An outcome metric: compared between variants, ``direction`` is better."""
-    return Metric(pattern, family, direction, "outcome", unit, definition)
-
-
-def info(pattern: str, unit: str, definition: str, family: str | None = None) -> Metric:
-    """An info metric (a count, size, setting or diagnostic): shown, never compared. With a
-    ``family`` it is a descriptive column of the result tables; without, bookkeeping."""
-    return Metric(pattern, family, None, "info", unit, definition)
 
 
 # Keys written by the trainer (mtvae.runs), not by an evaluation family.
@@ -74,9 +43,9 @@ TRAINING = (
 @cache
 def entries() -> tuple[Metric, ...]:
     """Every declared pattern, module by module (imported here to keep this module light)."""
-    from mtvae.evaluate import codebook, families, reconstruction, runner, tasks
+    from mtvae.evaluate import codebook, families, likelihood, reconstruction, tasks
 
-    return (*reconstruction.METRICS, *runner.METRICS, *tasks.METRICS, *codebook.METRICS,
+    return (*reconstruction.METRICS, *likelihood.METRICS, *tasks.METRICS, *codebook.METRICS,
             *families.METRICS, *TRAINING)
 
 

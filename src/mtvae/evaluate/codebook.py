@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from mtvae.evaluate.catalogue import info, outcome
 from mtvae.evaluate.figures import save_grid
+from mtvae.evaluate.metric import info, outcome
 from mtvae.latent.autoregressive import UniformPrior
 from mtvae.latent.quantizer import CodeUsage
 

@@ -25,9 +25,9 @@ from sklearn.exceptions import ConvergenceWarning
 from mtvae.evaluate import disentanglement as dis
 from mtvae.evaluate import generation as gen
 from mtvae.evaluate import plots
-from mtvae.evaluate.catalogue import info, outcome
 from mtvae.evaluate.figures import save_grid
-from mtvae.evaluate.interventions import discrete_conditional_tasks, n_classes
+from mtvae.evaluate.interventions import discrete_conditional_tasks
+from mtvae.evaluate.metric import info, outcome
 from mtvae.evaluate.probes import knn_probe, leakage_matrix, linear_probe
 from mtvae.evaluate.reference import reference_classifier, reference_task
 from mtvae.evaluate.representations import (
@@ -38,9 +38,10 @@ from mtvae.evaluate.representations import (
     representation_kind,
 )
 from mtvae.evaluate.tasks import chance_accuracy
+from mtvae.models.capabilities import Blocked, GaussianLatentModel, Generative, Multitask
 
 if TYPE_CHECKING:
-    from mtvae.evaluate.runner import EvalContext
+    from mtvae.evaluate.context import EvalContext
 
 PROBE_KINDS = ("categorical", "binary", "regression")  # multilabel targets are not probed
 EMBEDDING_POINTS = 2000
@@ -191,8 +192,7 @@ def needs_factors(ctx: EvalContext) -> str | None:
 
 def needs_blocks(ctx: EvalContext) -> str | None:
     """Leakage needs a latent split into more than one block."""
-    layout = getattr(ctx.model, "blocks", None)
-    if not isinstance(layout, dict) or len(layout) < 2:
+    if not isinstance(ctx.model, Blocked) or len(ctx.model.blocks) < 2:
         return f"{type(ctx.model).__name__} has a single latent block (nothing can leak)"
     return needs_representation(ctx)
 
@@ -247,7 +247,7 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
         scores = knn_probe(train_z, train_y, test_z, test_y, spec.kind, None, ctx.config.seed)
         for key, value in scores.items():
             results[f"probe_knn/{task}/{key}@all"] = value
-        if spec.kind in ("categorical", "binary"):
+        if spec.discrete:
             results[f"chance/{task}/accuracy"] = chance_accuracy(test_y)
     return results
 
@@ -289,7 +289,7 @@ def evaluate_disentanglement(ctx: EvalContext) -> dict[str, float]:
 def leakage_scores(ctx: EvalContext) -> dict[str, dict[str, float]]:
     """``{block: {task: score}}`` on the test split (rows labelled for every task); a random
     70/30 split of them fits and scores each linear probe (accuracy or R^2)."""
-    tasks = getattr(ctx.model, "tasks", None) or ctx.data.tasks
+    tasks = (ctx.model.tasks if isinstance(ctx.model, Multitask) else None) or ctx.data.tasks
     tasks = {t: spec for t, spec in tasks.items() if spec.kind in PROBE_KINDS}
     test = ctx.data.test
     rows = np.ones(len(test), dtype=bool)
@@ -346,7 +346,7 @@ def evaluate_generation(ctx: EvalContext) -> dict[str, float]:
 
 def _coherence(ctx: EvalContext, ref) -> float:
     """Share of samples conditioned on each class that the reference classifier assigns to it."""
-    cfg, k = ctx.config.eval, n_classes(ctx.model, ref.task)
+    cfg, k = ctx.config.eval, ctx.model.tasks[ref.task].n_values
     per_class = max(1, cfg.gen_samples // k)
     predicted, conditioned = [], []
     for value in range(k):
@@ -363,12 +363,12 @@ def _coherence(ctx: EvalContext, ref) -> float:
 def evaluate_figures(ctx: EvalContext) -> dict[str, float]:
     """Write every figure that applies to the model; no metric keys."""
     model = ctx.model
-    if hasattr(model, "sample"):
+    if isinstance(model, Generative):
         grid = draw_samples(
             model, ctx.config.eval.n_grid, ctx.config.eval.batch_size, ctx.config.seed
         )
         save_grid(grid, ctx.figures / "samples.png")
-    if all(hasattr(model, m) for m in ("encode", "decode", "likelihood")):
+    if isinstance(model, GaussianLatentModel):
         traversal_plot(ctx)
     if representation_kind(model) is not None and ctx.data.tasks:
         embedding_plot(ctx)

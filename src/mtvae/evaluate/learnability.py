@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from mtvae.evaluate.tasks import chance_accuracy, predict_split, task_scores
+from mtvae.models.capabilities import Multitask
 
 NOISE_SE = 2.0  # accuracy within 2 binomial standard errors of the majority rate is "chance"
 HINT = (
@@ -53,9 +54,9 @@ def chance_warnings(
     Control tasks of ``data_tasks`` (random labels, independent of the image) are at chance by
     design and get no warning.
     """
-    tasks = getattr(model, "tasks", None)
-    if not tasks or not hasattr(model, "predict") or len(split) == 0:
+    if not isinstance(model, Multitask) or not model.tasks or len(split) == 0:
         return []
+    tasks = model.tasks
     model.eval()
     predictions = predict_split(model, split.x)
     lines = []

@@ -7,8 +7,14 @@ samples (Burda et al. 2016); it is an upper bound on the true NLL that tightens 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
+
+from mtvae.evaluate.metric import info, outcome
+
+if TYPE_CHECKING:
+    from mtvae.evaluate.context import EvalContext
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
@@ -72,3 +78,42 @@ def active_units(means: torch.Tensor, threshold: float = 0.01) -> int:
     A unit u is active when ``Cov_x(E_q[z_u | x]) > threshold``; ``means`` is ``(N, Z)``.
     """
     return int((means.var(0, unbiased=True) > threshold).sum())
+
+
+METRICS = (  # the keys of evaluate_likelihood
+    outcome("elbo", "reconstruction", "higher", "nats per image",
+            "evidence lower bound per test image (β = 1, one sample)"),
+    info("kl", "nats per image", "KL(q(z|x) ‖ p(z)) per test image", "reconstruction"),
+    outcome("nll/iwae", "reconstruction", "lower", "nats per image",
+            "−log p(x) per test image, importance-weighted bound with k samples (Burda et al. "
+            "2016)"),
+    info("nll/iwae_k", "samples", "importance samples k of nll/iwae"),
+    info("nll/iwae_n", "images", "test images nll/iwae averages over"),
+    outcome("bits_per_dim", "reconstruction", "lower", "bits per value",
+            "nll/iwae / (D ln 2), D = C·H·W pixel values (nll/iwae rescaled)"),
+    info("rate", "nats per image", "mean KL(q(z|x) ‖ p(z)) per test image", "reconstruction"),
+    outcome("distortion", "reconstruction", "lower", "nats per image",
+            "mean −log p(x|z) per test image (elbo = −(rate + distortion))"),
+    info("active_units", "dims", "latent dimensions whose posterior mean varies across inputs "
+         "(Cov > 0.01)", "reconstruction"),
+)
+
+
+def evaluate_likelihood(ctx: EvalContext) -> dict:
+    """The nll family: ELBO, KL, the IWAE bound and the rate-distortion split on the test set."""
+    cfg, x = ctx.config.eval, ctx.data.test.x
+    elbo, kl = elbo_and_kl(ctx.model, x, cfg.batch_size)
+    ll = iwae_log_likelihood(ctx.model, x[: cfg.iwae_n], k=cfg.iwae_k)
+    means = torch.cat([ctx.model.encode(x[i : i + 500]).loc for i in range(0, len(x), 500)])
+    nll = float(-ll.mean())
+    return {
+        "elbo": float(elbo.mean()),
+        "kl": float(kl.mean()),
+        "nll/iwae": nll,
+        "nll/iwae_k": cfg.iwae_k,
+        "nll/iwae_n": len(ll),
+        "bits_per_dim": nll / (x[0].numel() * math.log(2)),
+        "rate": float(kl.mean()),
+        "distortion": float(-(elbo + kl).mean()),  # -log p(x|z), one posterior sample
+        "active_units": active_units(means),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mtvae.evaluate.catalogue import outcome
+from mtvae.evaluate.metric import outcome
 
 METRICS = (
     outcome("recon/mse", "reconstruction", "lower", "per pixel",

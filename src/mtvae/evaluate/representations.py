@@ -2,10 +2,11 @@
 
 Metric functions take numpy arrays ``(N, d)``; this module is where a model turns into one:
 
-* ``model.representation(x)`` when the model defines it (the supervised baseline's features,
-  a VQ-VAE's quantised code vectors flattened);
+* ``model.representation(x)`` of a :class:`~mtvae.models.capabilities.Represents` model (the
+  supervised baseline's features, a VQ-VAE's quantised code vectors flattened);
 * otherwise the posterior mean ``model.encode(x).loc`` of a Gaussian-latent model;
-* otherwise, for a code model, the quantised vectors of its codes, flattened.
+* otherwise, for a :class:`~mtvae.models.capabilities.Coded` model, the quantised vectors of
+  its codes, flattened.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mtvae.models.capabilities import Blocked, Coded, GaussianLatentModel, Represents
+
 
 def representation_kind(model) -> str | None:
     """How :func:`representation` reads ``model`` (None: it cannot)."""
-    if hasattr(model, "representation"):
+    if isinstance(model, Represents):
         return "representation"
-    if hasattr(model, "encode"):
+    if isinstance(model, GaussianLatentModel):
         return "posterior_mean"
-    if hasattr(model, "encode_codes") and hasattr(getattr(model, "quantizer", None), "lookup"):
+    if isinstance(model, Coded):
         return "codes"
     return None
 
@@ -65,9 +68,8 @@ def principal_axes(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def blocks(model, width: int) -> dict[str, slice]:
     """Named slices of a representation of ``width`` dims: an MT-VAE's latent blocks, else ``z``."""
-    layout = getattr(model, "blocks", None)
-    if isinstance(layout, dict) and layout:
-        return dict(layout)
+    if isinstance(model, Blocked) and model.blocks:
+        return dict(model.blocks)
     return {"z": slice(0, width)}
 
 

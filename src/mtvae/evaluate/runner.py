@@ -1,61 +1,52 @@
-"""Evaluate a trained run: compute metric families, merge into results.json, write figures.
+"""Evaluate a trained model in memory: compute metric families and write their figures.
 
-Each metric family says which model capabilities it needs (``requires``) and, optionally, a
-``check`` on the model and data (ground-truth factors, a categorical task, several latent
-blocks); families that do not apply are skipped with a one-line reason rather than an error.
+Each metric family says which model capabilities it needs (``requires``, protocols of
+:mod:`mtvae.models.capabilities`) and, optionally, a ``check`` on the model and data
+(ground-truth factors, a categorical task, several latent blocks); families that do not apply
+are skipped with a one-line reason rather than an error. :func:`mtvae.runs.evaluate_run` loads
+a run directory, calls :func:`evaluate_model` and merges the metrics into ``results.json``.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mtvae.data.dataset import Dataset
-from mtvae.data.sources import load_dataset
 from mtvae.errors import UserError, WriteError
 from mtvae.evaluate import families as fam
-from mtvae.evaluate.catalogue import info, lookup, outcome
+from mtvae.evaluate.catalogue import lookup
 from mtvae.evaluate.codebook import evaluate_codebook
+from mtvae.evaluate.context import EvalContext
 from mtvae.evaluate.figures import figure_failures_deferred, reconstruction_pairs, save_grid
 from mtvae.evaluate.interventions import (
     conditional_samples_figure,
     discrete_conditional_tasks,
     intervention_figure,
 )
-from mtvae.evaluate.likelihood import active_units, elbo_and_kl, iwae_log_likelihood
+from mtvae.evaluate.likelihood import evaluate_likelihood
 from mtvae.evaluate.reconstruction import reconstruction_metrics
 from mtvae.evaluate.tasks import task_metrics
-from mtvae.limits import check_evaluation_memory
-from mtvae.runs import ResultsNotSaved, load, merge_results, warn_at_chance
-
-
-@dataclass
-class EvalContext:
-    """Everything a metric family may need."""
-
-    model: torch.nn.Module
-    data: Dataset
-    config: object
-    run_dir: Path
-    cache: dict = field(default_factory=dict)  # e.g. representations shared across families
-
-    @property
-    def figures(self) -> Path:
-        """Where figures go."""
-        return self.run_dir / "figures"
+from mtvae.models.capabilities import (
+    Coded,
+    GaussianLatentModel,
+    Generative,
+    Multitask,
+    Reconstructs,
+    missing,
+)
 
 
 @dataclass(frozen=True)
 class MetricFamily:
-    """A named group of metrics, the model methods it needs, and how to compute it."""
+    """A named group of metrics, the model capabilities it needs, and how to compute it."""
 
     name: str
-    requires: tuple[str, ...]
+    requires: tuple[type, ...]  # protocols of mtvae.models.capabilities
     compute: Callable[[EvalContext], dict]
     description: str
     check: Callable[[EvalContext], str | None] | None = None  # model/data need: reason or None
@@ -70,44 +61,6 @@ def _recon(ctx: EvalContext) -> dict:
     return results
 
 
-METRICS = (  # the keys of _nll
-    outcome("elbo", "reconstruction", "higher", "nats per image",
-            "evidence lower bound per test image (β = 1, one sample)"),
-    info("kl", "nats per image", "KL(q(z|x) ‖ p(z)) per test image", "reconstruction"),
-    outcome("nll/iwae", "reconstruction", "lower", "nats per image",
-            "−log p(x) per test image, importance-weighted bound with k samples (Burda et al. "
-            "2016)"),
-    info("nll/iwae_k", "samples", "importance samples k of nll/iwae"),
-    info("nll/iwae_n", "images", "test images nll/iwae averages over"),
-    outcome("bits_per_dim", "reconstruction", "lower", "bits per value",
-            "nll/iwae / (D ln 2), D = C·H·W pixel values (nll/iwae rescaled)"),
-    info("rate", "nats per image", "mean KL(q(z|x) ‖ p(z)) per test image", "reconstruction"),
-    outcome("distortion", "reconstruction", "lower", "nats per image",
-            "mean −log p(x|z) per test image (elbo = −(rate + distortion))"),
-    info("active_units", "dims", "latent dimensions whose posterior mean varies across inputs "
-         "(Cov > 0.01)", "reconstruction"),
-)
-
-
-def _nll(ctx: EvalContext) -> dict:
-    cfg, x = ctx.config.eval, ctx.data.test.x
-    elbo, kl = elbo_and_kl(ctx.model, x, cfg.batch_size)
-    ll = iwae_log_likelihood(ctx.model, x[: cfg.iwae_n], k=cfg.iwae_k)
-    means = torch.cat([ctx.model.encode(x[i : i + 500]).loc for i in range(0, len(x), 500)])
-    nll = float(-ll.mean())
-    return {
-        "elbo": float(elbo.mean()),
-        "kl": float(kl.mean()),
-        "nll/iwae": nll,
-        "nll/iwae_k": cfg.iwae_k,
-        "nll/iwae_n": len(ll),
-        "bits_per_dim": nll / (x[0].numel() * math.log(2)),
-        "rate": float(kl.mean()),
-        "distortion": float(-(elbo + kl).mean()),  # -log p(x|z), one posterior sample
-        "active_units": active_units(means),
-    }
-
-
 def _task(ctx: EvalContext) -> dict:
     for task in discrete_conditional_tasks(ctx.model):
         x = ctx.data.test.x[:8]
@@ -119,12 +72,14 @@ def _task(ctx: EvalContext) -> dict:
 METRIC_FAMILIES: dict[str, MetricFamily] = {
     family.name: family
     for family in [
-        MetricFamily("recon", ("reconstruct",), _recon, "reconstruction error"),
-        MetricFamily("nll", ("log_weights", "elbo", "encode"), _nll, "ELBO, IWAE, KL"),
-        MetricFamily("task", ("predict",), _task, "the model's own task heads"),
+        MetricFamily("recon", (Reconstructs,), _recon, "reconstruction error"),
+        MetricFamily(
+            "nll", (GaussianLatentModel,), evaluate_likelihood, "ELBO, IWAE, KL"
+        ),
+        MetricFamily("task", (Multitask,), _task, "the model's own task heads"),
         MetricFamily(
             "vq",
-            ("encode_codes", "decode_codes", "prior", "sample"),
+            (Coded, Generative),
             evaluate_codebook,
             "codebook usage, VQ likelihood bounds, samples from the prior",
         ),
@@ -144,7 +99,7 @@ METRIC_FAMILIES: dict[str, MetricFamily] = {
             check=fam.needs_blocks,
         ),
         MetricFamily(
-            "gen", ("sample",), fam.evaluate_generation,
+            "gen", (Generative,), fam.evaluate_generation,
             "FD, KID, precision/recall and coherence in a reference classifier's features",
             check=fam.needs_reference_task,
         ),
@@ -172,9 +127,9 @@ def parse_metrics(text: str | None) -> list[str]:
 
 def skip_reason(family: MetricFamily, model, ctx: EvalContext | None = None) -> str | None:
     """Why ``family`` does not apply to ``model`` (and, given ``ctx``, its data), or None."""
-    missing = [m for m in family.requires if not hasattr(model, m)]
-    if missing:
-        return f"{type(model).__name__} has no {', '.join(missing)}"
+    lacks = missing(model, *family.requires)
+    if lacks:
+        return f"{type(model).__name__} has no {', '.join(lacks)}"
     if family.check is not None and ctx is not None:
         return family.check(ctx)
     return None
@@ -199,16 +154,29 @@ def ood_metrics(ctx: EvalContext, family: str) -> dict:
     return {f"ood/{key}": value for key, value in results.items()}
 
 
+class FamilyWriteFailed(Exception):
+    """Family ``family`` failed to write a figure (``error``, e.g. a full disk); ``results`` are
+    every metric computed, the family's own included (its figure failures are deferred until
+    its metrics are computed)."""
+
+    def __init__(self, family: str, error: WriteError, results: dict) -> None:
+        super().__init__(str(error))
+        self.family, self.error, self.results = family, error, results
+
+
 @torch.no_grad()
-def evaluate_run(
-    run_dir: str | Path, metrics: str | None = "all", seed: int = 0, log=print
+def evaluate_model(
+    model: torch.nn.Module, data: Dataset, config, run_dir: str | Path, families: list[str],
+    seed: int = 0, log=print,
 ) -> dict:
-    """Evaluate ``run_dir``; merge the metrics into ``results.json`` and return them."""
-    run_dir = Path(run_dir)
-    families = parse_metrics(metrics)
-    model, config = load(run_dir)
-    ctx = EvalContext(model, load_dataset(config.data), config, run_dir)
-    check_evaluation_memory(config, ctx.data)
+    """The metrics of ``families`` for a trained ``model`` on ``data``; figures go to
+    ``run_dir/figures``. ``config`` is the run's config (its ``seed`` and ``eval`` sections).
+
+    Families that do not apply are skipped with a line to ``log``; a figure that cannot be
+    written raises :class:`FamilyWriteFailed` once its family's metrics are computed. Reading
+    and writing ``results.json`` is the run's (:func:`mtvae.runs.evaluate_run`).
+    """
+    ctx = EvalContext(model, data, config, Path(run_dir))
     torch.manual_seed(seed)  # evaluation draws are reproducible
     results: dict = {}
     for name in families:
@@ -222,30 +190,11 @@ def evaluate_run(
             results.update(METRIC_FAMILIES[name].compute(ctx))
         results.update(ood_metrics(ctx, name))
         if failed:
-            raise _keep_computed(run_dir, results, failed[0], name)
+            raise FamilyWriteFailed(name, failed[0], results)
     undeclared = sorted(k for k in results if lookup(k) is None)
     if undeclared:  # every key must say what it means (mtvae.evaluate.catalogue)
         log(f"warning: metric keys missing from the catalogue: {', '.join(undeclared)}")
-    merge_results(run_dir, results)  # a damaged results.json is kept aside, not fatal
-    if "task" in families:
-        warn_at_chance(model, ctx.data)
     return results
-
-
-def _keep_computed(run_dir: Path, results: dict, error: WriteError, family: str) -> WriteError:
-    """The error to raise when ``family`` failed to write a figure: every metric computed, its
-    own included, is merged into ``results.json`` (when that write works) and carried along
-    for the CLI to print."""
-    if not results:
-        return error
-    try:
-        merge_results(run_dir, results)
-        kept = "are saved in results.json and printed above"
-    except ResultsNotSaved:
-        kept = "are printed above (results.json could not be written either)"
-    return ResultsNotSaved(
-        error, results, f"then run the command again; the metrics computed up to and "
-        f"including '{family}' {kept}")
 
 
 def format_table(results: dict) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, r2_score
 
-from mtvae.evaluate.catalogue import info, outcome
+from mtvae.evaluate.metric import info, outcome
 
 METRICS = (
     outcome("task/*/balanced_accuracy", "task", "higher", "fraction",
@@ -60,9 +60,9 @@ def task_metrics(model, split, batch_size: int = 500) -> dict[str, float]:
     for task, pred in predictions.items():
         mask = split.masks[task].numpy()
         y_true = split.targets[task].numpy()[mask]
-        kind = model.tasks[task].kind
-        for key, value in task_scores(kind, y_true, pred[mask]).items():
+        spec = model.tasks[task]
+        for key, value in task_scores(spec.kind, y_true, pred[mask]).items():
             results[f"task/{task}/{key}"] = value
-        if kind in ("categorical", "binary"):
+        if spec.discrete:
             results[f"chance/{task}/accuracy"] = chance_accuracy(y_true)
     return results

@@ -42,9 +42,9 @@ class ConditionalPrior(nn.Module):
         super().__init__()
         self.task = task
         self.dim = dim
-        self.discrete = task.kind in ("categorical", "binary")
+        self.discrete = task.discrete
         if self.discrete:
-            n_classes = task.n_classes if task.kind == "categorical" else 2
+            n_classes = task.n_values
             self.table = nn.Parameter(torch.zeros(n_classes, 2 * dim))
             self.register_buffer("class_counts", torch.zeros(n_classes))
         else:

@@ -50,7 +50,10 @@ class QuantizerConfig(BaseModel):
     code_dim: int = Field(16, gt=0, description="code dimension D")
     beta: float = Field(0.25, ge=0, description="commitment loss weight")
     ema: bool = Field(False, description="update the codebook by EMA instead of by gradient")
-    ema_decay: float = Field(0.99, gt=0, lt=1)
+    ema_decay: float = Field(
+        0.99, gt=0, lt=1, description="with ema: decay γ of the codebook's moving averages "
+        "(closer to 1: slower codebook updates)"
+    )
     ema_eps: float = Field(1e-5, gt=0, description="Laplace smoothing of EMA cluster sizes")
     dead_code_steps: int | None = Field(
         100, gt=0, description="restart codes unused for this many training steps; None disables"

@@ -56,6 +56,7 @@ from mtvae.errors import UserError, unknown_name
 from mtvae.latent.gaussian import GaussianLatent, free_bits_kl, kl_standard_normal
 from mtvae.models.mtvae import balanced_task_scale, select_tasks
 from mtvae.models.output import Output
+from mtvae.models.registry import NAME_DESCRIPTION
 from mtvae.models.vae import GaussianVAEOptions
 from mtvae.nn.bodies import Decoder, Encoder
 from mtvae.nn.heads import TaskHead
@@ -67,7 +68,7 @@ from mtvae.objectives.task_losses import masked_task_loss
 class M2Config(GaussianVAEOptions):
     """Options of M2 (``latent_dim`` is the width of z; the class is a separate part)."""
 
-    name: Literal["m2"] = "m2"
+    name: Literal["m2"] = Field("m2", description=NAME_DESCRIPTION)
     tasks: list[str] | None = Field(
         None,
         description="the categorical task y is (None: the data's first categorical task); "

@@ -21,13 +21,14 @@ from pydantic import Field
 from torch import nn
 from torch.distributions import Normal
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.errors import UserError, unknown_name
 from mtvae.latent.gaussian import GaussianLatent, free_bits_kl, kl_standard_normal
 from mtvae.latent.priors import ConditionalPrior
 from mtvae.models.output import Output
+from mtvae.models.registry import NAME_DESCRIPTION
 from mtvae.models.vae import GaussianVAEOptions
 from mtvae.nn.bodies import Decoder, Encoder
 from mtvae.nn.heads import TaskHead, reverse_gradient
@@ -36,6 +37,7 @@ from mtvae.objectives.schedules import linear_warmup
 from mtvae.objectives.task_losses import (
     RegressionLoss,
     TargetScaling,
+    class_probabilities,
     head_size,
     masked_task_loss,
     predict,
@@ -67,14 +69,20 @@ class TaskOptions(StrictModel):
         "mse", description="mse (on z-scored targets) or gaussian_nll (learned variance)"
     )
     head_hidden: list[int] = Field(default_factory=lambda: [64], description="head MLP sizes")
-    weighting: WeightingConfig = Field(default_factory=WeightingConfig)
+    weighting: WeightingConfig = Field(
+        default_factory=WeightingConfig, description="how the loss terms are weighted against "
+        "each other during training (model.weighting.*)"
+    )
 
 
 class MTVAEConfig(GaussianVAEOptions, TaskOptions):
     """Options of the multitask VAE."""
 
-    name: Literal["mtvae"] = "mtvae"
-    layout: Literal["shared", "partitioned"] = "partitioned"
+    name: Literal["mtvae"] = Field("mtvae", description=NAME_DESCRIPTION)
+    layout: Literal["shared", "partitioned"] = Field(
+        "partitioned", description="shared: one latent block that every head reads; "
+        "partitioned: a shared block plus one block of task_dim dimensions per task"
+    )
     task_dim: int = Field(2, ge=1, description="latent dims per task block (partitioned)")
     heads_read_shared: bool = Field(
         True, description="heads also read the shared block (partitioned layout)"
@@ -84,7 +92,10 @@ class MTVAEConfig(GaussianVAEOptions, TaskOptions):
         description="per task, the blocks its head reads, e.g. {shape: [shape, scale]} "
         "(partitioned; overrides the default of its own block)",
     )
-    prior: Literal["standard", "conditional"] = "standard"
+    prior: Literal["standard", "conditional"] = Field(
+        "standard", description="standard: N(0, I) for every block; conditional: each task "
+        "block's prior p(z_t | y_t) depends on its label (partitioned layout)"
+    )
     inhibition: bool = Field(False, description="adversaries push task t out of other blocks")
     inhibition_weight: float = Field(1.0, ge=0, description="gradient-reversal scale")
     head_input: Literal["mean", "sample"] = Field("mean", description="what heads read")
@@ -260,6 +271,12 @@ class MTVAE(nn.Module):
         z = self.sample_latent(n, generator, condition)
         return self.likelihood.mean(self.decode(z))
 
+    @property
+    def conditional_tasks(self) -> list[str]:
+        """Tasks with a label-conditional prior (``model.prior=conditional``), which
+        ``sample(condition=...)`` and ``intervene`` take a value of."""
+        return list(self.priors)
+
     def sample_latent(self, n, generator=None, condition=None) -> torch.Tensor:
         """Prior draws ``(n, Z)``: N(0, I) blocks, conditional blocks given (drawn) labels."""
         condition = dict(condition or {})
@@ -287,8 +304,8 @@ class MTVAE(nn.Module):
                     "model.prior=conditional (and layout partitioned) to sample conditionally."
                 )
             spec = self.tasks[task]
-            n = spec.n_classes if spec.kind == "categorical" else 2
-            if spec.kind in ("categorical", "binary") and value not in range(n):
+            n = spec.n_values
+            if spec.discrete and value not in range(n):
                 raise UserError(f"'{task}={value}' is not a class of '{task}': use 0..{n - 1}.")
 
     @torch.no_grad()
@@ -337,7 +354,7 @@ class MTVAE(nn.Module):
                 parts.append(kl[:, s])
                 continue
             q_t = Normal(q.loc[:, s], q.scale[:, s], validate_args=False)
-            probs = _class_probs(self.tasks[name], outputs[name])
+            probs = class_probabilities(self.tasks[name], outputs[name])
             parts.append(self.priors[name].kl(q_t, targets[name], masks[name], probs))
         return torch.cat(parts, dim=1)
 
@@ -393,11 +410,3 @@ def _gather(h: torch.Tensor, slices: list[slice]) -> torch.Tensor:
         return h[:, slices[0]]
     return torch.cat([h[:, s] for s in slices], dim=1)
 
-
-def _class_probs(task, output: torch.Tensor) -> torch.Tensor | None:
-    if task.kind == "categorical":
-        return torch.softmax(output, dim=1)
-    if task.kind == "binary":
-        p = torch.sigmoid(output[:, 0])
-        return torch.stack([1 - p, p], dim=1)
-    return None

@@ -12,12 +12,14 @@ import math
 from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.models.mtvae import TaskOptions, effective_task_weights, select_tasks
 from mtvae.models.output import Output
+from mtvae.models.registry import NAME_DESCRIPTION
 from mtvae.models.vqvae import VQVAE, VQVAEConfig
 from mtvae.nn.heads import TaskHead
 from mtvae.objectives.task_losses import TargetScaling, head_size, predict, task_loss_terms
@@ -26,7 +28,7 @@ from mtvae.objectives.task_losses import TargetScaling, head_size, predict, task
 class MTVQVAEConfig(VQVAEConfig, TaskOptions):
     """Options of the multitask VQ-VAE: the VQ-VAE's plus the task heads'."""
 
-    name: Literal["mtvqvae"] = "mtvqvae"
+    name: Literal["mtvqvae"] = Field("mtvqvae", description=NAME_DESCRIPTION)
 
 
 class MTVQVAE(VQVAE):

@@ -12,6 +12,8 @@ from typing import Any
 
 from mtvae.errors import UserError, unknown_name
 
+NAME_DESCRIPTION = "registry name of the model (`mtvae models` lists them)"  # every model.name
+
 
 @dataclass(frozen=True)
 class ModelEntry:

@@ -16,7 +16,8 @@ from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.models.mtvae import TaskOptions, effective_task_weights, select_tasks
 from mtvae.models.output import Output
-from mtvae.nn.bodies import BodyConfig, Encoder
+from mtvae.models.registry import NAME_DESCRIPTION
+from mtvae.nn.bodies import BODY_DESCRIPTION, BodyConfig, Encoder
 from mtvae.nn.heads import TaskHead
 from mtvae.objectives.task_losses import TargetScaling, head_size, predict, task_loss_terms
 
@@ -24,10 +25,10 @@ from mtvae.objectives.task_losses import TargetScaling, head_size, predict, task
 class SupervisedConfig(TaskOptions):
     """Options of the supervised baseline."""
 
-    name: Literal["supervised"] = "supervised"
+    name: Literal["supervised"] = Field("supervised", description=NAME_DESCRIPTION)
     reconstructs: ClassVar[bool] = False  # task_scale auto is 1: nothing to balance against
     latent_dim: int = Field(10, ge=1, description="width of the representation heads read")
-    encoder: BodyConfig = Field(default_factory=BodyConfig)
+    encoder: BodyConfig = Field(default_factory=BodyConfig, description=BODY_DESCRIPTION)
 
 
 class Supervised(nn.Module):

@@ -15,12 +15,13 @@ from pydantic import Field
 from torch import nn
 from torch.distributions import Normal
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.latent.gaussian import GaussianLatent, free_bits_kl, kl_standard_normal
 from mtvae.models.output import Output
-from mtvae.nn.bodies import BodyConfig, Decoder, Encoder
+from mtvae.models.registry import NAME_DESCRIPTION
+from mtvae.nn.bodies import BODY_DESCRIPTION, BodyConfig, Decoder, Encoder
 from mtvae.objectives.likelihoods import LikelihoodName, build_likelihood
 from mtvae.objectives.schedules import linear_warmup
 
@@ -34,13 +35,13 @@ class GaussianVAEOptions(StrictModel):
     sigma: float = Field(0.1, gt=0, description="fixed sigma of the 'gaussian' likelihood")
     kl_warmup_steps: int = Field(0, ge=0, description="steps over which beta rises from 0")
     free_bits: float = Field(0.0, ge=0, description="KL floor per dimension in nats")
-    encoder: BodyConfig = Field(default_factory=BodyConfig)
+    encoder: BodyConfig = Field(default_factory=BodyConfig, description=BODY_DESCRIPTION)
 
 
 class VAEConfig(GaussianVAEOptions):
     """Options of the Gaussian VAE."""
 
-    name: Literal["vae"] = "vae"
+    name: Literal["vae"] = Field("vae", description=NAME_DESCRIPTION)
     tasks: list[str] | None = Field(
         None, description="tasks that probes evaluate on the latent (None: all the data's)"
     )

@@ -20,12 +20,14 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.latent.autoregressive import PixelCNNConfig, PixelCNNPrior, UniformPrior
 from mtvae.latent.quantizer import CodeUsage, QuantizerConfig, VectorQuantizer
 from mtvae.models.output import Output
+from mtvae.models.registry import NAME_DESCRIPTION
+from mtvae.nn.bodies import BODY_DESCRIPTION
 from mtvae.nn.code_bodies import CodeBodyConfig, CodeDecoder, CodeEncoder
 from mtvae.objectives.likelihoods import LikelihoodName, build_likelihood
 
@@ -44,13 +46,18 @@ class PriorOptions(StrictModel):
 class VQVAEConfig(StrictModel):
     """Options of the VQ-VAE."""
 
-    name: Literal["vqvae"] = "vqvae"
-    quantizer: QuantizerConfig = Field(default_factory=QuantizerConfig)
+    name: Literal["vqvae"] = Field("vqvae", description=NAME_DESCRIPTION)
+    quantizer: QuantizerConfig = Field(
+        default_factory=QuantizerConfig, description="the codebook and how it learns"
+    )
     likelihood: LikelihoodName = Field("bernoulli", description="observation model p(x|z)")
     sigma: float = Field(0.1, gt=0, description="fixed sigma of the 'gaussian' likelihood")
-    encoder: CodeBodyConfig = Field(default_factory=CodeBodyConfig)
+    encoder: CodeBodyConfig = Field(default_factory=CodeBodyConfig, description=BODY_DESCRIPTION)
     n_latents: int = Field(16, ge=1, description="mlp arch: code vectors per image")
-    prior: PriorOptions = Field(default_factory=PriorOptions)
+    prior: PriorOptions = Field(
+        default_factory=PriorOptions, description="the prior over code grids, fitted in a "
+        "second training stage after the VQ-VAE"
+    )
 
 
 def build_prior(options: PriorOptions, num_codes: int) -> nn.Module:

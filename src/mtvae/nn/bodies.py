@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.nn.upconv import UpConv2d
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU}
@@ -31,6 +31,9 @@ def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name](inplace=True) if name in _INPLACE_SAFE else ACTIVATIONS[name]()
 
 
+BODY_DESCRIPTION = "the encoder's architecture; the decoder mirrors it"  # model.encoder
+
+
 class BodyConfig(StrictModel):
     """Architecture of the encoder and (mirrored) decoder."""
 
@@ -42,7 +45,9 @@ class BodyConfig(StrictModel):
     hidden: list[int] = Field(
         default_factory=lambda: [256], description="fully connected hidden sizes"
     )
-    activation: Literal["relu", "silu", "leaky_relu", "elu"] = "relu"
+    activation: Literal["relu", "silu", "leaky_relu", "elu"] = Field(
+        "relu", description="nonlinearity after every hidden layer of the encoder and decoder"
+    )
     padding: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
         "auto",
         description="conv: zero pixels added to the image height and width (split between both "

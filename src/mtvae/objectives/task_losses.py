@@ -76,11 +76,16 @@ def predict(task: TaskSpec, output: torch.Tensor) -> torch.Tensor:
     return output[:, 0]
 
 
-def class_probabilities(task: TaskSpec, output: torch.Tensor) -> torch.Tensor:
-    """q(y | z) over classes for a categorical head ``(B, K)``."""
-    if task.kind != "categorical":
-        raise ValueError(f"task '{task.name}' is not categorical")
-    return torch.softmax(output, dim=1)
+def class_probabilities(task: TaskSpec, output: torch.Tensor) -> torch.Tensor | None:
+    """q(y | z) over the ``task.n_values`` classes of a discrete head ``(B, n_values)``: a
+    softmax for a categorical head ``(B, K)``, ``[1 - p, p]`` for a binary one ``(B, 1)``;
+    None for multilabel and regression heads."""
+    if task.kind == "categorical":
+        return torch.softmax(output, dim=1)
+    if task.kind == "binary":
+        p = torch.sigmoid(output[:, 0])
+        return torch.stack([1 - p, p], dim=1)
+    return None
 
 
 class TargetScaling(nn.Module):

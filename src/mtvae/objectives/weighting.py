@@ -50,7 +50,12 @@ class WeightingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"] = "fixed"
+    strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"] = Field(
+        "fixed", description="fixed: the static weights; uncertainty: learned log-variances "
+        "(Kendall et al. 2018); dwa: dynamic weight average (Liu et al. 2019); gradnorm: "
+        "equalised gradient norms (Chen et al. 2018); pcgrad: projected conflicting gradients "
+        "(Yu et al. 2020); mgda: min-norm gradient weights (Sener & Koltun 2018)"
+    )
     scope: Literal["tasks", "all"] = Field(
         "tasks", description="balance only 'task/*' losses, or every loss term"
     )
@@ -240,6 +245,10 @@ class WeightingStrategy(nn.Module, ABC):
     weights can be created up front; ``balanced`` are those this strategy re-weights.
     """
 
+    # True: backward() takes one gradient per task on the shared parameters, which DDP does
+    # not synchronise between processes
+    per_task_gradients: bool = False
+
     def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
         super().__init__()
         if len(set(names)) != len(names):
@@ -376,6 +385,8 @@ class GradNorm(WeightingStrategy):
     holds it skips it.
     """
 
+    per_task_gradients = True
+
     def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
         super().__init__(config, names)
         k = len(self.balanced)
@@ -438,6 +449,8 @@ class PCGrad(WeightingStrategy):
     returned weights are nominal 1s: projections are not scalar weights.
     """
 
+    per_task_gradients = True
+
     def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
         super().__init__(config, names)
         # Without an explicit seed, the run's global seed decides (read, not drawn from, so
@@ -473,6 +486,8 @@ class MGDA(WeightingStrategy):
     unbalanced terms (weight 1 under ``scope="tasks"``) keep their relative scale. No
     gradient normalisation is applied before solving.
     """
+
+    per_task_gradients = True
 
     def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
         names, params = self.balanced_in(losses), _trainable(shared)

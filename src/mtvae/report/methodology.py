@@ -9,8 +9,8 @@ import pandas as pd
 
 from mtvae.evaluate.catalogue import definition, direction_word, lookup
 from mtvae.report.findings import fmt
+from mtvae.study.axes import AXIS_DESCRIPTIONS, AXIS_KEYS
 from mtvae.study.expand import format_value
-from mtvae.study.spec import AXIS_DESCRIPTIONS, AXIS_KEYS
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> dict[str, Any]:

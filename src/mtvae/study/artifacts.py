@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtvae.models.capabilities import Blocked, GaussianLatentModel, Generative, Multitask
+
 Artifacts = dict[str, tuple[str, bytes]]  # name -> (kind, data)
 
 MAX_FIGURE_BYTES = 2_000_000  # a run's own figure larger than this is not copied
@@ -36,11 +38,11 @@ def run_artifacts(run_dir: str | Path, figures: bool, results: dict[str, Any]) -
     from mtvae.runs import load
 
     model, config = load(run_dir)
-    if hasattr(model, "sample") and "figure:samples" not in out:
+    if isinstance(model, Generative) and "figure:samples" not in out:
         with torch.no_grad():
             images = model.sample(32, generator=torch.Generator().manual_seed(0))
         out["figure:samples"] = ("png", grid_png(images, ncol=16))
-    if all(hasattr(model, m) for m in ("encode", "decode", "likelihood")):
+    if isinstance(model, GaussianLatentModel):
         from mtvae.data.sources import load_dataset
 
         data = load_dataset(config.data)
@@ -110,8 +112,7 @@ def traversal_png(model, x: torch.Tensor) -> bytes:
 
 
 def _blocks(model) -> dict[str, slice]:
-    blocks = getattr(model, "blocks", None)
-    return dict(blocks) if isinstance(blocks, dict) else {}
+    return dict(model.blocks) if isinstance(model, Blocked) else {}
 
 
 def leakage(model, split, n: int = 1000) -> dict[str, dict[str, float]]:
@@ -121,7 +122,7 @@ def leakage(model, split, n: int = 1000) -> dict[str, dict[str, float]]:
 
     codes = representation(model, split.x[:n])
     targets = {}
-    for task, spec in getattr(model, "tasks", {}).items():
+    for task, spec in (model.tasks if isinstance(model, Multitask) else {}).items():
         if spec.kind in ("categorical", "binary", "regression"):
             y = split.targets[task][:n].numpy()
             targets[task] = (y.astype(np.int64) if spec.kind != "regression" else y, spec.kind)

@@ -16,6 +16,30 @@ from typing import Any
 ALL = "all"
 LOG_SPAN = 10.0  # levels spanning more than this ratio use a log scale
 
+# Named condition axes and the config key each one sets. Any dotted config key
+# (``model.task_dim``) is an axis too; ``tasks`` and ``n_tasks`` choose the task list.
+AXIS_KEYS: dict[str, str] = {
+    "label_fraction": "data.label_fraction",
+    "label_count": "data.n_labelled",
+    "n_train": "data.n_train",
+    "beta": "model.beta",
+    "latent_dim": "model.latent_dim",
+    "weighting": "model.weighting.strategy",
+    "tasks": "model.tasks",
+    "n_tasks": "model.tasks",
+}
+
+AXIS_DESCRIPTIONS: dict[str, str] = {
+    "label_fraction": "share of training labels kept per task",
+    "label_count": "training labels kept per task (a count; all: every label)",
+    "n_train": "training-set size",
+    "beta": "weight of the KL term",
+    "latent_dim": "latent dimensions",
+    "weighting": "task-weighting strategy",
+    "tasks": "task set (relatedness of the tasks learned together)",
+    "n_tasks": "number of tasks learned together",
+}
+
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)

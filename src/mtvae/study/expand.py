@@ -24,14 +24,17 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any, get_origin
+from typing import TYPE_CHECKING, Any, get_origin
 
 from pydantic import BaseModel
 
-from mtvae.config import LABEL_KEYS, resolve_config
 from mtvae.errors import UserError
 from mtvae.models.registry import get_model_entry
-from mtvae.study.spec import AXIS_KEYS, StudySpec
+from mtvae.runconfig import LABEL_KEYS, resolve_config
+from mtvae.study.axes import AXIS_KEYS
+
+if TYPE_CHECKING:
+    from mtvae.study.spec import StudySpec
 
 RESERVED = {"seed": "the study's seeds", "data.source": "the study's datasets",
             "model.name": "the variant's model"}

@@ -54,7 +54,7 @@ def execute(task: RunTask) -> dict[str, Any]:
     result: dict[str, Any] = {"run_id": task.run_id, "status": "failed"}
     trained = False
     try:
-        from mtvae.config import resolve_config
+        from mtvae.runconfig import resolve_config
         from mtvae.runs import train_run
 
         run_dir = train_run(resolve_config(task.config), task.run_dir, overwrite=True)
@@ -73,8 +73,8 @@ def execute(task: RunTask) -> dict[str, Any]:
 
 def _evaluate(task: RunTask, result: dict[str, Any]) -> None:
     """Evaluate the trained run of ``task`` into ``result`` (train_s: the training's time)."""
-    from mtvae.evaluate.runner import evaluate_run
     from mtvae.io import read_json
+    from mtvae.runs import evaluate_run
     from mtvae.study.artifacts import run_artifacts
 
     run_dir = Path(task.run_dir)
@@ -117,8 +117,8 @@ def copy_trained_run(source: Path, task: RunTask) -> None:
     replaced, never rewritten in place, so the two runs cannot change each other's files);
     ``results.json`` (training results so far) is copied.
     """
-    from mtvae.config import resolve_config
     from mtvae.io import write_yaml
+    from mtvae.runconfig import resolve_config
 
     target = Path(task.run_dir)
     if target.exists():

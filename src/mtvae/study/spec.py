@@ -29,35 +29,12 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from mtvae.config import StrictModel
+from mtvae.base import StrictModel
 from mtvae.errors import UserError, did_you_mean, yaml_problem
+from mtvae.study.axes import AXIS_KEYS
 
 Family = Literal["reconstruction", "generation", "representation", "task"]
 FAMILIES: tuple[str, ...] = ("reconstruction", "generation", "representation", "task")
-
-# Named condition axes and the config key each one sets. Any dotted config key
-# (``model.task_dim``) is an axis too; ``tasks`` and ``n_tasks`` choose the task list.
-AXIS_KEYS: dict[str, str] = {
-    "label_fraction": "data.label_fraction",
-    "label_count": "data.n_labelled",
-    "n_train": "data.n_train",
-    "beta": "model.beta",
-    "latent_dim": "model.latent_dim",
-    "weighting": "model.weighting.strategy",
-    "tasks": "model.tasks",
-    "n_tasks": "model.tasks",
-}
-
-AXIS_DESCRIPTIONS: dict[str, str] = {
-    "label_fraction": "share of training labels kept per task",
-    "label_count": "training labels kept per task (a count; all: every label)",
-    "n_train": "training-set size",
-    "beta": "weight of the KL term",
-    "latent_dim": "latent dimensions",
-    "weighting": "task-weighting strategy",
-    "tasks": "task set (relatedness of the tasks learned together)",
-    "n_tasks": "number of tasks learned together",
-}
 
 
 def dotted_overrides(value: Any) -> Any:
@@ -95,7 +72,7 @@ class VariantSpec(StrictModel):
     """A named model variant: a registry model plus config overrides."""
 
     model: str = Field(description="registry model name (see `mtvae models`)")
-    description: str = ""
+    description: str = Field("", description="one line the report shows for this variant")
     set: dict[str, Any] = Field(
         default_factory=dict, description="dotted config overrides, e.g. {model.layout: shared}"
     )
@@ -114,14 +91,17 @@ class HypothesisSpec(StrictModel):
     paired by seed and oriented by the metric's direction (positive favours the variant).
     """
 
-    name: str = Field(min_length=1)
-    variant: str
-    baseline: str
+    name: str = Field(min_length=1, description="the hypothesis' name in the report")
+    variant: str = Field(description="the variant the hypothesis is about")
+    baseline: str = Field(description="the variant it is compared with")
     metric: str = Field(description="the variant's metric key, e.g. task/{task}/accuracy")
     baseline_metric: str | None = Field(
         None, description="the baseline's key (default: the same), e.g. probe/{task}/accuracy"
     )
-    test: Literal["superiority", "noninferiority"] = "superiority"
+    test: Literal["superiority", "noninferiority"] = Field(
+        "superiority", description="superiority: the variant is better; noninferiority: it is "
+        "worse by less than margin"
+    )
     margin: float = Field(
         0.0, ge=0, description="non-inferiority margin, in the metric's units (> 0 for that test)"
     )
@@ -130,23 +110,42 @@ class HypothesisSpec(StrictModel):
 class StudySpec(StrictModel):
     """A grid of runs: datasets x condition points x variants x seeds, and how to compare them."""
 
-    name: str = Field(min_length=1)
-    description: str = ""
-    datasets: dict[str, DatasetSpec] = Field(default_factory=lambda: {"shapes": DatasetSpec()})
+    name: str = Field(min_length=1, description="the study's name, shown by the report")
+    description: str = Field("", description="what the study compares, shown by the report")
+    datasets: dict[str, DatasetSpec] = Field(
+        default_factory=lambda: {"shapes": DatasetSpec()},
+        description="data source -> its tasks and overrides (a list of sources is short for "
+        "{source: {}})",
+    )
     base: dict[str, Any] = Field(
         default_factory=dict, description="partial run config shared by every run"
     )
-    variants: dict[str, VariantSpec] = Field(min_length=1)
-    conditions: dict[str, list[Any]] = Field(default_factory=dict)
-    design: Literal["product", "ofat"] = "product"
+    variants: dict[str, VariantSpec] = Field(
+        min_length=1, description="variant name -> a registry model and its overrides"
+    )
+    conditions: dict[str, list[Any]] = Field(
+        default_factory=dict, description="condition axis (a named axis or a dotted config "
+        "key) -> its levels"
+    )
+    design: Literal["product", "ofat"] = Field(
+        "product", description="product: every combination of the axes' levels; ofat: one "
+        "axis at a time, the others at the default point"
+    )
     default: dict[str, Any] = Field(
         default_factory=dict, description="ofat centre point (default: each axis' first value)"
     )
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    seeds: list[int] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1,
+        description="seeds every run is repeated with (a count N is short for 0..N-1)",
+    )
     seed_data: bool = Field(
         True, description="each seed also reseeds the data (generation, splits, label masks)"
     )
-    metrics: list[str] = Field(default_factory=lambda: ["recon", "nll", "task"], min_length=1)
+    metrics: list[str] = Field(
+        default_factory=lambda: ["recon", "nll", "task"], min_length=1,
+        description="metric families every run is evaluated on (the names `mtvae evaluate "
+        "--metrics` takes)",
+    )
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the tests")
     hypotheses: list[HypothesisSpec] = Field(
         default_factory=list,

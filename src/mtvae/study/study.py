@@ -111,12 +111,13 @@ def run_study(
     threads: int | None = None,
     backend: str = "local",
     retry_failed: bool = False,
-    report: bool = True,
+    report: Callable[[Path], Any] | None = None,
     log: Callable[[str], None] = print,
     backend_options: dict | None = None,
     train_once: bool = True,
 ) -> Path:
-    """Run every unfinished run of ``spec`` into ``out``; write the report; return ``out``.
+    """Run every unfinished run of ``spec`` into ``out``; then call ``report(out)`` (the CLI
+    passes the report builder, :mod:`mtvae.report` being the floor above); return ``out``.
 
     ``backend_options`` go to the backend (Ray: ``address``, ``gpus`` per run). With
     ``train_once`` (default), runs that differ only in what training never reads (label
@@ -134,10 +135,8 @@ def run_study(
                          backend_options or {}, train_once)
         finally:
             store.close()
-    if report:
-        from mtvae.report.build import STUDY_FORMATS, build_report
-
-        build_report(out, formats=STUDY_FORMATS)
+    if report is not None:
+        report(out)
     return out
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mtvae.config import RunConfig
 from mtvae.data.dataset import Dataset
 from mtvae.train.checkpoint import read_weights, save_weights
 from mtvae.train.logger import RunLogger
@@ -57,7 +57,7 @@ def reset_parameters(module: nn.Module, seed: int) -> None:
 def train_prior(
     model: nn.Module,
     dataset: Dataset,
-    config: RunConfig,
+    config: Any,  # the run's RunConfig (seed, model.prior, train.progress, eval.batch_size)
     run_dir: str | Path,
     log: RunLogger,
     start_step: int = 0,

@@ -1,8 +1,8 @@
 """The training loop: one readable loop, model-agnostic, resumable exactly.
 
 The trainer knows no model by name: it calls ``model(batch, step=step)`` and minimises the
-returned ``Output.loss``, logging ``Output.terms`` (and, at each epoch's end, the optional
-``model.epoch_terms()`` statistics of the whole epoch). A checkpoint after every epoch holds the
+returned ``Output.loss``, logging ``Output.terms`` (and, at each epoch's end, the statistics of
+the whole epoch of an :class:`~mtvae.models.capabilities.EpochStatistics` model). A checkpoint after every epoch holds the
 weights, optimizer, loop counters and every RNG state, so ``--resume`` continues bit for bit.
 
 Under the CLI, SIGINT and SIGTERM stop training at the next batch boundary after a checkpoint
@@ -28,11 +28,11 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from mtvae.allocator import tune_cpu_allocator
-from mtvae.autoconf import labelled_per_batch, model_tasks
-from mtvae.config import RunConfig
 from mtvae.data.dataset import Dataset
 from mtvae.data.loader import InMemoryLoader
 from mtvae.errors import Interrupted, UserError, on_signal
+from mtvae.models.capabilities import EpochStatistics, TaskWeighted
+from mtvae.objectives.weighting import WeightingStrategy
 from mtvae.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -41,6 +41,7 @@ from mtvae.train.checkpoint import (
     save_checkpoint,
     save_weights,
 )
+from mtvae.train.config import TrainConfig
 from mtvae.train.distributed import (
     all_reduce_sums,
     barrier,
@@ -97,19 +98,38 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Trainer:
-    """Fit ``model`` on ``dataset`` according to ``config``, writing into ``run_dir``."""
+    """Fit ``model`` on ``dataset`` according to ``train``, writing into ``run_dir``.
+
+    ``weighting`` is the ready task-weighting strategy (None: the plain sum of the losses),
+    ``labelled_tasks`` the tasks whose labels labelled oversampling counts (None: any), and
+    ``record`` the run's resolved config as plain data: every checkpoint holds it, and a resume
+    refuses a checkpoint written with another. ``train.labelled_per_batch`` must be resolved
+    (a number, not ``auto``; see :mod:`mtvae.autoconf`).
+    """
 
     def __init__(
         self,
         model: nn.Module,
         dataset: Dataset,
-        config: RunConfig,
+        train: TrainConfig,
         run_dir: Path,
+        *,
+        seed: int = 0,
+        weighting: WeightingStrategy | None = None,
+        labelled_tasks: list[str] | None = None,
+        record: dict | None = None,
         weights_meta: dict | None = None,
     ) -> None:
-        self.config = config
+        if weighting is not None and not isinstance(model, TaskWeighted):
+            raise TypeError(f"a weighting strategy needs a TaskWeighted model, not a "
+                            f"{type(model).__name__}")
+        if train.labelled_per_batch == "auto":
+            raise ValueError("train.labelled_per_batch=auto must be resolved before training "
+                             "(mtvae.autoconf.resolve_auto)")
+        self.cfg = train
+        self.seed = seed
+        self.record = record or {}
         self.weights_meta = weights_meta or {}
-        self.cfg = config.train
         self.run_dir = Path(run_dir)
         base_device = resolve_device(self.cfg.device)
         self.dist = init_distributed(base_device)
@@ -121,21 +141,20 @@ class Trainer:
             # samples/s for the conv bodies on CPU (BENCHMARKS.md); a no-op for MLPs.
             self.model = self.model.to(memory_format=torch.channels_last)
             tune_cpu_allocator()  # reuse activation memory between steps (mtvae.allocator)
+        self.weighting = None if weighting is None else weighting.to(self.device)
         self.net = self._data_parallel(self.model)  # what forward passes go through
         if self.dist.enabled:  # DDP has broadcast rank 0's weights: from here ranks draw apart
-            torch.manual_seed(rank_seed(config.seed, self.dist.rank))
+            torch.manual_seed(rank_seed(seed, self.dist.rank))
         self.dataset = dataset
-        self.weighting = self._make_weighting()
         self.optimizer = self._make_optimizer()
-        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.generator = torch.Generator().manual_seed(seed + 1)
         self.train_loader = InMemoryLoader(
             dataset.train,
             self.cfg.batch_size,
             shuffle=True,
             generator=self.generator,
-            labelled_per_batch=labelled_per_batch(self.cfg, config.model, dataset.train),
-            # the tasks the built model learns (M2: its one class task), else the config's
-            labelled_tasks=list(getattr(model, "tasks", {})) or model_tasks(config.model),
+            labelled_per_batch=int(self.cfg.labelled_per_batch),
+            labelled_tasks=labelled_tasks,
             shard=(self.dist.rank, self.dist.world_size),
         )
         self.val_loader = InMemoryLoader(dataset.val, max(self.cfg.batch_size, 256))
@@ -153,11 +172,11 @@ class Trainer:
         """Wrap in DDP under torchrun; options that need per-rank control are refused."""
         if not self.dist.enabled:
             return model
-        wcfg = getattr(self.config.model, "weighting", None)
-        if wcfg is not None and wcfg.strategy in ("gradnorm", "pcgrad", "mgda"):
+        if self.weighting is not None and self.weighting.per_task_gradients:
             raise UserError(
-                f"model.weighting.strategy={wcfg.strategy} computes per-task gradients that DDP "
-                "does not synchronise; use fixed, uncertainty or dwa with several processes."
+                f"model.weighting.strategy={self.weighting.config.strategy} computes per-task "
+                "gradients that DDP does not synchronise; use fixed, uncertainty or dwa with "
+                "several processes."
             )
         if self.cfg.nonfinite == "skip":
             raise UserError("train.nonfinite=skip needs a single process; use stop with DDP.")
@@ -174,18 +193,6 @@ class Trainer:
         # 1.45x samples/s for the MLP VAE, where the update is a quarter of a step (BENCHMARKS.md).
         fused = True if self.device.type == "cpu" else None
         return cls(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, fused=fused)
-
-    def _make_weighting(self):
-        """A task-weighting strategy when the model config asks for a non-fixed one.
-
-        Fixed weights keep the plain ``loss.backward()`` path, so they cost nothing extra.
-        """
-        wcfg = getattr(self.config.model, "weighting", None)
-        if wcfg is None or wcfg.strategy == "fixed":
-            return None
-        from mtvae.objectives.weighting import build_weighting
-
-        return build_weighting(wcfg, self.model.loss_names()).to(self.device)
 
     # --- the loop -------------------------------------------------------------------------
     def fit(self) -> LoopState:
@@ -241,9 +248,8 @@ class Trainer:
                 {k.removeprefix("losses/"): v for k, v in means.items() if k.startswith("losses/")}
             )
         means = {k: v for k, v in means.items() if not k.startswith("losses/")}
-        epoch_terms = getattr(self.model, "epoch_terms", None)
-        if epoch_terms is not None:  # statistics over the whole epoch, e.g. VQ code usage
-            means.update(epoch_terms())
+        if isinstance(self.model, EpochStatistics):  # over the whole epoch, e.g. VQ code usage
+            means.update(self.model.epoch_terms())
         return means
 
     def _begin_epoch(self) -> tuple[dict[str, float], int]:
@@ -406,7 +412,7 @@ class Trainer:
             "loop": asdict(self.state),
             "torch_rng": torch.get_rng_state(),
             "loader_rng": self.generator.get_state(),
-            "config": self.config.to_dict(),
+            "config": self.record,
         }
         if self.weighting is not None:
             state["weighting"] = self.weighting.state_dict()
@@ -434,7 +440,7 @@ class Trainer:
     def _restore_rank_rng(self, ranks: list[dict] | None) -> None:
         """This rank's streams from a checkpoint; fresh ones if the world size changed."""
         if not ranks or len(ranks) != self.dist.world_size:
-            torch.manual_seed(rank_seed(self.config.seed, self.dist.rank, self.state.step))
+            torch.manual_seed(rank_seed(self.seed, self.dist.rank, self.state.step))
             return
         mine = ranks[self.dist.rank]
         torch.set_rng_state(mine["torch_rng"])
@@ -448,7 +454,7 @@ class Trainer:
         """
         path = Path(path or self.run_dir / CHECKPOINT)
         state = load_checkpoint(path)
-        if state.get("config") != self.config.to_dict():
+        if state.get("config") != self.record:
             raise CheckpointError(
                 f"Checkpoint '{path}' was written with a different configuration than "
                 f"'{self.run_dir / 'config.yaml'}' (edited or damaged?); resume only with the "

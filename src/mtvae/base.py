@@ -1,0 +1,114 @@
+"""The ground floor of every config: the strict pydantic base, ``--set`` parsing, YAML files.
+
+Each config sits next to the code it configures (``DataConfig`` in :mod:`mtvae.data.config`,
+``TrainConfig`` in :mod:`mtvae.train.config`, a model's options beside the model, ...); they
+all derive from :class:`StrictModel`. This module imports nothing of mtvae but its errors, so
+every floor may build on it.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mtvae.errors import UserError, did_you_mean, yaml_problem
+
+
+class StrictModel(BaseModel):
+    """Base for config sections: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=value``; the value is read as YAML (``[a,b]`` is a list, ``3`` an int)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"Bad --set '{text}': expected key=value, e.g. --set train.epochs=5.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise UserError(
+            f"Bad --set '{text}': the value is not valid YAML ({yaml_problem(exc)})."
+        ) from None
+    return [part.strip() for part in key.split(".")], value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``key=value`` override applied."""
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UserError(f"Bad --set '{text}': '{part}' is a value, not a section.")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file; the top level must be a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"Config file '{path}' does not exist. Pass an existing YAML file.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"Config file '{path}' is not valid YAML: {yaml_problem(exc)}.") from None
+    if not isinstance(data, dict):
+        raise UserError(f"Config file '{path}' must hold a mapping of sections (seed, data, ...).")
+    return data
+
+
+def validation_problems(
+    exc: ValidationError, root: type[BaseModel], prefix: str = ""
+) -> list[str]:
+    """Turn a pydantic error into one sentence per bad key, saying what is allowed."""
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(([prefix] if prefix else []) + loc)
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(root, loc[:-1])
+            hint = did_you_mean(loc[-1], allowed)
+            problems.append(
+                f"unknown config key '{key}'.{hint} Allowed here: {', '.join(allowed)}"
+            )
+        else:
+            problems.append(f"'{key}': {err['msg']} (got {err.get('input')!r})")
+    return problems
+
+
+def _allowed_keys(root: type[BaseModel], path: list[str]) -> list[str]:
+    cls: Any = root
+    parts = iter(path)
+    for part in parts:
+        field = getattr(cls, "model_fields", {}).get(part)
+        annotation = getattr(field, "annotation", None)
+        if get_origin(annotation) is dict:  # {name: Model}: the next part is a name
+            annotation = get_args(annotation)[1]
+            next(parts, None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        cls = annotation
+    return sorted(getattr(cls, "model_fields", {}))
+
+
+def describe_keys(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
+    """List ``(key, default, description)`` for every field, recursing into sections."""
+    rows = []
+    for name, field in cls.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(describe_keys(annotation, key + "."))
+        elif name != "model":
+            rows.append((key, repr(field.get_default(call_default_factory=True)), field.description or ""))
+    return rows

@@ -1,0 +1,52 @@
+"""``TrainConfig``: optimisation and bookkeeping of one training run."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from mtvae.base import StrictModel
+
+
+class TrainConfig(StrictModel):
+    """Optimisation and bookkeeping for one training run."""
+
+    epochs: int = Field(20, ge=1, description="passes over the training split")
+    batch_size: int = Field(
+        128, ge=1, description="training samples per optimizer step (summed over all DDP "
+        "processes; labelled oversampling appends train.labelled_per_batch more)"
+    )
+    lr: float = Field(1e-3, gt=0, description="learning rate of the optimizer")
+    optimizer: Literal["adam", "adamw"] = Field(
+        "adam", description="adam: Adam with L2 weight decay; adamw: AdamW's decoupled decay"
+    )
+    weight_decay: float = Field(
+        0.0, ge=0, description="weight decay of the optimizer (0: none)"
+    )
+    grad_clip: float | None = Field(None, gt=0, description="max gradient norm (None: no clipping)")
+    early_stopping: int | None = Field(
+        None, ge=1, description="stop after this many epochs without validation improvement"
+    )
+    restore_best: bool = Field(True, description="final weights = best validation epoch")
+    checkpoint_every: int | None = Field(
+        None, ge=1, description="also checkpoint every N batches within an epoch (None: per epoch)"
+    )
+    nonfinite: Literal["stop", "skip"] = Field(
+        "stop", description="on a NaN/inf loss: stop with a message, or skip that batch"
+    )
+    max_skipped: int = Field(100, ge=0, description="with nonfinite=skip: give up after this many")
+    labelled_per_batch: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        "auto",
+        description="extra labelled samples appended to each training batch (0: off); auto: "
+        "batch_size // 2 for models with task heads when under half the training samples "
+        "carry a label, else 0",
+    )
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (None: torch default)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where to train; auto: CUDA when a GPU is available, else the CPU"
+    )
+    amp: bool = Field(False, description="bfloat16/float16 autocast on CUDA")
+    log_every: int = Field(50, ge=1, description="log a training record every N steps")
+    tensorboard: bool = Field(False, description="also write TensorBoard events (needs tensorboard)")
+    progress: bool = Field(True, description="show a progress bar")
