@@ -308,16 +308,19 @@ class ResultsNotSaved(WriteError):
 
 
 def evaluate_run(
-    run_dir: str | Path, metrics: str | None = "all", seed: int = 0, log=print
+    run_dir: str | Path, metrics: str | None = "all", seed: int = 0, log=print,
+    dataset: Dataset | None = None,
 ) -> dict:
     """Evaluate ``run_dir`` (``all`` or a comma list of metric families); merge the metrics
-    into ``results.json`` and return them."""
+    into ``results.json`` and return them. ``dataset``: the run's data when the caller has
+    already loaded it (a study's worker, which trained on it); else loaded from its config."""
     from mtvae.evaluate.runner import FamilyWriteFailed, evaluate_model, parse_metrics
 
     run_dir = Path(run_dir)
     families = parse_metrics(metrics)
     model, config = load(run_dir)
-    dataset = load_dataset(config.data)
+    if dataset is None:
+        dataset = load_dataset(config.data)
     check_evaluation_memory(config, dataset)
     try:
         results = evaluate_model(model, dataset, config, run_dir, families, seed, log)

@@ -26,8 +26,10 @@ TRAVERSAL_STEPS = 8
 TRAVERSAL_RANGE = 2.5  # posterior-mean value +- this many prior standard deviations
 
 
-def run_artifacts(run_dir: str | Path, figures: bool, results: dict[str, Any]) -> Artifacts:
-    """The curve of ``run_dir`` and, when ``figures``, its grids and leakage matrix."""
+def run_artifacts(run_dir: str | Path, figures: bool, results: dict[str, Any],
+                  data=None) -> Artifacts:
+    """The curve of ``run_dir`` and, when ``figures``, its grids and leakage matrix (``data``:
+    the run's dataset when the caller has it loaded; else loaded from its config)."""
     run_dir = Path(run_dir)
     out: Artifacts = {"curve": ("json", json.dumps(epoch_curve(run_dir)).encode())}
     if not figures:
@@ -45,7 +47,8 @@ def run_artifacts(run_dir: str | Path, figures: bool, results: dict[str, Any]) -
     if isinstance(model, GaussianLatentModel):
         from mtvae.data.sources import load_dataset
 
-        data = load_dataset(config.data)
+        if data is None:
+            data = load_dataset(config.data)
         if "figure:traversals" not in out:
             out["figure:traversals"] = ("png", traversal_png(model, data.test.x[:1]))
         if not any(k.startswith("leakage/") for k in results) and len(_blocks(model)) > 1:

@@ -1,6 +1,7 @@
 """Running a study's runs: a backend hands tasks to workers and yields their results.
 
-A run is ``train_run(config, runs/<id>, overwrite=True)`` then ``evaluate_run``; the worker
+A run is ``train_run(config, runs/<id>, overwrite=True)`` then ``evaluate_run``, on one copy of
+its dataset loaded once (training, evaluation and the stored artifacts read it); the worker
 returns its metrics, timings, artifacts or error text and never touches the database — the
 parent process is the only writer. One failing run never stops the others.
 
@@ -54,14 +55,17 @@ def execute(task: RunTask) -> dict[str, Any]:
     result: dict[str, Any] = {"run_id": task.run_id, "status": "failed"}
     trained = False
     try:
+        from mtvae.data.sources import load_dataset
         from mtvae.runconfig import resolve_config
         from mtvae.runs import train_run
 
-        run_dir = train_run(resolve_config(task.config), task.run_dir, overwrite=True)
+        config = resolve_config(task.config)
+        data = load_dataset(config.data)  # once: training, evaluation and artifacts read it
+        run_dir = train_run(config, task.run_dir, overwrite=True, dataset=data)
         for other in task.shared:  # before this run's evaluation adds its own outputs
             copy_trained_run(run_dir, other)
         trained = True
-        _evaluate(task, result)
+        _evaluate(task, result, data)
     except Exception as exc:  # the study goes on; the error is stored with the run
         result["error"] = error_text(exc)
     result["wall_s"] = time.perf_counter() - start
@@ -71,8 +75,10 @@ def execute(task: RunTask) -> dict[str, Any]:
     return result
 
 
-def _evaluate(task: RunTask, result: dict[str, Any]) -> None:
-    """Evaluate the trained run of ``task`` into ``result`` (train_s: the training's time)."""
+def _evaluate(task: RunTask, result: dict[str, Any], data=None) -> None:
+    """Evaluate the trained run of ``task`` into ``result`` (train_s: the training's time);
+    ``data``: its dataset, loaded once for the run (a shared run, whose labels differ, loads
+    its own)."""
     from mtvae.io import read_json
     from mtvae.runs import evaluate_run
     from mtvae.study.artifacts import run_artifacts
@@ -80,7 +86,12 @@ def _evaluate(task: RunTask, result: dict[str, Any]) -> None:
     run_dir = Path(task.run_dir)
     begun = time.perf_counter()
     notes: list[str] = []
-    evaluate_run(run_dir, task.metrics, log=notes.append)
+    if data is None:
+        from mtvae.data.sources import load_dataset
+        from mtvae.runconfig import resolve_config
+
+        data = load_dataset(resolve_config(task.config).data)
+    evaluate_run(run_dir, task.metrics, log=notes.append, dataset=data)
     metrics = read_json(run_dir / "results.json")
     result.update(
         status="done",
@@ -88,7 +99,7 @@ def _evaluate(task: RunTask, result: dict[str, Any]) -> None:
         notes=notes,
         train_s=metrics.get("time/train_s"),
         eval_s=time.perf_counter() - begun,
-        artifacts=run_artifacts(run_dir, task.figures, metrics),
+        artifacts=run_artifacts(run_dir, task.figures, metrics, data),
     )
 
 
