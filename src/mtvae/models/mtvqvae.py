@@ -63,7 +63,7 @@ class MTVQVAE(VQVAE):
     def forward(self, batch: Batch, step: int | None = None) -> Output:
         """The VQ-VAE objective plus the weighted, masked task losses."""
         quantized = self.quantizer(self.encoder(batch.x))
-        out = self._vq_output(batch, quantized)
+        out = self.quantized_objective(batch, quantized)
         losses, terms = task_loss_terms(
             self.tasks,
             self.task_outputs(quantized.z_q),

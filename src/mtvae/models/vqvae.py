@@ -130,10 +130,14 @@ class VQVAE(nn.Module):
     # --- objectives -----------------------------------------------------------------------
     def forward(self, batch: Batch, step: int | None = None) -> Output:
         """Training objective on a batch (``step`` is unused: there is no schedule)."""
-        return self._vq_output(batch, self.quantizer(self.encoder(batch.x)))
+        return self.quantized_objective(batch, self.quantizer(self.encoder(batch.x)))
 
-    def _vq_output(self, batch: Batch, quantized) -> Output:
-        """Reconstruction + quantiser loss for an already quantised batch."""
+    def quantized_objective(self, batch: Batch, quantized) -> Output:
+        """Reconstruction + quantiser loss for an already quantised batch.
+
+        Public so that a model built on the VQ-VAE (the MT-VQ-VAE's heads read the same
+        quantised grid) adds its own terms to this objective instead of re-deriving it.
+        """
         recon = self.likelihood.loss(self.decoder(quantized.z_q), batch.x).mean()
         if self.training:
             self.usage.update(quantized.indices)
