@@ -173,14 +173,34 @@ def _git(root: Path, *args: str) -> str:
         return ""
 
 
+def _recorded_commit(study_path: Path) -> str | None:
+    """The source commit the study's last session recorded (``hardware.commit``), if any."""
+    try:
+        con = sqlite3.connect(f"file:{study_path / 'results.db'}?mode=ro", uri=True)
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'sessions'").fetchone()
+        finally:
+            con.close()
+        sessions = json.loads(row[0]) if row else []
+    except (sqlite3.Error, ValueError):
+        return None
+    return ((sessions[-1].get("hardware") or {}).get("commit") if sessions else None) or None
+
+
 def commit_note(root: Path, started: float, study_path: Path | None = None) -> str:
     """The commit the study ran (a warning on stderr when ``src/`` changed since).
 
-    A study inside another git checkout (a clone kept for long runs) ran that checkout's
-    HEAD; one inside this repository ran the last commit before it started.
+    A study records the commit of the source it ran (mtvae >= this version); for an older one,
+    a study inside another git checkout (a clone kept for long runs) ran that checkout's HEAD,
+    and one inside this repository the last commit before it started.
     """
+    recorded = _recorded_commit(study_path) if study_path else None
     top = _git(study_path, "rev-parse", "--show-toplevel") if study_path else ""
-    if top and Path(top).resolve() != root.resolve():
+    if recorded:
+        commit, how = recorded.rstrip("+"), "recorded by the study when it started"
+        if recorded.endswith("+"):
+            how += ", with uncommitted changes to `src/`"
+    elif top and Path(top).resolve() != root.resolve():
         commit = _git(Path(top), "rev-parse", "HEAD")
         how = "HEAD of the separate checkout it ran in"
         if _git(Path(top), "status", "--porcelain", "--", "src"):

@@ -150,3 +150,28 @@ def test_the_centre_excerpt_keeps_the_centre_column_and_each_datasets_first_task
     ]) + "\n"
     one_axis = "| hypothesis | dataset | a=1 | a=2 |\n| --- | --- | --- | --- |\n| h | d | 1 | 2 |\n"
     assert docs_data.centre_excerpt(one_axis) is None  # no centre to speak of
+
+
+def test_the_commit_a_study_recorded_is_the_one_quoted(tmp_path):
+    db = tmp_path / "results.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        con.execute("INSERT INTO meta VALUES ('sessions', ?)",
+                    ('[{"hardware": {"commit": "0123456789abcdef+"}}]',))
+    note = docs_data.commit_note(ROOT, 0.0, tmp_path)
+    assert note.startswith("mtvae commit `0123456789` (recorded by the study when it started, "
+                           "with uncommitted changes")
+
+
+def test_a_study_records_the_commit_of_the_source_it_runs():
+    import subprocess
+
+    from mtvae.study.study import hardware
+
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    commit = hardware()["commit"]
+    if not head:  # not a git checkout (an unpacked archive): nothing to record
+        assert commit is None
+    else:
+        assert commit.rstrip("+") == head

@@ -101,7 +101,24 @@ def hardware() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "mtvae": __version__,
+        "commit": source_commit(),
     }
+
+
+def source_commit() -> str | None:
+    """The git commit of the mtvae source that runs, with ``+`` when its ``src/`` has
+    uncommitted changes; None outside a git checkout (an installed wheel)."""
+    import subprocess
+
+    src = Path(__file__).resolve().parents[2]  # .../src (mtvae/study/study.py)
+    try:
+        head = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+" if dirty.strip() else "") if head else None
 
 
 def run_study(
