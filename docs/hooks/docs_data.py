@@ -173,29 +173,20 @@ def _git(root: Path, *args: str) -> str:
         return ""
 
 
-def _recorded_commit(study_path: Path) -> str | None:
+def recorded_commit(sessions: list[dict]) -> str | None:
     """The source commit the study's last session recorded (``hardware.commit``), if any."""
-    try:
-        con = sqlite3.connect(f"file:{study_path / 'results.db'}?mode=ro", uri=True)
-        try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'sessions'").fetchone()
-        finally:
-            con.close()
-        sessions = json.loads(row[0]) if row else []
-    except (sqlite3.Error, ValueError):
-        return None
     return ((sessions[-1].get("hardware") or {}).get("commit") if sessions else None) or None
 
 
-def commit_note(root: Path, started: float, study_path: Path | None = None) -> str:
+def commit_note(root: Path, started: float, study_path: Path | None = None,
+                recorded: str | None = None) -> str:
     """The commit the study ran (a warning on stderr when ``src/`` changed since).
 
     A study records the commit of the source it ran (mtvae >= this version); for an older one,
     a study inside another git checkout (a clone kept for long runs) ran that checkout's HEAD,
     and one inside this repository the last commit before it started.
     """
-    recorded = _recorded_commit(study_path) if study_path else None
-    top = _git(study_path, "rev-parse", "--show-toplevel") if study_path else ""
+    top = _git(study_path, "rev-parse", "--show-toplevel") if study_path and not recorded else ""
     if recorded:
         commit, how = recorded.rstrip("+"), "recorded by the study when it started"
         if recorded.endswith("+"):
@@ -257,11 +248,12 @@ def run_paragraph(study: Study, root: Path) -> str:
                                for s in study.sessions})) or "an unrecorded layout"
     failed = f", {study.failed} failed" if study.failed else ", none failed"
     shown = _shown_path(study.path, root)
+    commit = commit_note(root, study.started, study.path, recorded_commit(study.sessions))
     return (f"The `{study.name}` study in `{shown}`: {study.runs} runs ({study.done} done"
             f"{failed}) in {duration(wall)} of wall time over {len(study.sessions)} session(s) "
             f"on {layout} (its runs used {study.cpu_s / 60:.1f} CPU-minutes; the report is "
             f"built after that), finished {_utc(study.finished):%Y-%m-%d %H:%M} UTC on "
-            f"{machine(study.sessions)}; {commit_note(root, study.started, study.path)}.\n")
+            f"{machine(study.sessions)}; {commit}.\n")
 
 
 def _stamp(study: Study) -> str:

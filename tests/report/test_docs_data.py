@@ -153,12 +153,8 @@ def test_the_centre_excerpt_keeps_the_centre_column_and_each_datasets_first_task
 
 
 def test_the_commit_a_study_recorded_is_the_one_quoted(tmp_path):
-    db = tmp_path / "results.db"
-    with sqlite3.connect(db) as con:
-        con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        con.execute("INSERT INTO meta VALUES ('sessions', ?)",
-                    ('[{"hardware": {"commit": "0123456789abcdef+"}}]',))
-    note = docs_data.commit_note(ROOT, 0.0, tmp_path)
+    sessions = [{"hardware": {"commit": "0123456789abcdef+"}}]
+    note = docs_data.commit_note(ROOT, 0.0, tmp_path, docs_data.recorded_commit(sessions))
     assert note.startswith("mtvae commit `0123456789` (recorded by the study when it started, "
                            "with uncommitted changes")
 
