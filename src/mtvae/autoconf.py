@@ -15,8 +15,8 @@ from __future__ import annotations
 from mtvae.data.dataset import Dataset, Split
 from mtvae.data.loader import labelled_index
 from mtvae.models.m2 import M2Config, resolved_alpha
-from mtvae.models.mtvae import TaskOptions, resolved_task_scale
 from mtvae.models.registry import get_model_entry
+from mtvae.models.task_heads import TaskOptions, resolved_task_scale
 from mtvae.nn.bodies import BodyConfig, conv_padding
 from mtvae.runconfig import RunConfig
 from mtvae.train.config import TrainConfig

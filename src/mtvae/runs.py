@@ -31,8 +31,8 @@ from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError, WriteError, yaml_problem
 from mtvae.io import atomic_write, read_json, read_yaml, write_json, write_yaml
 from mtvae.models.capabilities import Multitask, Staged
-from mtvae.models.mtvae import TaskOptions
 from mtvae.models.registry import build_model
+from mtvae.models.task_heads import TaskOptions
 from mtvae.runconfig import RunConfig, resolve_config
 from mtvae.train.checkpoint import (
     PREVIOUS,

@@ -12,12 +12,14 @@ from mtvae.config import resolve_config
 from mtvae.data.dataset import DataInfo, Dataset, Split, regression_stats
 from mtvae.data.npz import load_npz
 from mtvae.data.sources import load_dataset
+from mtvae.data.task_kinds import Categorical, Regression
 from mtvae.data.tasks import TaskSpec
 from mtvae.evaluate.learnability import at_chance, chance_warnings
 from mtvae.evaluate.probes import linear_probe
 from mtvae.evaluate.tasks import task_metrics
-from mtvae.models.mtvae import MTVAE, MTVAEConfig, resolved_task_scale
+from mtvae.models.mtvae import MTVAE, MTVAEConfig
 from mtvae.models.supervised import SupervisedConfig
+from mtvae.models.task_heads import resolved_task_scale
 from mtvae.nn.bodies import BodyConfig, conv_padding
 from mtvae.objectives.task_losses import TargetScaling
 from mtvae.runs import load, train_run
@@ -210,12 +212,12 @@ def test_a_raw_unit_regression_head_beats_the_mean_and_reaches_supervised(tmp_pa
 def test_at_chance_judges_accuracy_against_the_majority_rate_with_its_noise():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, size=400)
-    assert at_chance("categorical", y, rng.integers(0, 4, size=400)) is not None  # random guess
-    assert at_chance("categorical", y, np.zeros(400, dtype=int)) is not None  # majority guess
-    assert at_chance("categorical", y, np.where(rng.random(400) < 0.6, y, 0)) is None
+    assert at_chance(Categorical(4), y, rng.integers(0, 4, size=400)) is not None  # random guess
+    assert at_chance(Categorical(4), y, np.zeros(400, dtype=int)) is not None  # majority guess
+    assert at_chance(Categorical(4), y, np.where(rng.random(400) < 0.6, y, 0)) is None
     t = rng.normal(size=400)
-    assert "R²" in at_chance("regression", t, np.full(400, t.mean() + 0.1))
-    assert at_chance("regression", t, t + 0.1 * rng.normal(size=400)) is None
+    assert "R²" in at_chance(Regression(), t, np.full(400, t.mean() + 0.1))
+    assert at_chance(Regression(), t, t + 0.1 * rng.normal(size=400)) is None
 
 
 class _Fixed:

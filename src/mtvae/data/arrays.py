@@ -92,9 +92,7 @@ def build_dataset(
 
 
 def _as_target(spec: TaskSpec, values: np.ndarray) -> torch.Tensor:
-    if spec.kind == "categorical":
-        return torch.from_numpy(np.asarray(values, dtype=np.int64))
-    return torch.from_numpy(np.asarray(values, dtype=np.float32))
+    return torch.from_numpy(np.asarray(values, dtype=spec.task_kind.target_dtype))
 
 
 def measured_tasks(

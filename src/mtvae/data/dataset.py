@@ -96,7 +96,7 @@ def regression_stats(
     """
     stats = {}
     for name, spec in tasks.items():
-        if spec.kind != "regression" or name not in targets:
+        if not spec.task_kind.continuous or name not in targets:
             continue
         y = targets[name][masks[name]].double() if name in masks else targets[name].double()
         y = y[torch.isfinite(y)]

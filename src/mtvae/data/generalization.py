@@ -87,7 +87,7 @@ def apply_holdout(dataset: Dataset, holdout: Holdout) -> None:
 
 def _values(split: Split, dataset: Dataset, name: str, spec: str) -> torch.Tensor:
     if name in split.targets:
-        if dataset.tasks[name].kind == "multilabel":
+        if not dataset.tasks[name].task_kind.scalar:
             raise UserError(f"data.holdout '{spec}': multilabel task '{name}' cannot be compared.")
         return split.targets[name].double()
     if name in dataset.factor_names and split.factors is not None:

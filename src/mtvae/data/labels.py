@@ -158,20 +158,7 @@ def _disjoint(available, counts, tasks, generator) -> dict[str, torch.Tensor]:
 
 def label_scores(spec: TaskSpec, targets: torch.Tensor) -> torch.Tensor:
     """The MNAR score ``(N,)`` in ``[0, 1]`` of each label (higher: more often missing)."""
-    y = targets.double()
-    if spec.kind == "categorical":
-        return y / max((spec.n_classes or 2) - 1, 1)
-    if spec.kind == "multilabel":
-        return y.mean(dim=1)
-    if spec.kind == "regression":
-        ordered = torch.sort(y).values  # mid-ranks, so equal labels get equal scores
-        low = torch.searchsorted(ordered, y, right=False)
-        high = torch.searchsorted(ordered, y, right=True)
-        return (low + high - 1).double() / 2 / max(len(y) - 1, 1)
-    return y  # binary: the label itself
-
-
-BALANCED_KINDS = ("categorical", "binary")  # tasks with classes to balance over
+    return spec.task_kind.label_score(targets.double())
 
 
 def apply_label_policy(dataset, cfg) -> None:
@@ -248,7 +235,7 @@ def _narrow(split: Split, counts, cfg, tasks: dict[str, TaskSpec], role: str) ->
     if cfg.label_policy == "mnar":
         scores = {t: label_scores(tasks[t], split.targets[t]) for t in counts}
     if cfg.label_balance == "per_class":
-        classes = {t: split.targets[t] for t in counts if tasks[t].kind in BALANCED_KINDS}
+        classes = {t: split.targets[t] for t in counts if tasks[t].discrete}  # classes to balance over
     keep = select_labels(pools, counts, cfg.label_policy, _generator(cfg.seed, role), scores,
                          cfg.mnar_strength, classes)
     for task, mask in keep.items():

@@ -47,7 +47,8 @@ from pydantic import ValidationError, field_validator
 from mtvae.base import StrictModel, validation_problems
 from mtvae.data.arrays import build_dataset, holdout_parts
 from mtvae.data.dataset import Dataset
-from mtvae.data.tasks import TaskKind, TaskSpec
+from mtvae.data.task_kinds import KindName
+from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError
 from mtvae.limits import check_images_memory
 
@@ -59,7 +60,7 @@ _TASK_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 class SidecarTask(StrictModel):
     """A task declared in the sidecar file."""
 
-    kind: TaskKind
+    kind: KindName
     n_classes: int | None = None
     description: str = ""
 

@@ -135,12 +135,12 @@ def _resolve_part(dataset: Dataset, name: str, thr: float | None, spec: str):
     """``(description, n_levels or None for regression, split -> values)`` of one part."""
     described = name if thr is None else f"{name}>{thr:g}"
     if name in dataset.tasks:
-        kind = dataset.tasks[name].kind
-        if kind == "multilabel":
+        kind = dataset.tasks[name].task_kind
+        if not kind.scalar:
             raise UserError(f"data.extra_tasks '{spec}': multilabel task '{name}' cannot be a part.")
         if thr is not None:
             return described, 2, lambda s: (s.targets[name].float() > thr).long()
-        if kind == "regression":
+        if kind.continuous:
             return described, None, lambda s: s.targets[name].float()
         size = dataset.tasks[name].n_classes or 2
         return described, size, lambda s: s.targets[name].long()

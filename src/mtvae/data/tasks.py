@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
 
-TaskKind = Literal["categorical", "binary", "multilabel", "regression"]
+from mtvae.data.task_kinds import KindName, TaskKind, task_kind
 
 
 @dataclass(frozen=True)
@@ -14,29 +14,33 @@ class TaskSpec:
 
     ``categorical`` targets are class indices (int64) in ``[0, n_classes)``; ``binary`` targets
     are 0/1 floats; ``multilabel`` targets are 0/1 float vectors of length ``n_classes``;
-    ``regression`` targets are float32 scalars.
+    ``regression`` targets are float32 scalars. What depends on the kind lives in its
+    :mod:`~mtvae.data.task_kinds` object, :attr:`task_kind`.
     """
 
     name: str
-    kind: TaskKind
+    kind: KindName
     n_classes: int | None = None
     description: str = ""
     control: bool = False  # labels independent of the image (data.extra_tasks: random)
 
+    @cached_property
+    def task_kind(self) -> TaskKind:
+        """The kind's behaviour: head size, loss, predictions, probabilities, value count."""
+        return task_kind(self.kind, self.n_classes)
+
     @property
     def discrete(self) -> bool:
         """Categorical or binary: the label is one of :attr:`n_values` classes."""
-        return self.kind in ("categorical", "binary")
+        return self.task_kind.discrete
 
     @property
     def n_values(self) -> int | None:
         """How many values a discrete label takes (``n_classes``; 2 for binary); None for
         multilabel and regression tasks."""
-        if self.kind == "categorical":
-            return self.n_classes
-        return 2 if self.kind == "binary" else None
+        return self.task_kind.n_values
 
     def __post_init__(self) -> None:
-        needs_classes = self.kind in ("categorical", "multilabel")
-        if needs_classes and (self.n_classes is None or self.n_classes < 2):
+        kind = task_kind(self.kind, self.n_classes)  # an unknown kind fails here
+        if kind.needs_classes and (self.n_classes is None or self.n_classes < 2):
             raise ValueError(f"task '{self.name}' of kind {self.kind} needs n_classes >= 2")

@@ -43,7 +43,6 @@ from mtvae.models.capabilities import Blocked, GaussianLatentModel, Generative, 
 if TYPE_CHECKING:
     from mtvae.evaluate.context import EvalContext
 
-PROBE_KINDS = ("categorical", "binary", "regression")  # multilabel targets are not probed
 EMBEDDING_POINTS = 2000
 TRAVERSAL_VALUES = np.linspace(-3.0, 3.0, 9)
 TRAVERSAL_MAX_DIMS = 32
@@ -169,7 +168,7 @@ def needs_representation(ctx: EvalContext) -> str | None:
 
 def needs_probe_tasks(ctx: EvalContext) -> str | None:
     """Probes need a model representation and at least one probe-able task."""
-    if not any(t.kind in PROBE_KINDS for t in ctx.data.tasks.values()):
+    if not any(t.task_kind.scalar for t in ctx.data.tasks.values()):  # multilabel: unprobed
         return f"dataset '{ctx.data.name}' has no categorical, binary or regression task"
     return needs_representation(ctx)
 
@@ -209,13 +208,13 @@ def needs_reference_task(ctx: EvalContext) -> str | None:
 
 def _probe_data(ctx: EvalContext, task: str, features: tuple[np.ndarray, np.ndarray]):
     """(train codes, train y) on the run's labelled training points; (test codes, test y)."""
-    kind = ctx.data.tasks[task].kind
+    kind = ctx.data.tasks[task].task_kind
     out = []
     for split, codes in zip(("train", "test"), features, strict=True):
         part = ctx.data.split(split)
         mask = part.masks[task].numpy()
         y = part.targets[task].numpy()[mask]
-        out += [codes[mask], y.astype(np.int64) if kind == "binary" else y]
+        out += [codes[mask], kind.probe_labels(y)]
     return out
 
 
@@ -227,7 +226,7 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
     features = probe_features(ctx)
     results: dict[str, float] = {"probe/n_dims": features[0].shape[1]}
     for task, spec in ctx.data.tasks.items():
-        if spec.kind not in PROBE_KINDS:
+        if not spec.task_kind.scalar:
             continue
         train_z, train_y, test_z, test_y = _probe_data(ctx, task, features)
         if len(train_y) < 2 or len(test_y) == 0:
@@ -290,7 +289,7 @@ def leakage_scores(ctx: EvalContext) -> dict[str, dict[str, float]]:
     """``{block: {task: score}}`` on the test split (rows labelled for every task); a random
     70/30 split of them fits and scores each linear probe (accuracy or R^2)."""
     tasks = (ctx.model.tasks if isinstance(ctx.model, Multitask) else None) or ctx.data.tasks
-    tasks = {t: spec for t, spec in tasks.items() if spec.kind in PROBE_KINDS}
+    tasks = {t: spec for t, spec in tasks.items() if spec.task_kind.scalar}
     test = ctx.data.test
     rows = np.ones(len(test), dtype=bool)
     for task in tasks:
@@ -399,7 +398,7 @@ def embedding_plot(ctx: EvalContext) -> None:
     test = ctx.data.test
     labels = {}
     for task, spec in ctx.data.tasks.items():
-        if spec.kind in PROBE_KINDS:
+        if spec.task_kind.scalar:
             y = test.targets[task][: len(codes)].numpy().astype(np.float64)
             y[~test.masks[task][: len(codes)].numpy()] = np.nan  # unlabelled: not coloured
             labels[task] = (y, spec.kind)

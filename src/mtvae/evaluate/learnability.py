@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from mtvae.data.task_kinds import TaskKind
 from mtvae.evaluate.tasks import chance_accuracy, predict_split, task_scores
 from mtvae.models.capabilities import Multitask
 
@@ -23,7 +24,7 @@ HINT = (
 )
 
 
-def at_chance(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> str | None:
+def at_chance(kind: TaskKind, y_true: np.ndarray, y_pred: np.ndarray) -> str | None:
     """Why predictions ``y_pred`` are at chance for targets ``y_true`` (None when they are not).
 
     Categorical and binary: accuracy at most the majority-class rate plus two standard errors
@@ -31,10 +32,10 @@ def at_chance(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> str | None:
     predicting the mean). Multi-label tasks are not judged.
     """
     n = len(y_true)
-    if n < 2 or kind == "multilabel":
+    if n < 2 or not kind.scalar:
         return None
     scores = task_scores(kind, y_true, y_pred)
-    if kind == "regression":
+    if kind.continuous:
         r2 = scores["r2"]
         return f"R² {r2:.2f} <= 0, no better than predicting the mean" if r2 <= 0 else None
     chance = chance_accuracy(y_true)
@@ -64,7 +65,7 @@ def chance_warnings(
         if data_tasks and task in data_tasks and data_tasks[task].control:
             continue
         mask = split.masks[task].numpy()
-        reason = at_chance(tasks[task].kind, split.targets[task].numpy()[mask], pred[mask])
+        reason = at_chance(tasks[task].task_kind, split.targets[task].numpy()[mask], pred[mask])
         if reason:
             lines.append(f"warning: the '{task}' head is at chance on the {split_name} split "
                          f"({reason}). " + HINT.replace("{task}", task))

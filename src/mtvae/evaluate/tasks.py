@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, r2_score
 
+from mtvae.data.task_kinds import TaskKind
 from mtvae.evaluate.metric import info, outcome
 
 METRICS = (
@@ -28,14 +29,15 @@ def chance_accuracy(y_true: np.ndarray) -> float:
     return float(np.unique(y_true, return_counts=True)[1].max() / len(y_true))
 
 
-def task_scores(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy and balanced accuracy (categorical/binary/multilabel) or MAE and R^2 (regression)."""
-    if kind == "regression":
+def task_scores(kind: TaskKind, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy and balanced accuracy (categorical/binary), accuracy over every entry
+    (multilabel), or MAE and R^2 (regression) of a task of ``kind``."""
+    if kind.continuous:
         return {
             "mae": float(np.mean(np.abs(y_true - y_pred))),
             "r2": float(r2_score(y_true, y_pred)),
         }
-    if kind == "multilabel":
+    if not kind.discrete:  # multilabel: share of correct entries
         return {"accuracy": float(np.mean(y_true == y_pred))}
     return {
         "accuracy": float(np.mean(y_true == y_pred)),
@@ -61,7 +63,7 @@ def task_metrics(model, split, batch_size: int = 500) -> dict[str, float]:
         mask = split.masks[task].numpy()
         y_true = split.targets[task].numpy()[mask]
         spec = model.tasks[task]
-        for key, value in task_scores(spec.kind, y_true, pred[mask]).items():
+        for key, value in task_scores(spec.task_kind, y_true, pred[mask]).items():
             results[f"task/{task}/{key}"] = value
         if spec.discrete:
             results[f"chance/{task}/accuracy"] = chance_accuracy(y_true)

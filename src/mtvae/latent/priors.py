@@ -48,7 +48,7 @@ class ConditionalPrior(nn.Module):
             self.table = nn.Parameter(torch.zeros(n_classes, 2 * dim))
             self.register_buffer("class_counts", torch.zeros(n_classes))
         else:
-            n_in = task.n_classes if task.kind == "multilabel" else 1
+            n_in = task.task_kind.label_width
             self.map = nn.Linear(n_in, 2 * dim)
             nn.init.zeros_(self.map.weight)
             nn.init.zeros_(self.map.bias)
@@ -96,7 +96,7 @@ class ConditionalPrior(nn.Module):
             return
         if self.discrete:
             self.class_counts += torch.bincount(y.long(), minlength=len(self.class_counts)).float()
-        elif self.task.kind == "regression":
+        elif self.task.task_kind.continuous:
             _welford_update(self.label_stats, y.float())
 
     def sample_labels(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -105,8 +105,8 @@ class ConditionalPrior(nn.Module):
         if self.discrete:
             probs = self._class_probs()
             return torch.multinomial(probs.cpu(), n, replacement=True, generator=generator).to(device)
-        if self.task.kind == "multilabel":
-            return torch.zeros(n, self.task.n_classes, device=device)
+        if not self.task.task_kind.continuous:  # multilabel: no marginal kept, all zeros
+            return torch.zeros(n, self.task.task_kind.label_width, device=device)
         mean, std = self._label_mean_std()
         return mean + std * torch.randn(n, generator=generator).to(device)
 
@@ -127,8 +127,9 @@ class ConditionalPrior(nn.Module):
         if self.discrete:
             probs = self._class_probs()
             return torch.arange(len(probs), device=device), probs.clamp_min(1e-12).log()
-        if self.task.kind == "multilabel":
-            return torch.zeros(1, self.task.n_classes, device=device), torch.zeros(1, device=device)
+        if not self.task.task_kind.continuous:  # multilabel: the all-zero label alone
+            width = self.task.task_kind.label_width
+            return torch.zeros(1, width, device=device), torch.zeros(1, device=device)
         mean, std = self._label_mean_std()
         u = (torch.arange(N_QUADRATURE, device=device) + 0.5) / N_QUADRATURE
         nodes = mean + std * math.sqrt(2.0) * torch.special.erfinv(2 * u - 1)

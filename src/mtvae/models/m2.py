@@ -53,15 +53,14 @@ from torch.distributions import Normal
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.errors import UserError, unknown_name
-from mtvae.latent.gaussian import GaussianLatent, free_bits_kl, kl_standard_normal
-from mtvae.models.mtvae import balanced_task_scale, select_tasks
+from mtvae.latent.gaussian import GaussianLatent, kl_standard_normal
+from mtvae.models.gaussian_core import GaussianVAEOptions, kl_terms
 from mtvae.models.output import Output
 from mtvae.models.registry import NAME_DESCRIPTION
-from mtvae.models.vae import GaussianVAEOptions
+from mtvae.models.task_heads import balanced_task_scale, select_tasks
 from mtvae.nn.bodies import Decoder, Encoder
 from mtvae.nn.heads import TaskHead
 from mtvae.objectives.likelihoods import build_likelihood
-from mtvae.objectives.schedules import linear_warmup
 from mtvae.objectives.task_losses import masked_task_loss
 
 
@@ -247,14 +246,12 @@ class M2(nn.Module):
         cfg, task = self.config, self.task
         labelled, target = batch.masks[task], batch.targets[task]
         parts = self.bound_terms(batch.x, target, labelled, training=True)
-        kl_dim = parts["kl_dim"]
-        beta = cfg.beta * linear_warmup(step, cfg.kl_warmup_steps)
-        kl = free_bits_kl(kl_dim, cfg.free_bits) if self.training else kl_dim.sum(1).mean()
+        kl_losses, kl_logged = kl_terms(cfg, parts["kl_dim"], step, self.training)
         ce = masked_task_loss(self.tasks[task], parts["logits"], target, labelled)
         recon, kl_y = parts["recon"].mean(), parts["kl_y"].mean()
-        losses = {"recon": recon, "kl": beta * kl, "kl_y": kl_y, f"task/{task}": self.alpha * ce}
-        terms = {"recon": recon.detach(), "kl": kl_dim.sum(1).mean().detach(),
-                 "kl_y": kl_y.detach(), "beta": beta, f"task/{task}": ce.detach()}
+        losses = {"recon": recon, **kl_losses, "kl_y": kl_y, f"task/{task}": self.alpha * ce}
+        terms = {"recon": recon.detach(), **kl_logged, "kl_y": kl_y.detach(),
+                 f"task/{task}": ce.detach()}
         return Output(loss=sum(losses.values()), losses=losses, terms=terms)
 
     def elbo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

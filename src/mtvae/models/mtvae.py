@@ -13,66 +13,24 @@ sample, and ``detach`` to stop task gradients at the latent.
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, ClassVar, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
 from torch import nn
 from torch.distributions import Normal
 
-from mtvae.base import StrictModel
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.errors import UserError, unknown_name
-from mtvae.latent.gaussian import GaussianLatent, free_bits_kl, kl_standard_normal
+from mtvae.latent.gaussian import kl_standard_normal
 from mtvae.latent.priors import ConditionalPrior
+from mtvae.models.gaussian_core import GaussianVAE, GaussianVAEOptions
 from mtvae.models.output import Output
 from mtvae.models.registry import NAME_DESCRIPTION
-from mtvae.models.vae import GaussianVAEOptions
-from mtvae.nn.bodies import Decoder, Encoder
-from mtvae.nn.heads import TaskHead, reverse_gradient
-from mtvae.objectives.likelihoods import build_likelihood
-from mtvae.objectives.schedules import linear_warmup
-from mtvae.objectives.task_losses import (
-    RegressionLoss,
-    TargetScaling,
-    class_probabilities,
-    head_size,
-    masked_task_loss,
-    predict,
-    task_loss_terms,
-)
-from mtvae.objectives.weighting import WeightingConfig
-
-
-class TaskOptions(StrictModel):
-    """Options shared by models with task heads."""
-
-    # Whether the model also reconstructs its input, the term task_scale: auto balances against.
-    reconstructs: ClassVar[bool] = True
-
-    tasks: list[str] | None = Field(None, description="tasks to learn (None: all the data's)")
-    task_weights: dict[str, float] = Field(
-        default_factory=dict, description="per-task weight, on top of model.task_scale"
-    )
-    task_scale: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
-        "auto",
-        description="factor on every task loss; auto: (values per image) / 10 for models that "
-        "reconstruct (a reconstruction sums over pixels, a task loss is ~1 nat), 1 otherwise",
-    )
-    # MSE on z-scored targets stays on the scale of a cross-entropy; a Gaussian NLL with a
-    # learned variance sharpens its variance as the fit improves, and its gradients (residual
-    # over variance) then outgrow the other tasks' (Seitzer et al. 2022): it halved the digit
-    # accuracy of an MT-VAE learning digit and thickness together (docs/guides/models.md, "Balanced by default").
-    regression_loss: RegressionLoss = Field(
-        "mse", description="mse (on z-scored targets) or gaussian_nll (learned variance)"
-    )
-    head_hidden: list[int] = Field(default_factory=lambda: [64], description="head MLP sizes")
-    weighting: WeightingConfig = Field(
-        default_factory=WeightingConfig, description="how the loss terms are weighted against "
-        "each other during training (model.weighting.*)"
-    )
+from mtvae.models.task_heads import TaskHeads, TaskOptions, gather, task_setup
+from mtvae.nn.heads import reverse_gradient
+from mtvae.objectives.task_losses import masked_task_loss, task_loss_terms
 
 
 class MTVAEConfig(GaussianVAEOptions, TaskOptions):
@@ -102,44 +60,27 @@ class MTVAEConfig(GaussianVAEOptions, TaskOptions):
     detach: bool = Field(False, description="stop task gradients at the latent (two-stage)")
 
 
-def resolved_task_scale(options: TaskOptions, image_shape) -> float:
-    """The number ``model.task_scale: auto`` stands for: D / 10 for D values per image.
-
-    A Bernoulli or Gaussian reconstruction is a sum over the D values of an image, about 0.1
-    to 0.2 nats each (hundreds of nats for 32x32), while a task loss is one or two nats, so
-    with weight 1 the shared encoder barely serves the tasks. D / 10 puts both on comparable
-    scales; the measurements behind the choice are in docs/guides/models.md ("Balanced by default").
-    Models that do not reconstruct (``supervised``) have nothing to balance: 1.
-    """
-    if options.task_scale != "auto":
-        return float(options.task_scale)
-    return balanced_task_scale(image_shape) if options.reconstructs else 1.0
-
-
-def balanced_task_scale(image_shape) -> float:
-    """D / 10 for D values per image: the weight that puts a task loss (about one nat) on the
-    scale of a reconstruction summed over the image (0.1 to 0.2 nats per value). Every model
-    that adds task losses to a reconstruction defaults to it (the MT-VAE's ``task_scale``,
-    M2's ``alpha``), so the baselines get the same balance as the MT-VAE."""
-    return math.prod(image_shape) / 10
-
-
-def effective_task_weights(options: TaskOptions, tasks, image_shape) -> dict[str, float]:
-    """Weight per task: ``task_scale`` times the task's entry in ``task_weights`` (default 1)."""
-    scale = resolved_task_scale(options, image_shape)
-    return {t: scale * options.task_weights.get(t, 1.0) for t in tasks}
-
-
-def select_tasks(names: list[str] | None, info: DataInfo) -> dict:
-    """The dataset's task specs named in ``names`` (all of them when None), in order."""
-    if names is None:
-        return dict(info.tasks)
-    if not names:
-        raise UserError("model.tasks is empty: name at least one task, e.g. [shape].")
-    for name in names:
-        if name not in info.tasks:
-            raise unknown_name("task", name, info.tasks)
-    return {name: info.tasks[name] for name in names}
+def check_options(cfg: MTVAEConfig, tasks: dict) -> None:
+    """Reject task weights, head blocks and prior/inhibition settings that name no task or
+    block of this model, or that need task blocks the layout does not have."""
+    unknown = set(cfg.task_weights) - set(tasks)
+    if unknown:
+        raise unknown_name("task in model.task_weights", sorted(unknown)[0], tasks)
+    for task, names in cfg.head_blocks.items():
+        if task not in tasks:
+            raise unknown_name("task in model.head_blocks", task, tasks)
+        allowed = ["shared", *tasks]
+        for name in names:
+            if name not in allowed:
+                raise unknown_name(f"block in model.head_blocks.{task}", name, allowed)
+        if not names:
+            raise UserError(f"model.head_blocks.{task} is empty: name at least one block.")
+    if cfg.layout == "shared" and (cfg.prior == "conditional" or cfg.inhibition
+                                   or cfg.head_blocks):
+        raise UserError(
+            "model.prior=conditional, model.inhibition and model.head_blocks need task "
+            "blocks: set model.layout=partitioned."
+        )
 
 
 def block_layout(config: MTVAEConfig, tasks: list[str]) -> dict[str, slice]:
@@ -159,55 +100,27 @@ def block_layout(config: MTVAEConfig, tasks: list[str]) -> dict[str, slice]:
     return blocks
 
 
-class MTVAE(nn.Module):
-    """Encoder -> blocked Gaussian latent -> decoder, plus task heads (and priors/adversaries)."""
+class MTVAE(GaussianVAE):
+    """The Gaussian core with a blocked latent, plus task heads (and priors/adversaries)."""
 
     def __init__(self, config: MTVAEConfig, data_info: DataInfo) -> None:
-        super().__init__()
-        self.config = config
-        self.image_shape = tuple(data_info.image_shape)
-        self.tasks = select_tasks(config.tasks, data_info)
-        self._check_options()
-        self.blocks = block_layout(config, list(self.tasks))
-        self.encoder = Encoder(config.encoder, self.image_shape)
-        self.latent = GaussianLatent(self.encoder.out_features, config.latent_dim)
-        self.decoder = Decoder(config.encoder, self.image_shape, config.latent_dim)
-        self.likelihood = build_likelihood(config.likelihood, self.image_shape[0], config.sigma)
-        self.scaling = TargetScaling(self.tasks, data_info.target_stats)
-        self.task_weights = effective_task_weights(config, self.tasks, self.image_shape)
+        tasks, scaling, weights = task_setup(config, data_info)
+        check_options(config, tasks)  # before any layer is built, so bad options fail fast
+        blocks = block_layout(config, list(tasks))
+        super().__init__(config, data_info.image_shape)
+        self.blocks, self.tasks, self.scaling, self.task_weights = blocks, tasks, scaling, weights
         self.head_reads = {t: self._head_slices(t) for t in self.tasks}
-        self.heads = nn.ModuleDict({t: self._make_head(t, self.head_reads[t]) for t in self.tasks})
+        activation = config.encoder.activation
+        self.heads = TaskHeads(self.tasks, self.head_reads, config, activation)
         self.priors = nn.ModuleDict(
             {t: ConditionalPrior(spec, config.task_dim) for t, spec in self.tasks.items()}
             if config.prior == "conditional"
             else {}
         )
-        self.adversaries = nn.ModuleDict(
-            {t: self._make_head(t, self._other_slices(t)) for t in self.tasks}
-            if config.inhibition
-            else {}
+        others = {t: self._other_slices(t) for t in self.tasks} if config.inhibition else {}
+        self.adversaries = TaskHeads(
+            {t: self.tasks[t] for t in others}, others, config, activation
         )
-
-    def _check_options(self) -> None:
-        cfg = self.config
-        unknown = set(cfg.task_weights) - set(self.tasks)
-        if unknown:
-            raise unknown_name("task in model.task_weights", sorted(unknown)[0], self.tasks)
-        for task, names in cfg.head_blocks.items():
-            if task not in self.tasks:
-                raise unknown_name("task in model.head_blocks", task, self.tasks)
-            allowed = ["shared", *self.tasks]
-            for name in names:
-                if name not in allowed:
-                    raise unknown_name(f"block in model.head_blocks.{task}", name, allowed)
-            if not names:
-                raise UserError(f"model.head_blocks.{task} is empty: name at least one block.")
-        if cfg.layout == "shared" and (cfg.prior == "conditional" or cfg.inhibition
-                                       or cfg.head_blocks):
-            raise UserError(
-                "model.prior=conditional, model.inhibition and model.head_blocks need task "
-                "blocks: set model.layout=partitioned."
-            )
 
     def _head_slices(self, task: str) -> list[slice]:
         if self.config.layout == "shared":
@@ -228,37 +141,20 @@ class MTVAE(nn.Module):
     def _other_slices(self, task: str) -> list[slice]:
         return [s for name, s in self.blocks.items() if name != task]
 
-    def _make_head(self, task: str, reads: list[slice]) -> TaskHead:
-        width = sum(s.stop - s.start for s in reads)
-        out = head_size(self.tasks[task], self.config.regression_loss)
-        return TaskHead(width, out, self.config.head_hidden, self.config.encoder.activation)
+    @property
+    def standard_prior(self) -> bool:
+        """N(0, I) everywhere unless some task block has a label-conditional prior."""
+        return not self.priors
 
     # --- inference and generation -----------------------------------------------------------
-    def encode(self, x: torch.Tensor) -> Normal:
-        """q(z|x) over the whole latent vector (all blocks)."""
-        return self.latent(self.encoder(x))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Likelihood parameters for latents ``(B, Z)``."""
-        return self.decoder(z)
-
     def task_outputs(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw head outputs for head inputs ``h`` ``(B, Z)``."""
-        return {t: self.heads[t](_gather(h, self.head_reads[t])) for t in self.tasks}
+        return self.heads(h)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Point predictions per task from the posterior mean."""
-        outputs = self.task_outputs(self.encode(x).loc)
-        return {
-            t: self.scaling.unstandardize(t, predict(self.tasks[t], out))
-            for t, out in outputs.items()
-        }
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean reconstruction from the posterior mean."""
-        return self.likelihood.mean(self.decode(self.encode(x).loc))
+        return self.heads.predictions(self.task_outputs(self.encode(x).loc), self.scaling)
 
     @torch.no_grad()
     def sample(
@@ -281,8 +177,8 @@ class MTVAE(nn.Module):
         """Prior draws ``(n, Z)``: N(0, I) blocks, conditional blocks given (drawn) labels."""
         condition = dict(condition or {})
         self._check_condition(condition)
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+        z = super().sample_latent(n, generator)
+        device = z.device
         for task, prior in self.priors.items():
             if task in condition:
                 value = self.scaling.standardize_value(task, condition[task])
@@ -321,18 +217,16 @@ class MTVAE(nn.Module):
     def forward(self, batch: Batch, step: int | None = None) -> Output:
         """Training objective on a batch; ``step`` drives the KL warm-up (None: full beta)."""
         q = self.encode(batch.x)
-        z = q.rsample()
-        recon = self.likelihood.loss(self.decode(z), batch.x).mean()
+        z, recon = self.reconstruction_term(q, batch.x)
         h = q.loc if self.config.head_input == "mean" else z
         if self.config.detach:
             h = h.detach()
         outputs = self.task_outputs(h)
         targets = self.scaling.standardize(batch.targets)  # heads and priors work in z-scores
-        kl_dim = self._kl_per_dim(q, targets, batch.masks, outputs)
-        beta = self.config.beta * linear_warmup(step, self.config.kl_warmup_steps)
-        kl = free_bits_kl(kl_dim, self.config.free_bits) if self.training else kl_dim.sum(1).mean()
-        losses = {"recon": recon, "kl": beta * kl}
-        terms = {"recon": recon.detach(), "kl": kl_dim.sum(1).mean().detach(), "beta": beta}
+        kl_losses, kl_terms = self.kl_terms(self._kl_per_dim(q, targets, batch.masks, outputs),
+                                            step)
+        losses = {"recon": recon, **kl_losses}
+        terms = {"recon": recon.detach(), **kl_terms}
         task_losses, task_terms = task_loss_terms(
             self.tasks, outputs, targets, batch.masks, self.task_weights
         )
@@ -354,7 +248,7 @@ class MTVAE(nn.Module):
                 parts.append(kl[:, s])
                 continue
             q_t = Normal(q.loc[:, s], q.scale[:, s], validate_args=False)
-            probs = class_probabilities(self.tasks[name], outputs[name])
+            probs = self.tasks[name].task_kind.probabilities(outputs[name])
             parts.append(self.priors[name].kl(q_t, targets[name], masks[name], probs))
         return torch.cat(parts, dim=1)
 
@@ -362,20 +256,10 @@ class MTVAE(nn.Module):
         losses = {}
         scale = self.config.inhibition_weight
         for task, adversary in self.adversaries.items():
-            others = reverse_gradient(_gather(h, self._other_slices(task)), scale)
+            others = reverse_gradient(gather(h, self._other_slices(task)), scale)
             out = adversary(others)
             losses[f"adv/{task}"] = masked_task_loss(self.tasks[task], out, targets[task], masks[task])
         return losses
-
-    def elbo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image ELBO and KL ``(B,)`` without labels (conditional blocks: marginal prior)."""
-        q = self.encode(x)
-        z = q.rsample()
-        log_px = self.likelihood.log_prob(self.decode(z), x)
-        kl = q.log_prob(z).sum(-1) - self.log_prior(z)  # single-sample KL estimate
-        if not self.priors:
-            kl = kl_standard_normal(q).sum(1)  # analytic when the prior allows it
-        return log_px - kl, kl
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) ``(...,)``: standard normal blocks plus conditional blocks' marginals."""
@@ -388,14 +272,6 @@ class MTVAE(nn.Module):
                 total = total + standard[..., s].sum(-1)
         return total
 
-    def log_weights(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        """Importance log-weights ``log p(x, z_i) - log q(z_i|x)`` for ``k`` draws, ``(k, B)``."""
-        q = self.encode(x)
-        z = q.rsample((k,))
-        params = self.decode(z.flatten(0, 1))
-        log_px = self.likelihood.log_prob(params, x.expand(k, *x.shape).flatten(0, 1)).view(k, -1)
-        return log_px + self.log_prior(z) - q.log_prob(z).sum(-1)
-
     def loss_names(self) -> list[str]:
         """Names of the loss components ``forward`` returns, in order."""
         return ["recon", "kl", *(f"task/{t}" for t in self.tasks), *(f"adv/{t}" for t in self.adversaries)]
@@ -403,10 +279,3 @@ class MTVAE(nn.Module):
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters every task's gradient passes through (for gradient-based weighting)."""
         return [*self.encoder.parameters(), *self.latent.parameters()]
-
-
-def _gather(h: torch.Tensor, slices: list[slice]) -> torch.Tensor:
-    if len(slices) == 1:
-        return h[:, slices[0]]
-    return torch.cat([h[:, s] for s in slices], dim=1)
-

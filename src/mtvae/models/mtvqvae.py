@@ -17,12 +17,11 @@ from torch import nn
 
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
-from mtvae.models.mtvae import TaskOptions, effective_task_weights, select_tasks
 from mtvae.models.output import Output
 from mtvae.models.registry import NAME_DESCRIPTION
+from mtvae.models.task_heads import TaskHeads, TaskOptions, task_setup
 from mtvae.models.vqvae import VQVAE, VQVAEConfig
-from mtvae.nn.heads import TaskHead
-from mtvae.objectives.task_losses import TargetScaling, head_size, predict, task_loss_terms
+from mtvae.objectives.task_losses import task_loss_terms
 
 
 class MTVQVAEConfig(VQVAEConfig, TaskOptions):
@@ -36,29 +35,19 @@ class MTVQVAE(VQVAE):
 
     def __init__(self, config: MTVQVAEConfig, data_info: DataInfo) -> None:
         super().__init__(config, data_info)
-        self.tasks = select_tasks(config.tasks, data_info)
-        self.scaling = TargetScaling(self.tasks, data_info.target_stats)
-        self.task_weights = effective_task_weights(config, self.tasks, data_info.image_shape)
+        self.tasks, self.scaling, self.task_weights = task_setup(config, data_info)
         width = config.quantizer.code_dim * math.prod(self.grid_shape)
-        self.heads = nn.ModuleDict({
-            t: TaskHead(width, head_size(spec, config.regression_loss), config.head_hidden,
-                        config.encoder.activation)
-            for t, spec in self.tasks.items()
-        })
+        self.heads = TaskHeads(self.tasks, width, config, config.encoder.activation)
 
     def task_outputs(self, z_q: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw head outputs for quantised grids ``(B, D, H', W')``."""
-        flat = z_q.flatten(1)
-        return {t: head(flat) for t, head in self.heads.items()}
+        return self.heads(z_q.flatten(1))
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Point predictions per task from the quantised codes of ``x``."""
         z_q = self.quantizer.lookup(self.encode_codes(x))
-        return {
-            t: self.scaling.unstandardize(t, predict(self.tasks[t], out))
-            for t, out in self.task_outputs(z_q).items()
-        }
+        return self.heads.predictions(self.task_outputs(z_q), self.scaling)
 
     def forward(self, batch: Batch, step: int | None = None) -> Output:
         """The VQ-VAE objective plus the weighted, masked task losses."""

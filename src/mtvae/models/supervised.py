@@ -14,12 +14,11 @@ from torch import nn
 
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
-from mtvae.models.mtvae import TaskOptions, effective_task_weights, select_tasks
 from mtvae.models.output import Output
 from mtvae.models.registry import NAME_DESCRIPTION
+from mtvae.models.task_heads import TaskHeads, TaskOptions, task_setup
 from mtvae.nn.bodies import BODY_DESCRIPTION, BodyConfig, Encoder
-from mtvae.nn.heads import TaskHead
-from mtvae.objectives.task_losses import TargetScaling, head_size, predict, task_loss_terms
+from mtvae.objectives.task_losses import task_loss_terms
 
 
 class SupervisedConfig(TaskOptions):
@@ -37,20 +36,10 @@ class Supervised(nn.Module):
     def __init__(self, config: SupervisedConfig, data_info: DataInfo) -> None:
         super().__init__()
         self.config = config
-        self.tasks = select_tasks(config.tasks, data_info)
-        self.scaling = TargetScaling(self.tasks, data_info.target_stats)
-        self.task_weights = effective_task_weights(config, self.tasks, data_info.image_shape)
+        self.tasks, self.scaling, self.task_weights = task_setup(config, data_info)
         self.encoder = Encoder(config.encoder, tuple(data_info.image_shape))
         self.proj = nn.Linear(self.encoder.out_features, config.latent_dim)
-        self.heads = nn.ModuleDict({
-            t: TaskHead(
-                config.latent_dim,
-                head_size(spec, config.regression_loss),
-                config.head_hidden,
-                config.encoder.activation,
-            )
-            for t, spec in self.tasks.items()
-        })
+        self.heads = TaskHeads(self.tasks, config.latent_dim, config, config.encoder.activation)
 
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         """The features the heads read ``(B, latent_dim)``."""
@@ -58,16 +47,12 @@ class Supervised(nn.Module):
 
     def task_outputs(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw head outputs for representations ``h``."""
-        return {t: head(h) for t, head in self.heads.items()}
+        return self.heads(h)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Point predictions per task."""
-        outputs = self.task_outputs(self.representation(x))
-        return {
-            t: self.scaling.unstandardize(t, predict(self.tasks[t], out))
-            for t, out in outputs.items()
-        }
+        return self.heads.predictions(self.task_outputs(self.representation(x)), self.scaling)
 
     def forward(self, batch: Batch, step: int | None = None) -> Output:
         """Weighted sum of the masked task losses."""

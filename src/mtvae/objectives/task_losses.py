@@ -1,51 +1,17 @@
-"""Per-task losses with label masks, and the predictions heads make.
+"""Per-task losses with label masks, and the z-scoring of regression targets.
 
-A head's raw output depends on the task kind: logits ``(B, K)`` for categorical and
-multilabel tasks, one logit ``(B, 1)`` for binary tasks, and ``(B, 2)`` (mean, log-variance)
-or ``(B, 1)`` (mean) for regression with Gaussian NLL or MSE. Samples whose label is missing
-(``mask`` False) contribute nothing: their per-sample loss is multiplied by zero and the mean is
-taken over labelled samples only, so neither the value nor the gradient depends on them.
+What a loss is for each task kind (cross-entropy, BCE, MSE, Gaussian NLL) lives in the kind's
+object (:mod:`mtvae.data.task_kinds`). Samples whose label is missing (``mask`` False)
+contribute nothing: their per-sample loss is multiplied by zero and the mean is taken over
+labelled samples only, so neither the value nor the gradient depends on them.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mtvae.data.tasks import TaskSpec
-
-RegressionLoss = Literal["gaussian_nll", "mse"]
-
-
-def head_size(task: TaskSpec, regression_loss: RegressionLoss) -> int:
-    """Number of outputs a head needs for ``task``."""
-    if task.kind in ("categorical", "multilabel"):
-        return int(task.n_classes)
-    if task.kind == "binary":
-        return 1
-    return 2 if regression_loss == "gaussian_nll" else 1
-
-
-def per_sample_loss(
-    task: TaskSpec, output: torch.Tensor, target: torch.Tensor
-) -> torch.Tensor:
-    """Unmasked loss per sample ``(B,)``; ``target`` must already be valid everywhere."""
-    if task.kind == "categorical":
-        return F.cross_entropy(output, target.long(), reduction="none")
-    if task.kind == "binary":
-        return F.binary_cross_entropy_with_logits(output[:, 0], target.float(), reduction="none")
-    if task.kind == "multilabel":
-        bce = F.binary_cross_entropy_with_logits(output, target.float(), reduction="none")
-        return bce.sum(1)
-    mean = output[:, 0]
-    if output.shape[1] == 1:
-        return (mean - target).square()
-    log_var = output[:, 1].clamp(-10.0, 10.0)  # learned variance, kept in a sane range
-    return 0.5 * (log_var + (target - mean).square() * torch.exp(-log_var) + math.log(2 * math.pi))
 
 
 def masked_task_loss(
@@ -53,7 +19,7 @@ def masked_task_loss(
 ) -> torch.Tensor:
     """Mean loss over the labelled samples (0 when none is labelled in the batch)."""
     target = _fill_missing(target, mask)
-    losses = per_sample_loss(task, output, target)
+    losses = task.task_kind.per_sample_loss(output, target)
     weight = mask.to(losses.dtype)
     return (losses * weight).sum() / weight.sum().clamp(min=1.0)
 
@@ -64,28 +30,6 @@ def _fill_missing(target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     fill = torch.zeros((), dtype=target.dtype, device=target.device)
     shape = (-1,) + (1,) * (target.dim() - 1)
     return torch.where(mask.view(shape), target, fill)
-
-
-def predict(task: TaskSpec, output: torch.Tensor) -> torch.Tensor:
-    """Point predictions: class index, 0/1, 0/1 vector, or the regression mean."""
-    if task.kind == "categorical":
-        return output.argmax(1)
-    if task.kind in ("binary", "multilabel"):
-        logits = output[:, 0] if task.kind == "binary" else output
-        return (logits > 0).long()
-    return output[:, 0]
-
-
-def class_probabilities(task: TaskSpec, output: torch.Tensor) -> torch.Tensor | None:
-    """q(y | z) over the ``task.n_values`` classes of a discrete head ``(B, n_values)``: a
-    softmax for a categorical head ``(B, K)``, ``[1 - p, p]`` for a binary one ``(B, 1)``;
-    None for multilabel and regression heads."""
-    if task.kind == "categorical":
-        return torch.softmax(output, dim=1)
-    if task.kind == "binary":
-        p = torch.sigmoid(output[:, 0])
-        return torch.stack([1 - p, p], dim=1)
-    return None
 
 
 class TargetScaling(nn.Module):
@@ -100,7 +44,7 @@ class TargetScaling(nn.Module):
 
     def __init__(self, tasks: dict[str, TaskSpec], stats: dict[str, tuple[float, float]]):
         super().__init__()
-        self.names = [t for t, spec in tasks.items() if spec.kind == "regression"]
+        self.names = [t for t, spec in tasks.items() if spec.task_kind.continuous]
         for name in self.names:
             mean, std = stats.get(name, (0.0, 1.0))
             self.register_buffer(f"mean_{name}", torch.tensor(float(mean)))

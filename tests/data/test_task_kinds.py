@@ -1,0 +1,87 @@
+"""Task kinds: each kind's head size, loss, predictions, probabilities and value count."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mtvae.data.task_kinds import TASK_KINDS, task_kind
+from mtvae.data.tasks import TaskSpec
+
+DIGIT = TaskSpec("digit", "categorical", 10)
+ODD = TaskSpec("odd", "binary")
+TAGS = TaskSpec("tags", "multilabel", 3)
+SIZE = TaskSpec("size", "regression")
+
+
+def test_discrete_tasks_count_their_values():
+    assert [t.discrete for t in (DIGIT, ODD, TAGS, SIZE)] == [True, True, False, False]
+    assert [t.n_values for t in (DIGIT, ODD, TAGS, SIZE)] == [10, 2, None, None]
+
+
+def test_head_sizes_follow_the_kind_and_the_regression_loss():
+    sizes = [t.task_kind.head_size("mse") for t in (DIGIT, ODD, TAGS, SIZE)]
+    assert sizes == [10, 1, 3, 1]
+    assert SIZE.task_kind.head_size("gaussian_nll") == 2
+
+
+def test_losses_have_known_values():
+    logits = torch.tensor([[0.0, 0.0]])
+    assert TaskSpec("c", "categorical", 2).task_kind.per_sample_loss(
+        logits, torch.tensor([1])).item() == pytest.approx(math.log(2))
+    assert ODD.task_kind.per_sample_loss(torch.zeros(1, 1), torch.ones(1)).item() == (
+        pytest.approx(math.log(2)))
+    assert TAGS.task_kind.per_sample_loss(torch.zeros(1, 3), torch.ones(1, 3)).item() == (
+        pytest.approx(3 * math.log(2)))  # summed over the labels
+    assert SIZE.task_kind.per_sample_loss(torch.tensor([[1.0]]), torch.tensor([3.0])).item() == 4
+    nll = SIZE.task_kind.per_sample_loss(torch.tensor([[0.0, 0.0]]), torch.tensor([0.0])).item()
+    assert nll == pytest.approx(0.5 * math.log(2 * math.pi))  # N(0, 1) at its mean
+
+
+def test_predictions_per_kind():
+    assert DIGIT.task_kind.predict(torch.tensor([[0.1, 2.0, -1.0] + [0.0] * 7])).tolist() == [1]
+    assert ODD.task_kind.predict(torch.tensor([[-0.5], [0.5]])).tolist() == [0, 1]
+    assert TAGS.task_kind.predict(torch.tensor([[1.0, -1.0, 2.0]])).tolist() == [[1, 0, 1]]
+    assert SIZE.task_kind.predict(torch.tensor([[2.5, -3.0]])).tolist() == [2.5]
+
+
+@pytest.mark.parametrize("task", [DIGIT, ODD])
+def test_class_probabilities_of_a_discrete_head_sum_to_one(task):
+    output = torch.randn(5, task.task_kind.head_size("mse"))
+    probs = task.task_kind.probabilities(output)
+    assert probs.shape == (5, task.n_values)
+    assert torch.allclose(probs.sum(1), torch.ones(5))
+
+
+def test_binary_probabilities_are_the_sigmoid_and_its_complement():
+    output = torch.tensor([[0.0], [2.0]])
+    probs = ODD.task_kind.probabilities(output)
+    assert torch.allclose(probs[:, 1], torch.sigmoid(output[:, 0]))
+
+
+@pytest.mark.parametrize("task", [TAGS, SIZE])
+def test_other_heads_have_no_class_probabilities(task):
+    assert task.task_kind.probabilities(torch.zeros(2, task.task_kind.head_size("mse"))) is None
+
+
+def test_label_scores_lie_in_the_unit_interval_and_keep_the_order():
+    assert DIGIT.task_kind.label_score(torch.tensor([0.0, 9.0])).tolist() == [0.0, 1.0]
+    assert TAGS.task_kind.label_score(torch.tensor([[1.0, 0.0, 0.0]])).tolist() == [
+        pytest.approx(1 / 3)]
+    scores = SIZE.task_kind.label_score(torch.tensor([5.0, -1.0, 5.0, 2.0], dtype=torch.double))
+    assert scores.tolist() == [pytest.approx(5 / 6), 0.0, pytest.approx(5 / 6), pytest.approx(1 / 3)]
+
+
+def test_targets_and_probe_labels_have_the_kind_s_dtype():
+    assert DIGIT.task_kind.target_dtype == "int64"
+    assert ODD.task_kind.probe_labels(np.array([0.0, 1.0])).dtype == np.int64
+    assert SIZE.task_kind.probe_labels(np.array([0.5])).dtype == np.float64
+
+
+def test_every_kind_is_registered_and_an_unknown_one_is_named():
+    assert set(TASK_KINDS) == {"categorical", "binary", "multilabel", "regression"}
+    with pytest.raises(ValueError, match="unknown task kind 'ordinal'.*categorical"):
+        task_kind("ordinal")
+    with pytest.raises(ValueError, match="needs n_classes"):
+        TaskSpec("tags", "multilabel")
