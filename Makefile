@@ -39,12 +39,13 @@ browser:
 
 # The LaTeX test compiles the report's LaTeX export with Debian's pdflatex and reads the PDF with
 # poppler's pdftotext/pdftoppm (`mtvae study` also builds report/latex/main.pdf where pdflatex
-# is installed). Best effort, like browser: without apt-get or root rights that test is skipped.
+# is installed; main.tex loads lmodern, a recommends that --no-install-recommends leaves out).
+# Best effort, like browser: without apt-get or root rights that test is skipped.
 tex:
-	@if ! { command -v pdflatex && command -v pdftotext; } >/dev/null 2>&1 \
+	@if ! { command -v pdflatex && command -v pdftotext && kpsewhich lmodern.sty; } >/dev/null 2>&1 \
 		&& command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			texlive-latex-base texlive-latex-recommended poppler-utils) >/dev/null 2>&1 \
+			texlive-latex-base texlive-latex-recommended lmodern poppler-utils) >/dev/null 2>&1 \
 			|| echo "note: could not install pdflatex; the LaTeX compile tests are skipped"; \
 	fi; true
 

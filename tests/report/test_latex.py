@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from mtvae.cli import main
+from mtvae.errors import UserError
 from mtvae.report import latex
 from mtvae.report.build import build_report
 from mtvae.report.latex import escape
@@ -116,6 +117,17 @@ def test_pdf_without_pdflatex_says_how_to_install_it(synthetic_study, monkeypatc
     # the study's own formats only skip main.pdf
     build_report(synthetic_study, formats=("html", "latex", "pdf?"))
     assert not (synthetic_study / "report" / "latex" / "main.pdf").exists()
+
+
+def test_a_missing_latex_package_is_named_with_the_install_command(tmp_path, monkeypatch):
+    (tmp_path / "out.txt").write_text("! LaTeX Error: File `lmodern.sty' not found.\n")
+    fake = tmp_path / "pdflatex"  # stands in for a TeX without lmodern: fails as pdflatex would
+    fake.write_text(f"#!/bin/sh\ncat {tmp_path / 'out.txt'}\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(latex, "pdflatex", lambda: str(fake))
+    (tmp_path / "main.tex").write_text("\\documentclass{report}")
+    with pytest.raises(UserError, match=r"package file is missing \(lmodern\.sty\).*lmodern"):
+        latex.compile_pdf(tmp_path)
 
 
 def test_escape_leaves_no_special_character_active():

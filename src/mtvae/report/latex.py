@@ -37,7 +37,7 @@ from mtvae.report.figures import Figure, slug
 if TYPE_CHECKING:
     from mtvae.report.build import StudyData
 
-INSTALL_HINT = ("install pdflatex: `apt-get install texlive-latex-base texlive-latex-recommended` "
+INSTALL_HINT = ("install pdflatex: `apt-get install texlive-latex-base texlive-latex-recommended lmodern` "
                 "on Debian/Ubuntu (`make install-dev` does it when run as root), or any TeX "
                 "distribution with booktabs; then run `mtvae report STUDY_DIR --format pdf`")
 
@@ -355,9 +355,12 @@ def compile_pdf(out: Path, runs: int = 2, timeout: float = 300) -> Path:
         if done.returncode != 0:
             errors = [line for line in done.stdout.decode("utf-8", "replace").splitlines()
                       if line.startswith("!") or ".tex:" in line]
+            missing = re.search(r"File `([^']+)' not found", " ".join(errors))
+            hint = (f" A LaTeX package file is missing ({missing[1]}): {INSTALL_HINT}."
+                    if missing else "")
             raise UserError(f"pdflatex could not compile {out / 'main.tex'}: "
                             f"{' '.join(errors[:3]) or 'see the log'}; full log: "
-                            f"{out / 'main.log'}.")
+                            f"{out / 'main.log'}.{hint}")
     for suffix in (".aux", ".out", ".toc", ".lot", ".lof"):
         (out / f"main{suffix}").unlink(missing_ok=True)
     (out / "main.pdf").chmod(0o644)
