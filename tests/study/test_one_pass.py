@@ -1,12 +1,17 @@
-"""One pass per run: a study worker loads a run's dataset once and trains, evaluates and
-collects artifacts from that copy; a run sharing the training (other labels) loads its own."""
+"""One pass per run: a study expands its spec once; a study worker loads a run's dataset once
+and trains, evaluates and collects artifacts from that copy; a run sharing the training (other
+labels) loads its own."""
 
 from __future__ import annotations
 
 import pytest
 
 import mtvae.data.sources as sources
+import mtvae.study.expand
+import mtvae.study.runner as runner
 from mtvae.study.runner import RunTask, execute
+from mtvae.study.spec import parse_spec
+from mtvae.study.study import run_study
 
 BASE = {
     "data": {"source": "digits", "n_train": 96, "n_val": 32, "n_test": 32, "image_size": 16},
@@ -23,17 +28,30 @@ def task(tmp_path, name: str, label_fraction: float, shared=()) -> RunTask:
                    metrics="recon,probe,leakage", figures=True, shared=tuple(shared))
 
 
+def counting(monkeypatch, module, name: str) -> list:
+    """Replace ``module.name`` by a wrapper that records each call's arguments."""
+    calls: list = []
+    real = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
 @pytest.fixture
 def loads(monkeypatch) -> list[str]:
     """The sources actually read (every load_dataset goes through _load_with_conditions)."""
     seen: list[str] = []
     real = sources._load_with_conditions
 
-    def counting(entry, cfg):
+    def counting_loads(entry, cfg):
         seen.append(f"{cfg.source}:{cfg.label_fraction}")
         return real(entry, cfg)
 
-    monkeypatch.setattr(sources, "_load_with_conditions", counting)
+    monkeypatch.setattr(sources, "_load_with_conditions", counting_loads)
     return seen
 
 
@@ -45,3 +63,29 @@ def test_a_study_run_loads_its_dataset_once_and_a_shared_run_once_more(tmp_path,
     assert loads == ["digits:1.0", "digits:0.5"]
     assert "figure:traversals" in result["artifacts"]  # artifacts read the same copy
     assert "figure:traversals" in result["shared"][0]["artifacts"]
+
+
+class _Done:
+    """A backend that runs nothing: every run is done at once (for counting the expansions)."""
+
+    def __init__(self, workers: int, threads: int) -> None:
+        pass
+
+    def run(self, tasks, started):
+        for t in tasks:
+            started(t)
+            yield {"run_id": t.run_id, "status": "done", "metrics": {"recon/mse": 0.1},
+                   "shared": [{"run_id": s.run_id, "status": "done"} for s in t.shared]}
+
+
+def test_a_study_expands_its_spec_once(tmp_path, monkeypatch):
+    monkeypatch.setitem(runner.BACKENDS, "done", _Done)
+    resolved = counting(monkeypatch, mtvae.study.expand, "resolve_config")  # per cell
+    spec = parse_spec({"name": "once", "datasets": ["digits"], "base": {"data": BASE["data"]},
+                       "variants": {"vae": {"model": "vae"}}, "seeds": [0, 1],
+                       "metrics": ["recon"]})
+    run_study(spec, tmp_path / "study", backend="done", log=lambda _: None)
+    assert len(resolved) == 2  # parse_spec's expansion of the 2 cells, which the study reuses
+    spec.seeds = [0, 1, 2]  # a changed spec is expanded anew
+    run_study(spec, tmp_path / "more", backend="done", log=lambda _: None)
+    assert len(resolved) == 2 + 3
