@@ -5,10 +5,13 @@ labels) loads its own."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 import mtvae.data.sources as sources
+import mtvae.runs as runs
 import mtvae.study.expand
 import mtvae.study.runner as runner
+from mtvae.runconfig import resolve_config
 from mtvae.study.runner import RunTask, execute
 from mtvae.study.spec import parse_spec
 from mtvae.study.study import run_study
@@ -63,6 +66,25 @@ def test_a_study_run_loads_its_dataset_once_and_a_shared_run_once_more(tmp_path,
     assert loads == ["digits:1.0", "digits:0.5"]
     assert "figure:traversals" in result["artifacts"]  # artifacts read the same copy
     assert "figure:traversals" in result["shared"][0]["artifacts"]
+
+
+@pytest.mark.parametrize("model", [
+    {"name": "vae", "latent_dim": 4, "encoder": {"arch": "conv", "channels": [4, 8]}},
+    {"name": "vqvae", "n_latents": 2, "encoder": {"arch": "mlp", "hidden": [16]},
+     "quantizer": {"num_codes": 8, "code_dim": 2}, "prior": {"epochs": 1, "hidden": 8}},
+], ids=["conv-vae", "vqvae-prior"])
+def test_the_model_in_memory_evaluates_as_the_saved_one(tmp_path, model):
+    config = resolve_config({**BASE, "model": model})
+    trained = runs.train_in_memory(config, tmp_path / "run")
+    assert not trained.model.training and next(trained.model.parameters()).device.type == "cpu"
+    in_memory = runs.evaluate_run(trained, "recon,nll,vq,figures", log=lambda _: None)
+    loaded, loaded_config = runs.load(tmp_path / "run")
+    assert loaded_config == trained.config
+    # equal to the saved weights, and left unchanged by its evaluation (a shared run's next)
+    saved = loaded.state_dict()
+    assert all(torch.equal(v, saved[k]) for k, v in trained.model.state_dict().items())
+    assert runs.evaluate_run(tmp_path / "run", "recon,nll,vq,figures",
+                             log=lambda _: None) == in_memory
 
 
 class _Done:
