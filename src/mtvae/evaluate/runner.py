@@ -4,7 +4,8 @@ Each metric family says which model capabilities it needs (``requires``, protoco
 :mod:`mtvae.models.capabilities`) and, optionally, a ``check`` on the model and data
 (ground-truth factors, a categorical task, several latent blocks); families that do not apply
 are skipped with a one-line reason rather than an error. :func:`mtvae.runs.evaluate_run` loads
-a run directory, calls :func:`evaluate_model` and merges the metrics into ``results.json``.
+a run directory (or takes a run just trained, in memory), calls :func:`evaluate_model` and
+merges the metrics into ``results.json``.
 """
 
 from __future__ import annotations
