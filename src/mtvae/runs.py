@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -359,7 +359,7 @@ class ResultsNotSaved(WriteError):
 
 def evaluate_run(
     run: str | Path | TrainedRun, metrics: str | None = "all", seed: int = 0, log=print,
-    dataset: Dataset | None = None,
+    dataset: Dataset | None = None, skip_figures: Collection[str] = (),
 ) -> dict:
     """Evaluate a run (``all`` or a comma list of metric families); merge the metrics into
     its ``results.json`` and return them.
@@ -367,7 +367,8 @@ def evaluate_run(
     ``run`` is a run directory, whose model and config are loaded from its files, or a
     :class:`TrainedRun` just trained in memory (a study's worker), whose model, config and
     data are used as they are. ``dataset``: the run's data when the caller has already
-    loaded it; else the TrainedRun's, or loaded from the config.
+    loaded it; else the TrainedRun's, or loaded from the config. ``skip_figures``: names
+    of figures not to draw (see :func:`mtvae.evaluate.runner.evaluate_model`).
     """
     from mtvae.evaluate.runner import FamilyWriteFailed, evaluate_model, parse_metrics
 
@@ -382,7 +383,8 @@ def evaluate_run(
         dataset = load_dataset(config.data)
     check_evaluation_memory(config, dataset)
     try:
-        results = evaluate_model(model, dataset, config, run_dir, families, seed, log)
+        results = evaluate_model(model, dataset, config, run_dir, families, seed, log,
+                                 skip_figures)
     except FamilyWriteFailed as failed:
         raise _keep_computed(run_dir, failed.results, failed.error, failed.family) from None
     merge_results(run_dir, results)  # a damaged results.json is kept aside, not fatal

@@ -111,13 +111,18 @@ def test_a_figures_run_stores_what_its_evaluation_drew(tmp_path, monkeypatch):
         assert stored == drawn and {"figure:traversals", "figure:samples"} <= set(stored)
         assert set(outcome["artifacts"]) == {"curve", *drawn}  # no leakage artifact
         assert any(k.startswith("leakage/") for k in outcome["metrics"])  # the report's matrix
+        # figures the study does not store are not drawn for the families added for it
+        assert not {"leakage", "training_curves", "embedding"} & {
+            p.stem for p in (tmp_path / name / "figures").glob("*.png")}
 
 
 def test_a_later_seed_evaluates_only_the_spec_families():
     later = RunTask("r", {}, "unused", "recon,task", figures=False)
-    assert later.families() == "recon,task"
+    assert later.families() == "recon,task" and later.skipped_figures() == ()
     first = RunTask("r", {}, "unused", "recon,leakage,task", figures=True)
     assert first.families() == "recon,leakage,task,figures"  # appended, never reordered
+    # what the study would not store is not drawn, unless the spec asks for the family
+    assert first.skipped_figures() == ("training_curves", "embedding")
 
 
 def test_artifacts_compute_nothing():

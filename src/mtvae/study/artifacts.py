@@ -18,7 +18,8 @@ Artifacts = dict[str, tuple[str, bytes]]  # name -> (kind, data)
 
 MAX_FIGURE_BYTES = 2_000_000  # a run's own figure larger than this is not copied
 # The report draws leakage (from the leakage/* metrics) and training curves (from the stored
-# curves) itself, and has no section for the 2-D embedding; the run directory keeps all three.
+# curves) itself, and has no section for the 2-D embedding: not stored, even when the spec's
+# own families drew them into the run directory.
 SKIPPED_FIGURES = ("leakage", "training_curves", "embedding")
 
 

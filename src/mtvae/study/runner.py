@@ -39,10 +39,11 @@ if TYPE_CHECKING:
     from mtvae.runconfig import RunConfig
     from mtvae.runs import TrainedRun
 
-# Families a figures run also evaluates for the report (appended when the spec lacks them):
-# the leakage matrix (a family skipped for a model with a single latent block) and the grids
-# of `figures` (samples, latent traversals; no metric keys).
-FIGURE_FAMILIES = ("leakage", "figures")
+# Families a figures run also evaluates for the report, when the spec lacks them: the leakage
+# matrix (skipped for a model with a single latent block) and the grids of `figures` (samples,
+# latent traversals; no metric keys). Each names the figures it would draw that the study
+# does not store (see mtvae.study.artifacts.SKIPPED_FIGURES), which are then not drawn.
+FIGURE_FAMILIES = {"leakage": ("leakage",), "figures": ("training_curves", "embedding")}
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,21 @@ class RunTask:
         """This run and the runs sharing its training."""
         return [self.run_id, *(t.run_id for t in self.shared)]
 
+    def added_families(self) -> list[str]:
+        """The families evaluated for the report alone: on a figures run, those of
+        ``FIGURE_FAMILIES`` that the spec lacks."""
+        spec = self.metrics.split(",")
+        return [name for name in FIGURE_FAMILIES if self.figures and name not in spec]
+
     def families(self) -> str:
-        """The metric families to evaluate: the spec's and, for a figures run, those of
-        ``FIGURE_FAMILIES`` it lacks, after them, so that the spec's families draw from the
-        random state they always drew from (evaluation seeds it once, at its start)."""
-        names = self.metrics.split(",")
-        if self.figures:
-            names += [name for name in FIGURE_FAMILIES if name not in names]
-        return ",".join(names)
+        """The metric families to evaluate: the spec's, then the added ones, after them so
+        that the spec's families draw from the random state they always drew from
+        (evaluation seeds it once, at its start)."""
+        return ",".join([self.metrics, *self.added_families()])
+
+    def skipped_figures(self) -> tuple[str, ...]:
+        """Figures the added families would draw that the study does not store."""
+        return tuple(figure for name in self.added_families() for figure in FIGURE_FAMILIES[name])
 
 
 def execute(task: RunTask) -> dict[str, Any]:
@@ -111,7 +119,7 @@ def _evaluate(task: RunTask, result: dict[str, Any], run: TrainedRun) -> None:
 
     begun = time.perf_counter()
     notes: list[str] = []
-    evaluate_run(run, task.families(), log=notes.append)
+    evaluate_run(run, task.families(), log=notes.append, skip_figures=task.skipped_figures())
     metrics = read_json(run.run_dir / "results.json")  # training's results too
     result.update(
         status="done",
