@@ -90,7 +90,7 @@ def execute(task: RunTask) -> dict[str, Any]:
         from mtvae.runconfig import resolve_config
         from mtvae.runs import train_in_memory
 
-        # once each: training, evaluation and the artifacts read this config and dataset
+        # once each: the training and the evaluation read this config and this dataset
         config = resolve_config(task.config)
         data = load_dataset(config.data)
         trained = train_in_memory(config, task.run_dir, overwrite=True, dataset=data)
