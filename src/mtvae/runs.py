@@ -1,7 +1,9 @@
 """Run directories: create one, train into it, evaluate it, load a trained model back.
 
 A run directory holds ``config.yaml`` (resolved config), ``model.safetensors``,
-``checkpoint/`` (resumable state), ``log.jsonl`` and ``results.json``.
+``checkpoint/`` (resumable state), ``log.jsonl`` and ``results.json``. A run just trained can
+also be evaluated in memory (:func:`train_in_memory` returns a :class:`TrainedRun`, which
+:func:`evaluate_run` takes): the model that was saved, without reading it back.
 
 Recovery always ends: a run whose checkpoint is missing or unusable continues with
 ``mtvae train --resume RUN --restart`` from its previous checkpoint, or, when there is none,
@@ -11,11 +13,13 @@ starts again from scratch in the same directory with its own ``config.yaml``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +111,52 @@ def weights_meta(config: RunConfig, info: DataInfo) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run just trained, kept in memory so that it is evaluated without loading it back.
+
+    ``config`` is what its ``config.yaml`` holds (``auto`` values resolved); ``model`` equals
+    its ``model.safetensors`` (best weights restored, second stage trained) and is, like a
+    model :func:`load` returns, on the CPU in evaluation mode; ``dataset`` is its data.
+    """
+
+    run_dir: Path
+    config: RunConfig
+    model: torch.nn.Module
+    dataset: Dataset
+
+    def sharing(self, run_dir: str | Path, config: RunConfig, dataset: Dataset) -> TrainedRun:
+        """The same trained model as the run of another directory that shares this training
+        (a study run whose labels differ), with that run's own config and data."""
+        return dataclasses.replace(self, run_dir=Path(run_dir), config=config, dataset=dataset)
+
+
 def train_run(
     config: RunConfig, out: str | Path, overwrite: bool = False, dataset: Dataset | None = None
 ) -> Path:
     """Train a new run described by ``config`` into ``out``; return the run directory."""
+    return _train(config, out, overwrite, dataset)[0]
+
+
+def train_in_memory(
+    config: RunConfig, out: str | Path, overwrite: bool = False, dataset: Dataset | None = None
+) -> TrainedRun:
+    """:func:`train_run`, keeping the trained model, its resolved config and its data in
+    memory for the evaluation that follows (a study's worker)."""
+    run_dir, config, model, dataset = _train(config, out, overwrite, dataset)
+    return TrainedRun(run_dir, config, as_loaded(model), dataset)
+
+
+def _train(config: RunConfig, out: str | Path, overwrite: bool, dataset: Dataset | None
+           ) -> tuple[Path, RunConfig, torch.nn.Module, Dataset]:
+    """Train into ``out``: the run directory, the config it records, the trained model (as
+    the trainer left it) and the data."""
     from mtvae.train.trainer import resolve_device
 
     out = Path(out)
     set_threads(config)
-    dataset = dataset or load_dataset(config.data)
+    if dataset is None:
+        dataset = load_dataset(config.data)
     config = resolve_auto(config, dataset)  # config.yaml records the values `auto` stood for
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
@@ -130,7 +171,16 @@ def train_run(
     with resumable(out):
         trainer = make_trainer(config, model, dataset, out)
         _finish(trainer, config, out)
-    return out
+    return out, config, trainer.model, dataset
+
+
+def as_loaded(model: torch.nn.Module) -> torch.nn.Module:
+    """A trained model as :func:`load` would give it back: on the CPU, where evaluation
+    runs, in evaluation mode, its conv weights in the default memory layout again (the
+    trainer makes them channels-last on a CPU, which can change the last bits of a
+    convolution) and its gradients dropped."""
+    model.zero_grad(set_to_none=True)
+    return model.to("cpu", memory_format=torch.contiguous_format).eval()
 
 
 def resume_run(
@@ -308,22 +358,33 @@ class ResultsNotSaved(WriteError):
 
 
 def evaluate_run(
-    run_dir: str | Path, metrics: str | None = "all", seed: int = 0, log=print,
-    dataset: Dataset | None = None,
+    run: str | Path | TrainedRun, metrics: str | None = "all", seed: int = 0, log=print,
+    dataset: Dataset | None = None, skip_figures: Collection[str] = (),
 ) -> dict:
-    """Evaluate ``run_dir`` (``all`` or a comma list of metric families); merge the metrics
-    into ``results.json`` and return them. ``dataset``: the run's data when the caller has
-    already loaded it (a study's worker, which trained on it); else loaded from its config."""
+    """Evaluate a run (``all`` or a comma list of metric families); merge the metrics into
+    its ``results.json`` and return them.
+
+    ``run`` is a run directory, whose model and config are loaded from its files, or a
+    :class:`TrainedRun` just trained in memory (a study's worker), whose model, config and
+    data are used as they are. ``dataset``: the run's data when the caller has already
+    loaded it; else the TrainedRun's, or loaded from the config. ``skip_figures``: names
+    of figures not to draw (see :func:`mtvae.evaluate.runner.evaluate_model`).
+    """
     from mtvae.evaluate.runner import FamilyWriteFailed, evaluate_model, parse_metrics
 
-    run_dir = Path(run_dir)
     families = parse_metrics(metrics)
-    model, config = load(run_dir)
+    if isinstance(run, TrainedRun):
+        run_dir, model, config = run.run_dir, run.model.eval(), run.config
+        dataset = run.dataset if dataset is None else dataset
+    else:
+        run_dir = Path(run)
+        model, config = load(run_dir)
     if dataset is None:
         dataset = load_dataset(config.data)
     check_evaluation_memory(config, dataset)
     try:
-        results = evaluate_model(model, dataset, config, run_dir, families, seed, log)
+        results = evaluate_model(model, dataset, config, run_dir, families, seed, log,
+                                 skip_figures)
     except FamilyWriteFailed as failed:
         raise _keep_computed(run_dir, failed.results, failed.error, failed.family) from None
     merge_results(run_dir, results)  # a damaged results.json is kept aside, not fatal

@@ -20,8 +20,15 @@ class EvalContext:
     config: object
     run_dir: Path
     cache: dict = field(default_factory=dict)  # e.g. representations shared across families
+    # figures not to draw (by name, e.g. "training_curves"): a study's worker skips those its
+    # report draws from stored numbers when it adds a family for the report's sake
+    skip_figures: frozenset[str] = frozenset()
 
     @property
     def figures(self) -> Path:
         """Where figures go."""
         return self.run_dir / "figures"
+
+    def draws(self, name: str) -> bool:
+        """Whether the evaluation draws the figure ``figures/<name>.png``."""
+        return name not in self.skip_figures

@@ -303,7 +303,8 @@ def leakage_scores(ctx: EvalContext) -> dict[str, dict[str, float]]:
 def evaluate_leakage(ctx: EvalContext) -> dict[str, float]:
     """``leakage/<block>/<task>`` and ``figures/leakage.png``."""
     matrix = leakage_scores(ctx)
-    plots.leakage_figure(matrix, ctx.figures / "leakage.png")
+    if ctx.draws("leakage"):
+        plots.leakage_figure(matrix, ctx.figures / "leakage.png")
     return {f"leakage/{b}/{t}": v for b, row in matrix.items() for t, v in row.items()}
 
 
@@ -360,18 +361,18 @@ def _coherence(ctx: EvalContext, ref) -> float:
 
 
 def evaluate_figures(ctx: EvalContext) -> dict[str, float]:
-    """Write every figure that applies to the model; no metric keys."""
+    """Write every figure that applies to the model (and is not skipped); no metric keys."""
     model = ctx.model
-    if isinstance(model, Generative):
+    if isinstance(model, Generative) and ctx.draws("samples"):
         grid = draw_samples(
             model, ctx.config.eval.n_grid, ctx.config.eval.batch_size, ctx.config.seed
         )
         save_grid(grid, ctx.figures / "samples.png")
-    if isinstance(model, GaussianLatentModel):
+    if isinstance(model, GaussianLatentModel) and ctx.draws("traversals"):
         traversal_plot(ctx)
-    if representation_kind(model) is not None and ctx.data.tasks:
+    if representation_kind(model) is not None and ctx.data.tasks and ctx.draws("embedding"):
         embedding_plot(ctx)
-    curves = plots.curve_terms(_log_records(ctx))
+    curves = plots.curve_terms(_log_records(ctx)) if ctx.draws("training_curves") else {}
     if curves:
         plots.training_curves_figure(curves, ctx.figures / "training_curves.png")
     return {}

@@ -4,13 +4,14 @@ Each metric family says which model capabilities it needs (``requires``, protoco
 :mod:`mtvae.models.capabilities`) and, optionally, a ``check`` on the model and data
 (ground-truth factors, a categorical task, several latent blocks); families that do not apply
 are skipped with a one-line reason rather than an error. :func:`mtvae.runs.evaluate_run` loads
-a run directory, calls :func:`evaluate_model` and merges the metrics into ``results.json``.
+a run directory (or takes a run just trained, in memory), calls :func:`evaluate_model` and
+merges the metrics into ``results.json``.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,16 +168,17 @@ class FamilyWriteFailed(Exception):
 @torch.no_grad()
 def evaluate_model(
     model: torch.nn.Module, data: Dataset, config, run_dir: str | Path, families: list[str],
-    seed: int = 0, log=print,
+    seed: int = 0, log=print, skip_figures: Collection[str] = (),
 ) -> dict:
     """The metrics of ``families`` for a trained ``model`` on ``data``; figures go to
-    ``run_dir/figures``. ``config`` is the run's config (its ``seed`` and ``eval`` sections).
+    ``run_dir/figures``, but for those named in ``skip_figures`` (e.g. ``training_curves``),
+    which are not drawn. ``config`` is the run's config (its ``seed`` and ``eval`` sections).
 
     Families that do not apply are skipped with a line to ``log``; a figure that cannot be
     written raises :class:`FamilyWriteFailed` once its family's metrics are computed. Reading
     and writing ``results.json`` is the run's (:func:`mtvae.runs.evaluate_run`).
     """
-    ctx = EvalContext(model, data, config, Path(run_dir))
+    ctx = EvalContext(model, data, config, Path(run_dir), skip_figures=frozenset(skip_figures))
     torch.manual_seed(seed)  # evaluation draws are reproducible
     results: dict = {}
     for name in families:

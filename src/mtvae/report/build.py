@@ -397,7 +397,8 @@ GRIDS = {
                                "reconstruction from the posterior mean (right)"),
     "figure:samples": ("Samples", "samples from the prior"),
     "figure:traversals": ("Latent traversals", "the posterior mean of one test image with one "
-                          "latent dimension swept per row; rows are labelled by latent block"),
+                          "latent dimension per row set to each value of the columns (−3 to 3), "
+                          "the others kept, decoded; rows are labelled by latent block"),
 }
 
 
@@ -421,7 +422,7 @@ def grid_figures(data: StudyData, dataset: str) -> list[Figure]:
                                       f"({dataset})", f"Evaluation figure of run {rid}.",
                                       data.store.artifact(rid, name)[1], "mtvae"))
         matrix = F.leakage_from_metrics(data.run_by_id[rid]["metrics"])
-        if not matrix and "leakage" in names:
+        if not matrix and "leakage" in names:  # a study run before the matrix was a metric
             matrix = F.load_json_artifact(data.store.artifact(rid, "leakage")[1])
         if matrix:
             figures.append(Figure(_slug("leakage", dataset, variant),

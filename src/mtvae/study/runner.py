@@ -1,14 +1,18 @@
 """Running a study's runs: a backend hands tasks to workers and yields their results.
 
-A run is ``train_run(config, runs/<id>, overwrite=True)`` then ``evaluate_run``, on one copy of
-its dataset loaded once (training, evaluation and the stored artifacts read it); the worker
-returns its metrics, timings, artifacts or error text and never touches the database — the
-parent process is the only writer. One failing run never stops the others.
+A run goes train -> evaluate once, in memory: the worker resolves its config and loads its
+dataset once, trains it (:func:`mtvae.runs.train_in_memory`, which writes the run directory)
+and evaluates the trained model it holds (:func:`mtvae.runs.evaluate_run`), which writes the
+numbers and figures into the run directory; the stored artifacts are collected from those
+files (:mod:`mtvae.study.artifacts`). The worker returns its metrics, timings, artifacts or
+error text and never touches the database — the parent process is the only writer. One
+failing run never stops the others.
 
 Runs that share a training id (see :func:`mtvae.study.expand.training_identity`) go to one
 worker as one task: the first is trained, the others (``RunTask.shared``) get a copy of its
-trained run directory with their own ``config.yaml`` and are only evaluated. The task's
-result lists theirs under ``shared``.
+trained run directory with their own ``config.yaml`` and are only evaluated, from the same
+model in memory with their own config and dataset (their labels differ). The task's result
+lists theirs under ``shared``.
 
 Backends: ``local`` (a pool of worker processes on this machine) and ``ray`` (each run a Ray
 task on a cluster or a local Ray instance; see :mod:`mtvae.study.ray_backend`).
@@ -27,9 +31,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mtvae.errors import UserError
+
+if TYPE_CHECKING:
+    from mtvae.runconfig import RunConfig
+    from mtvae.runs import TrainedRun
+
+# Families a figures run also evaluates for the report, when the spec lacks them: the leakage
+# matrix (skipped for a model with a single latent block) and the grids of `figures` (samples,
+# latent traversals; no metric keys). Each names the figures it would draw that the study
+# does not store (see mtvae.study.artifacts.SKIPPED_FIGURES), which are then not drawn.
+FIGURE_FAMILIES = {"leakage": ("leakage",), "figures": ("training_curves", "embedding")}
 
 
 @dataclass(frozen=True)
@@ -40,12 +54,28 @@ class RunTask:
     config: dict[str, Any]
     run_dir: str
     metrics: str  # comma list of metric families
-    figures: bool  # also store grids and the leakage matrix (representative runs)
+    figures: bool  # also draw the report's figures (representative runs: the first seed)
     shared: tuple[RunTask, ...] = ()  # runs evaluated from this run's trained model
 
     def run_ids(self) -> list[str]:
         """This run and the runs sharing its training."""
         return [self.run_id, *(t.run_id for t in self.shared)]
+
+    def added_families(self) -> list[str]:
+        """The families evaluated for the report alone: on a figures run, those of
+        ``FIGURE_FAMILIES`` that the spec lacks."""
+        spec = self.metrics.split(",")
+        return [name for name in FIGURE_FAMILIES if self.figures and name not in spec]
+
+    def families(self) -> str:
+        """The metric families to evaluate: the spec's, then the added ones, after them so
+        that the spec's families draw from the random state they always drew from
+        (evaluation seeds it once, at its start)."""
+        return ",".join([self.metrics, *self.added_families()])
+
+    def skipped_figures(self) -> tuple[str, ...]:
+        """Figures the added families would draw that the study does not store."""
+        return tuple(figure for name in self.added_families() for figure in FIGURE_FAMILIES[name])
 
 
 def execute(task: RunTask) -> dict[str, Any]:
@@ -53,67 +83,70 @@ def execute(task: RunTask) -> dict[str, Any]:
     result dict (status done or failed; theirs under ``shared``), never raise."""
     start, cpu = time.perf_counter(), time.process_time()
     result: dict[str, Any] = {"run_id": task.run_id, "status": "failed"}
-    trained = False
+    trained = None
+    shared: list[tuple[RunTask, RunConfig | None]] = [(other, None) for other in task.shared]
     try:
         from mtvae.data.sources import load_dataset
         from mtvae.runconfig import resolve_config
-        from mtvae.runs import train_run
+        from mtvae.runs import train_in_memory
 
+        # once each: the training and the evaluation read this config and this dataset
         config = resolve_config(task.config)
-        data = load_dataset(config.data)  # once: training, evaluation and artifacts read it
-        run_dir = train_run(config, task.run_dir, overwrite=True, dataset=data)
-        for other in task.shared:  # before this run's evaluation adds its own outputs
-            copy_trained_run(run_dir, other)
-        trained = True
-        _evaluate(task, result, data)
+        data = load_dataset(config.data)
+        trained = train_in_memory(config, task.run_dir, overwrite=True, dataset=data)
+        configs = [resolve_config(other.config) for other in task.shared]
+        for other, other_config in zip(task.shared, configs, strict=True):
+            # before this run's evaluation adds its own outputs
+            copy_trained_run(trained.run_dir, other.run_dir, other_config)
+        shared = list(zip(task.shared, configs, strict=True))
+        _evaluate(task, result, trained)
     except Exception as exc:  # the study goes on; the error is stored with the run
         result["error"] = error_text(exc)
     result["wall_s"] = time.perf_counter() - start
     result["cpu_s"] = time.process_time() - cpu
     if task.shared:
-        result["shared"] = [_shared_result(other, result, trained) for other in task.shared]
+        result["shared"] = [_shared_result(other, other_config, trained, result)
+                            for other, other_config in shared]
     return result
 
 
-def _evaluate(task: RunTask, result: dict[str, Any], data=None) -> None:
-    """Evaluate the trained run of ``task`` into ``result`` (train_s: the training's time);
-    ``data``: its dataset, loaded once for the run (a shared run, whose labels differ, loads
-    its own)."""
+def _evaluate(task: RunTask, result: dict[str, Any], run: TrainedRun) -> None:
+    """Evaluate the trained ``run`` of ``task`` into ``result`` (train_s: the training's
+    time), then collect its artifacts from the files the evaluation wrote."""
     from mtvae.io import read_json
     from mtvae.runs import evaluate_run
     from mtvae.study.artifacts import run_artifacts
 
-    run_dir = Path(task.run_dir)
     begun = time.perf_counter()
     notes: list[str] = []
-    if data is None:
-        from mtvae.data.sources import load_dataset
-        from mtvae.runconfig import resolve_config
-
-        data = load_dataset(resolve_config(task.config).data)
-    evaluate_run(run_dir, task.metrics, log=notes.append, dataset=data)
-    metrics = read_json(run_dir / "results.json")
+    evaluate_run(run, task.families(), log=notes.append, skip_figures=task.skipped_figures())
+    metrics = read_json(run.run_dir / "results.json")  # training's results too
     result.update(
         status="done",
         metrics=metrics,
         notes=notes,
         train_s=metrics.get("time/train_s"),
         eval_s=time.perf_counter() - begun,
-        artifacts=run_artifacts(run_dir, task.figures, metrics, data),
+        artifacts=run_artifacts(run.run_dir, task.figures),
     )
 
 
-def _shared_result(task: RunTask, leader: dict[str, Any], trained: bool) -> dict[str, Any]:
-    """Evaluate a run that shares the training of ``leader``; once trained, its evaluation
-    succeeds or fails on its own."""
+def _shared_result(task: RunTask, config: RunConfig | None, leader: TrainedRun | None,
+                   leader_result: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate a run that shares the training of ``leader`` (None, and ``config`` None, when
+    that training or its copy failed), with its own ``config`` and a dataset of its own (its
+    labels differ); once trained, its evaluation succeeds or fails on its own."""
+    from mtvae.data.sources import load_dataset
+
     start, cpu = time.perf_counter(), time.process_time()
     result: dict[str, Any] = {"run_id": task.run_id, "status": "failed"}
-    if not trained:
-        result["error"] = (f"training it shares with run {leader['run_id']} failed: "
-                           + (leader.get("error") or ""))
+    if leader is None or config is None:
+        result["error"] = (f"training it shares with run {leader_result['run_id']} failed: "
+                           + (leader_result.get("error") or ""))
     else:
         try:
-            _evaluate(task, result)
+            data = load_dataset(config.data)
+            _evaluate(task, result, leader.sharing(task.run_dir, config, data))
         except Exception as exc:
             result["error"] = error_text(exc)
     result["wall_s"] = time.perf_counter() - start
@@ -121,23 +154,23 @@ def _shared_result(task: RunTask, leader: dict[str, Any], trained: bool) -> dict
     return result
 
 
-def copy_trained_run(source: Path, task: RunTask) -> None:
-    """Make ``task.run_dir`` the trained run ``source`` with ``task``'s own config.yaml.
+def copy_trained_run(source: str | Path, target: str | Path, config: RunConfig) -> None:
+    """Make ``target`` the trained run ``source`` with ``config`` (resolved) as its own
+    config.yaml.
 
     Weights and checkpoints are hard-linked where the filesystem allows (every file is
     replaced, never rewritten in place, so the two runs cannot change each other's files);
     ``results.json`` (training results so far) is copied.
     """
     from mtvae.io import write_yaml
-    from mtvae.runconfig import resolve_config
 
-    target = Path(task.run_dir)
+    source, target = Path(source), Path(target)
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target, copy_function=_link_or_copy,
                     ignore=shutil.ignore_patterns("results.json", "figures", "config.yaml"))
     shutil.copy2(source / "results.json", target / "results.json")
-    write_yaml(target / "config.yaml", resolve_config(task.config).to_dict())
+    write_yaml(target / "config.yaml", config.to_dict())
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -24,14 +24,24 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mtvae.base import StrictModel
 from mtvae.errors import UserError, did_you_mean, yaml_problem
 from mtvae.study.axes import AXIS_KEYS
+
+if TYPE_CHECKING:
+    from mtvae.study.expand import Plan
 
 Family = Literal["reconstruction", "generation", "representation", "task"]
 FAMILIES: tuple[str, ...] = ("reconstruction", "generation", "representation", "task")
@@ -151,6 +161,8 @@ class StudySpec(StrictModel):
         default_factory=list,
         description="the study's questions (none: one primary hypothesis per outcome kind)",
     )
+    # The spec's expansion and the dump of the spec it was made from (see plan()).
+    _expansion: tuple[dict[str, Any], Plan] | None = PrivateAttr(None)
 
     @field_validator("datasets", mode="before")
     @classmethod
@@ -186,6 +198,20 @@ class StudySpec(StrictModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def plan(self, where: str = "study spec") -> Plan:
+        """Every run of the spec (:func:`mtvae.study.expand.expand`), expanded once.
+
+        :func:`parse_spec` validates a spec by expanding it and keeps that expansion, so
+        running the study does not resolve every run config again; it is made anew only when
+        the spec has changed since (``where`` names the spec in the errors of a new one).
+        """
+        from mtvae.study.expand import expand
+
+        dump = self.model_dump(mode="json")
+        if self._expansion is None or self._expansion[0] != dump:
+            self._expansion = (dump, expand(self, where=where))
+        return self._expansion[1]
 
     def axis_default(self, axis: str) -> Any:
         """The ofat centre value of ``axis``."""
@@ -338,9 +364,7 @@ def parse_spec(raw: Any, where: str = "study spec") -> StudySpec:
         spec = StudySpec.model_validate(raw)
     except ValidationError as exc:
         raise UserError(f"Invalid {where}: " + "; ".join(_spec_problems(exc)) + ".") from None
-    from mtvae.study.expand import expand  # every run config must resolve, too
-
-    expand(spec, where=where)
+    spec.plan(where)  # every run config must resolve, too (the plan is kept for the study)
     return spec
 
 

@@ -22,7 +22,7 @@ import yaml
 from mtvae import __version__
 from mtvae.errors import UserError
 from mtvae.io import write_text
-from mtvae.study.expand import Plan, expand, point_label
+from mtvae.study.expand import Plan, point_label
 from mtvae.study.runner import RunTask, check_backend, default_layout, get_backend
 from mtvae.study.spec import StudySpec, spec_yaml
 from mtvae.study.store import Store
@@ -143,7 +143,7 @@ def run_study(
     """
     out = Path(out)
     check_backend(backend)  # an unavailable backend fails before anything is written
-    plan = expand(spec)
+    plan = spec.plan()  # parse_spec's expansion, unless the spec was built or changed since
     prepare_study_dir(out, spec)
     with study_lock(out):
         store = Store(out / "results.db")
