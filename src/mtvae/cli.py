@@ -230,8 +230,10 @@ def cmd_study(args: argparse.Namespace) -> None:
     for flag in ("workers", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1, got {getattr(args, flag)}.")
-    spec = load_spec_file(args.spec) if args.spec else load_preset(args.preset or "quick")
-    if args.data or args.data_root:
+    other_data = bool(args.data or args.data_root)  # then the changed spec alone is expanded
+    spec = (load_spec_file(args.spec, expand=not other_data) if args.spec
+            else load_preset(args.preset or "quick", expand=not other_data))
+    if other_data:
         spec = with_data(spec, args.data, args.data_root)
     try:
         if args.backend != "ray" and (args.address or args.gpus_per_run):

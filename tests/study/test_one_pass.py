@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,8 @@ import mtvae.runconfig
 import mtvae.runs as runs
 import mtvae.study.expand
 import mtvae.study.runner as runner
+import mtvae.study.study
+from mtvae.cli import main
 from mtvae.runconfig import resolve_config
 from mtvae.study import artifacts
 from mtvae.study.runner import RunTask, execute
@@ -163,6 +166,17 @@ class _Done:
             started(t)
             yield {"run_id": t.run_id, "status": "done", "metrics": {"recon/mse": 0.1},
                    "shared": [{"run_id": s.run_id, "status": "done"} for s in t.shared]}
+
+
+def test_a_study_on_other_data_expands_only_the_changed_spec(tmp_path, monkeypatch):
+    expansions = counting(monkeypatch, mtvae.study.expand, "expand")
+    started = []
+    monkeypatch.setattr(mtvae.study.study, "run_study",
+                        lambda spec, out, **_: started.append(spec) or Path(out))
+    assert main(["study", "--preset", "quick", "--data", "digits",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert len(expansions) == 1 and list(started[0].datasets) == ["digits"]
+    assert started[0].plan() is started[0].plan()  # the study reuses that expansion
 
 
 def test_a_study_expands_its_spec_once(tmp_path, monkeypatch):

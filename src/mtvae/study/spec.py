@@ -339,13 +339,13 @@ def preset_text(name: str) -> str:
     return (resources.files("mtvae.study") / "presets" / f"{name}.yaml").read_text("utf-8")
 
 
-def load_preset(name: str) -> StudySpec:
-    """The validated preset ``name``."""
-    return parse_spec(yaml.safe_load(preset_text(name)), f"preset '{name}'")
+def load_preset(name: str, expand: bool = True) -> StudySpec:
+    """The validated preset ``name`` (``expand``: see :func:`parse_spec`)."""
+    return parse_spec(yaml.safe_load(preset_text(name)), f"preset '{name}'", expand)
 
 
-def load_spec_file(path: str | Path) -> StudySpec:
-    """Read and validate a study spec YAML file."""
+def load_spec_file(path: str | Path, expand: bool = True) -> StudySpec:
+    """Read and validate a study spec YAML file (``expand``: see :func:`parse_spec`)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"Study spec '{path}' does not exist. Pass an existing YAML file.")
@@ -353,18 +353,24 @@ def load_spec_file(path: str | Path) -> StudySpec:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UserError(f"Study spec '{path}' is not valid YAML: {yaml_problem(exc)}.") from None
-    return parse_spec(raw, f"study spec '{path}'")
+    return parse_spec(raw, f"study spec '{path}'", expand)
 
 
-def parse_spec(raw: Any, where: str = "study spec") -> StudySpec:
-    """Validate raw data into a :class:`StudySpec`; every problem in one UserError."""
+def parse_spec(raw: Any, where: str = "study spec", expand: bool = True) -> StudySpec:
+    """Validate raw data into a :class:`StudySpec`; every problem in one UserError.
+
+    With ``expand`` (default) every run config is resolved too, and the plan is kept for the
+    study; False checks the spec's own keys only, for a spec that is changed before it runs
+    (``mtvae study --data`` validates the changed spec in full, so it is expanded once).
+    """
     if not isinstance(raw, dict):
         raise UserError(f"The {where} must be a YAML mapping with name, variants, ... keys.")
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as exc:
         raise UserError(f"Invalid {where}: " + "; ".join(_spec_problems(exc)) + ".") from None
-    spec.plan(where)  # every run config must resolve, too (the plan is kept for the study)
+    if expand:
+        spec.plan(where)  # every run config must resolve, too (the plan is kept for the study)
     return spec
 
 
