@@ -20,6 +20,7 @@ import mtvae.study.expand
 import mtvae.study.runner as runner
 import mtvae.study.study
 from mtvae.cli import main
+from mtvae.io import read_yaml
 from mtvae.runconfig import resolve_config
 from mtvae.study import artifacts
 from mtvae.study.runner import RunTask, execute
@@ -80,6 +81,14 @@ def test_a_study_run_loads_its_dataset_once_and_a_shared_run_once_more(tmp_path,
     assert loads == ["digits:1.0", "digits:0.5"]
     assert "figure:traversals" in result["artifacts"]  # artifacts read the same copy
     assert "figure:traversals" in result["shared"][0]["artifacts"]
+
+
+def test_a_shared_run_records_the_values_auto_stood_for_like_its_leader(tmp_path):
+    execute(task(tmp_path, "leader", 1.0, [task(tmp_path, "shared", 0.5)]))
+    leader, shared = (read_yaml(tmp_path / name / "config.yaml") for name in ("leader", "shared"))
+    assert shared["train"]["labelled_per_batch"] != "auto"
+    assert shared["model"] == leader["model"]  # padding and the rest, resolved alike
+    assert shared["data"]["label_fraction"] == 0.5
 
 
 def test_a_worker_resolves_each_config_once_and_loads_no_model(tmp_path, monkeypatch):

@@ -136,7 +136,9 @@ def _shared_result(task: RunTask, config: RunConfig | None, leader: TrainedRun |
     """Evaluate a run that shares the training of ``leader`` (None, and ``config`` None, when
     that training or its copy failed), with its own ``config`` and a dataset of its own (its
     labels differ); once trained, its evaluation succeeds or fails on its own."""
+    from mtvae.autoconf import resolve_auto
     from mtvae.data.sources import load_dataset
+    from mtvae.io import write_yaml
 
     start, cpu = time.perf_counter(), time.process_time()
     result: dict[str, Any] = {"run_id": task.run_id, "status": "failed"}
@@ -146,6 +148,10 @@ def _shared_result(task: RunTask, config: RunConfig | None, leader: TrainedRun |
     else:
         try:
             data = load_dataset(config.data)
+            # its config.yaml records the values `auto` stands for on its data, as the
+            # leader's does (train_run writes that one)
+            config = resolve_auto(config, data)
+            write_yaml(Path(task.run_dir) / "config.yaml", config.to_dict())
             _evaluate(task, result, leader.sharing(task.run_dir, config, data))
         except Exception as exc:
             result["error"] = error_text(exc)
