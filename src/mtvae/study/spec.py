@@ -236,7 +236,7 @@ def _check_spec(spec: StudySpec) -> list[str]:
         if source.split(":", 1)[0] not in SOURCES:
             problems.append(
                 f"unknown data source '{source}'.{did_you_mean(source, SOURCES)} "
-                f"Available: {', '.join(SOURCES)}, npz:PATH"
+                f"Available: {', '.join(e.name for e in SOURCES.values())}"
             )
     for name in spec.metrics:
         if name not in METRIC_FAMILIES:
@@ -417,8 +417,10 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
     split sizes (the new source's own apply).
     """
     raw = spec.model_dump(mode="json")
-    if source and source.startswith("npz:"):  # absolute, so a resume from elsewhere finds it
-        source = "npz:" + str(Path(source[4:]).expanduser().resolve())
+    if source:  # a PATH absolute, so a resume from elsewhere finds it
+        from mtvae.data.sources import absolute_source
+
+        source = absolute_source(source)
     if root:
         raw["base"].setdefault("data", {})["root"] = str(Path(root).expanduser().resolve())
     datasets = raw["datasets"]
@@ -433,6 +435,8 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
             raw["base"].get("data", {}).pop(size, None)
         raw["conditions"].pop("tasks", None)
         raw["default"].pop("tasks", None)
+        for variant in raw["variants"].values():  # e.g. m2's [digit]: the new data's apply
+            variant.get("set", {}).pop("model.tasks", None)
     return parse_spec(raw, f"study spec '{spec.name}' with --data {source or root}")
 
 
