@@ -40,6 +40,7 @@ class SourceEntry:
     # its task names, read from a file header without decoding anything (NAME:PATH sources
     # whose first load is slow check model.tasks with it first); None: known only on loading
     task_names: Callable[[str], list[str]] | None = None
+    fixed_tasks: bool = False  # every PATH holds the same tasks (celeba's 40 attributes)
 
 
 def _load_shapes(cfg) -> Dataset:
@@ -160,13 +161,14 @@ SOURCES: dict[str, SourceEntry] = {
         takes_path=True,
         image_size=64,
         task_names=_celeba_tasks,
+        fixed_tasks=True,
     ),
     "folder": SourceEntry(
         "folder:PATH",
         _load_folder,
         "your images (PNG/JPEG, grey or RGB, any size; resized to data.image_size) with a "
-        "label table PATH/labels.csv (or PATH itself): a filename column and one column per "
-        "task (kinds inferred or from a sidecar; an empty cell is a missing label), optional "
+        "label table PATH/labels.csv (or PATH itself): a filename column and tasks, one column "
+        "each (kinds inferred or from a sidecar; an empty cell is a missing label), optional "
         "split column, else a seeded 80/10/10 split",
         takes_path=True,
         task_names=_folder_tasks,
@@ -265,6 +267,15 @@ def _extra_task_names(cfg) -> list[str]:
     from mtvae.data.relatedness import parse_extra_task
 
     return [parse_extra_task(spec).name for spec in cfg.extra_tasks]
+
+
+def same_tasks(source: str, other: str) -> bool:
+    """Whether two data sources hold the same tasks without reading them: the same name of a
+    source whose every PATH has the same tasks (``celeba:A`` and ``celeba:B``)."""
+    name = source.partition(":")[0]
+    entry = SOURCES.get(name)
+    return (entry is not None and entry.fixed_tasks and ":" in other
+            and other.partition(":")[0] == name)
 
 
 def absolute_source(source: str) -> str:

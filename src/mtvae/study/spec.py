@@ -411,21 +411,24 @@ def _allowed_at(path: list[str]) -> list[str]:
 def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> StudySpec:
     """The spec with every run on data ``source`` (and/or files under ``root``) instead.
 
-    The study's own settings for ``source`` are kept when it is one of its datasets; otherwise
-    the first dataset's overrides carry over, but not its task lists (they name the other
-    data's tasks: models then learn every task of the new data), its ``tasks`` axis or its
-    split sizes (the new source's own apply).
+    The study's own settings for ``source`` are kept when it is one of its datasets, or the same
+    source at another path whose tasks do not depend on the path (a preset's
+    ``celeba:~/data/celeba`` -> your copy); otherwise
+    the first dataset's overrides carry over, but not its task lists nor the variants'
+    ``model.tasks`` (they name the other data's tasks: models then learn every task of the new
+    data), its ``tasks`` axis or its split sizes (the new source's own apply).
     """
+    from mtvae.data.sources import absolute_source, same_tasks
+
     raw = spec.model_dump(mode="json")
     if source:  # a PATH absolute, so a resume from elsewhere finds it
-        from mtvae.data.sources import absolute_source
-
         source = absolute_source(source)
     if root:
         raw["base"].setdefault("data", {})["root"] = str(Path(root).expanduser().resolve())
     datasets = raw["datasets"]
-    if source in datasets:
-        raw["datasets"] = {source: datasets[source]}
+    same = [k for k in datasets if source and same_tasks(k, source)]
+    if source in datasets or same:
+        raw["datasets"] = {source: datasets[source if source in datasets else same[0]]}
     elif source:
         sizes = ("n_train", "n_val", "n_test")
         first = next(iter(datasets.values()))
