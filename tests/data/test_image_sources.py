@@ -177,7 +177,8 @@ def test_unreadable_images_are_named_or_skipped_and_counted(tmp_path, cache):
     with pytest.raises(UserError, match=r"2 image file\(s\) cannot be decoded, the first "
                                         r"'.*img01.jpg'.*data.skip_unreadable=true"):
         load_dataset(cfg)
-    data = load_dataset(cfg.model_copy(update={"skip_unreadable": True}))
+    with pytest.warns(UserWarning, match=r"left out 2 image file\(s\) .* the first '.*img01.jpg'"):
+        data = load_dataset(cfg.model_copy(update={"skip_unreadable": True}))
     assert len(data.train) + len(data.val) + len(data.test) == 22
     assert "2 unreadable image(s) skipped" in data.description
 

@@ -77,6 +77,11 @@ def decoded_images(source: str, root: Path, names: list[str], fmt: ImageFormat,
                                         for name, (size, mtime) in zip(names, stats, strict=True)]})
     if cached.unreadable and not skip_unreadable:
         raise _unreadable_error(files, cached)
+    if cached.unreadable:
+        first = cached.unreadable[0]
+        warnings.warn(f"mtvae: left out {len(cached.unreadable)} image file(s) that cannot be "
+                      f"decoded (data.skip_unreadable), the first '{files[first]}' "
+                      f"({cached.reasons[first]}).", stacklevel=2)
     return cached
 
 
