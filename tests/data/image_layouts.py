@@ -68,7 +68,7 @@ def write_folder(root: Path, n: int = 24, grey: bool = False) -> Path:
     for i in range(n):
         name = f"sub/img{i:02d}.png" if i % 3 == 0 else f"img{i:02d}.{'jpg' if i % 2 else 'png'}"
         side = (20 + 2 * i, 24 + i)  # any size, not square
-        pixels = np.full((side[1], side[0]), 10 * i, dtype=np.uint8)
+        pixels = np.full((side[1], side[0]), 10 * i % 250, dtype=np.uint8)  # n <= 25: 10 i
         image = Image.fromarray(pixels, mode="L")
         (image if grey else image.convert("RGB")).save(root / name)
         kind = "" if i % 5 == 4 else str(i % 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -106,6 +107,19 @@ def test_a_second_load_reads_the_cache_and_a_changed_file_decodes_again(tmp_path
     assert not torch.equal(first.train.x.stored, third.train.x.stored)
     load_dataset(celeba(root, image_size=32))  # another size: another cache entry
     assert len(decodes) == 72
+
+
+def test_the_first_decode_shows_a_progress_bar_on_a_terminal_only(tmp_path, cache, capsys,
+                                                                  monkeypatch):
+    root = write_celeba(tmp_path / "celeba")
+    load_dataset(celeba(root, image_size=16, n_train=2))
+    assert "decoding images" not in capsys.readouterr().err  # not a terminal: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    load_dataset(celeba(root, image_size=24))
+    err = capsys.readouterr().err
+    assert "decoding images" in err and "24/24" in err
+    load_dataset(celeba(root, image_size=24))  # from the cache: nothing to show
+    assert "decoding images" not in capsys.readouterr().err
 
 
 def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):

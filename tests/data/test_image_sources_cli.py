@@ -49,6 +49,7 @@ def test_train_evaluate_and_sample_an_mtvae_on_celeba(tmp_path, capsys, decodes)
     status, _, err = run_cli(capsys, *train)
     assert status == 0, err
     assert len(decodes) == 24  # every image decoded once
+    assert "decoding images" not in err  # the progress bar only on a terminal
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["source"] == f"celeba:{root}" and config["model"]["tasks"] == ["Smiling", "Male"]
 
