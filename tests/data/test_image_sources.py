@@ -122,6 +122,17 @@ def test_the_first_decode_shows_a_progress_bar_on_a_terminal_only(tmp_path, cach
     assert "decoding images" not in capsys.readouterr().err
 
 
+def test_an_edited_table_replaces_its_cache_entry(tmp_path, cache, decodes):
+    root = write_folder(tmp_path / "imgs")
+    cfg = DataConfig(source=f"folder:{root}", image_size=16)
+    load_dataset(cfg)
+    table = root / "labels.csv"
+    table.write_text("\n".join(table.read_text().splitlines()[:-1]) + "\n")  # one row less
+    data = load_dataset(cfg)
+    assert len(decodes) == 24 + 23 and len(data.train) + len(data.val) + len(data.test) == 23
+    assert len(list((cache / "images").glob("folder-*.npy"))) == 1
+
+
 def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):
     root = write_celeba(tmp_path / "celeba")
     blocker = tmp_path / "not-a-dir"

@@ -62,7 +62,8 @@ def load_folder(path: str | Path, image_size: int, root: str | Path | None = Non
                  f"Loading {len(table.files):,} images of {image_size}x{image_size} (uint8)",
                  "lower data.image_size, or list fewer images in the table.")
     decoded = decoded_images("folder", images, table.files, ImageFormat(image_size, None),
-                             skip_unreadable, f"'{table_path}'")
+                             skip_unreadable, f"'{table_path}'",
+                             owner=str(table_path.resolve()))  # one cache entry per table
     keep = np.ones(len(table.files), dtype=bool)
     keep[decoded.unreadable] = False
     rows = np.flatnonzero(keep)

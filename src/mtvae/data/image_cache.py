@@ -4,11 +4,12 @@ A source that reads image files (``celeba``, ``folder``) hands :func:`decoded_im
 of files and an :class:`~mtvae.data.image_files.ImageFormat`. The first call decodes every
 file (in threads: Pillow releases the GIL while decoding; a progress bar on a terminal) into
 ``$MTVAE_CACHE/images/<source>-<key>-<stamp>.npy`` (default ``~/.cache/mtvae/images``), where
-``key`` hashes the image directory, the list of files and the format, and ``stamp`` the files'
-sizes and modification times. A manifest ``<source>-<key>.json`` beside it records each file's
-size and time, the format and the files that could not be decoded. A later call stats the files
-and, when the manifest still matches, memory-maps the ``.npy`` without decoding anything; a
-changed, added or removed file makes a new stamp, so the images are decoded again.
+``key`` hashes the image directory, the format and the owner of the list (a label table), and
+``stamp`` the files' names, sizes and modification times. A manifest ``<source>-<key>.json``
+beside it records each file's size and time, the format and the files that could not be
+decoded. A later call stats the files and, when the manifest still matches, memory-maps the
+``.npy`` without decoding anything; a changed, added or removed file makes a new stamp, so the
+images are decoded again and the stale ``.npy`` is deleted.
 
 Both files are written atomically (the data first, then the manifest that names it), so an
 interrupted decode leaves the previous cache, or none, never a half-written one. A cache
@@ -54,18 +55,21 @@ class Decoded:
 
 
 def decoded_images(source: str, root: Path, names: list[str], fmt: ImageFormat,
-                   skip_unreadable: bool = False, listing: str = "the label table") -> Decoded:
+                   skip_unreadable: bool = False, listing: str = "the label table",
+                   owner: str = "") -> Decoded:
     """The images ``root/name`` for each of ``names``, decoded to ``fmt``, through the cache.
 
     ``fmt.channels`` None: 1 when every image is grey, else 3 (decided on decoding, then
     recorded in the manifest). A missing file (``listing`` names where the names come from),
     or an image that cannot be decoded, stops with a :class:`UserError` naming it, unless
-    ``skip_unreadable`` (decoding only): then its index is in ``unreadable``.
+    ``skip_unreadable`` (decoding only): then its index is in ``unreadable``. One cache entry
+    per image directory, format and ``owner`` (e.g. the label table listing the files): a new
+    list of files replaces the entry's images rather than adding another entry.
     """
     files = [root / name for name in names]
     stats = _stats(files, root, listing)
-    key = _digest([str(root.resolve()), *names, repr(fmt), str(CODE_VERSION)])
-    stamp = _digest([f"{s}:{t}" for s, t in stats])
+    key = _digest([str(root.resolve()), owner, repr(fmt), str(CODE_VERSION)])
+    stamp = _digest([f"{name}:{s}:{t}" for name, (s, t) in zip(names, stats, strict=True)])
     directory = cache_dir() / "images"
     manifest_path = directory / f"{source}-{key}.json"
     cached = _cached(manifest_path, stamp, fmt, len(names))
@@ -135,6 +139,7 @@ def _decode_into_cache(files, fmt, data_path: Path, manifest_path: Path,
     def fill(tmp: Path) -> None:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                         shape=(len(files), *fmt.shape))
+        _reserve(tmp)
         unreadable.update(_decode_all(files, fmt, out))
         out.flush()
         del out
@@ -162,6 +167,14 @@ def _decode_into_cache(files, fmt, data_path: Path, manifest_path: Path,
     _remove_stale(data_path)
     x = np.load(data_path, mmap_mode="c", allow_pickle=False)
     return Decoded(x, unreadable, from_cache=False)
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the file's blocks now: a full disk is then an OSError here (the cache falls
+    back to memory), not a SIGBUS when a page of the memory map is first written."""
+    if hasattr(os, "posix_fallocate"):
+        with open(path, "r+b") as fh:
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
 
 
 def _channels(files: list[Path]) -> int:
