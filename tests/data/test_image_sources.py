@@ -187,10 +187,15 @@ def test_folder_of_grey_images_has_one_channel_and_a_split_column(tmp_path, cach
 
 def test_a_sidecar_declares_kinds_as_for_npz(tmp_path, cache):
     root = write_folder(tmp_path / "imgs")
+    table = root / "labels.csv"
+    table.write_text(table.read_text().replace("img01.jpg,1,1,", "img01.jpg,1,-4,"))
     (root / "labels.yaml").write_text(
         "tasks:\n  count: regression\n  colour: {kind: categorical, n_classes: 4}\n")
     data = load_dataset(DataConfig(source=f"folder:{root}", image_size=16))
-    assert data.tasks["count"].kind == "regression"
+    assert data.tasks["count"].kind == "regression"  # negative integers, declared quantities
+    assert sorted(set(data.train.targets["count"].tolist())
+                  | set(data.val.targets["count"].tolist())
+                  | set(data.test.targets["count"].tolist())) == [-4.0, 0.0, 1.0, 2.0]
     assert data.tasks["colour"].n_classes == 4
 
 
@@ -321,3 +326,10 @@ def test_sources_resolve_paths_for_studies(tmp_path, monkeypatch):
     assert absolute_source("folder:x/labels.csv") == f"folder:{tmp_path / 'x' / 'labels.csv'}"
     assert absolute_source("digits") == "digits"
     assert os.path.isabs(absolute_source("npz:d.npz")[4:])
+
+
+def test_skip_unreadable_is_recorded_only_when_set_so_run_ids_stay():
+    """config.yaml (and so a study's run ids, a hash of it) gains no key at its default."""
+    assert "skip_unreadable" not in DataConfig().model_dump(mode="json")
+    on = DataConfig(skip_unreadable=True).model_dump(mode="json")
+    assert on["skip_unreadable"] is True and DataConfig(**on) == DataConfig(skip_unreadable=True)

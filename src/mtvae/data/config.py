@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from mtvae.base import StrictModel
+
+OMITTED_AT_DEFAULT = ("skip_unreadable",)
 
 
 class DataConfig(StrictModel):
@@ -69,6 +71,16 @@ class DataConfig(StrictModel):
         "shape=0&x>0.5",
     )
     seed: int = Field(0, ge=0, description="seed of the data itself (generation and splits)")
+
+    @model_serializer(mode="wrap")
+    def _omit_new_keys_at_default(self, handler) -> dict[str, Any]:
+        """Keys added after studies existed are left out at their default: a run id hashes the
+        resolved config, so existing studies keep their ids (and resume) across versions."""
+        out = handler(self)
+        for key in OMITTED_AT_DEFAULT:
+            if key in out and getattr(self, key) == type(self).model_fields[key].default:
+                del out[key]
+        return out
 
     @model_validator(mode="before")
     @classmethod

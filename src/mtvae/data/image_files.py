@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -59,6 +59,7 @@ def decode_image(path: Path, fmt: ImageFormat) -> np.ndarray:
         with warnings.catch_warnings(), Image.open(path) as image:
             warnings.simplefilter("ignore")
             image.load()  # decode now: a truncated file fails here, not later
+            image = ImageOps.exif_transpose(image)  # a phone photo's rotation, as viewers show it
             image = _square(_convert(image, fmt.channels), fmt.crop)
             image = image.resize((fmt.side, fmt.side), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)

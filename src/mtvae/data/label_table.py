@@ -170,7 +170,7 @@ def _column(cells: list[str], task: str, sidecar: Sidecar, f: str,
             raise UserError(f"{what} of {f} holds text (e.g. '{text[0][1]}'), but the sidecar "
                             f"declares it {declared.kind}; text labels are categorical.")
     else:
-        y, kind = _numeric(cells, numbers, what, f)
+        y, kind = _numeric(cells, numbers, what, f, declared is not None)
     if declared is None:
         declared = SidecarTask(kind=kind, n_classes=len(classes) or None,
                                description=f"column {task} of {table} ({kind}, inferred)")
@@ -183,7 +183,10 @@ def _column(cells: list[str], task: str, sidecar: Sidecar, f: str,
     return targets, mask, spec
 
 
-def _numeric(cells: list[str], numbers: list[tuple[int, str]], what: str, f: str):
+def _numeric(cells: list[str], numbers: list[tuple[int, str]], what: str, f: str,
+             declared: bool):
+    """The column as numbers (unknown: 0) and its inferred kind (checked only when the
+    sidecar declares none)."""
     values = [_number(c) for _, c in numbers]
     for (i, c), v in zip(numbers, values, strict=True):
         if not np.isfinite(v):
@@ -196,7 +199,7 @@ def _numeric(cells: list[str], numbers: list[tuple[int, str]], what: str, f: str
     if not integral:
         return y, "regression"
     lo, hi = min(values), max(values)
-    if lo < 0:
+    if lo < 0 and not declared:
         raise UserError(f"{what} of {f} holds negative integers (e.g. {lo}). Class labels must "
                         "be 0..K-1: leave a cell empty for a missing label, or declare "
                         "'TASK: regression' in a sidecar file if the numbers are quantities.")
