@@ -36,7 +36,8 @@ def _write_idx_set(root, n_train, n_test, seed=0):
 
 
 def test_every_contract_source_is_registered():
-    assert set(SOURCES) == {"shapes", "fashion-mnist", "mnist", "digits", "npz"}
+    assert set(SOURCES) == {"shapes", "fashion-mnist", "mnist", "digits", "npz", "celeba",
+                            "folder"}
     for entry in SOURCES.values():
         assert "tasks" in entry.description
 

@@ -236,7 +236,7 @@ def _check_spec(spec: StudySpec) -> list[str]:
         if source.split(":", 1)[0] not in SOURCES:
             problems.append(
                 f"unknown data source '{source}'.{did_you_mean(source, SOURCES)} "
-                f"Available: {', '.join(SOURCES)}, npz:PATH"
+                f"Available: {', '.join(e.name for e in SOURCES.values())}"
             )
     for name in spec.metrics:
         if name not in METRIC_FAMILIES:
@@ -411,19 +411,24 @@ def _allowed_at(path: list[str]) -> list[str]:
 def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> StudySpec:
     """The spec with every run on data ``source`` (and/or files under ``root``) instead.
 
-    The study's own settings for ``source`` are kept when it is one of its datasets; otherwise
-    the first dataset's overrides carry over, but not its task lists (they name the other
-    data's tasks: models then learn every task of the new data), its ``tasks`` axis or its
-    split sizes (the new source's own apply).
+    The study's own settings for ``source`` are kept when it is one of its datasets, or the same
+    source at another path whose tasks do not depend on the path (a preset's
+    ``celeba:~/data/celeba`` -> your copy); otherwise
+    the first dataset's overrides carry over, but not its task lists nor the variants'
+    ``model.tasks`` (they name the other data's tasks: models then learn every task of the new
+    data), its ``tasks`` axis or its split sizes (the new source's own apply).
     """
+    from mtvae.data.sources import absolute_source, same_tasks
+
     raw = spec.model_dump(mode="json")
-    if source and source.startswith("npz:"):  # absolute, so a resume from elsewhere finds it
-        source = "npz:" + str(Path(source[4:]).expanduser().resolve())
+    if source:  # a PATH absolute, so a resume from elsewhere finds it
+        source = absolute_source(source)
     if root:
         raw["base"].setdefault("data", {})["root"] = str(Path(root).expanduser().resolve())
     datasets = raw["datasets"]
-    if source in datasets:
-        raw["datasets"] = {source: datasets[source]}
+    same = [k for k in datasets if source and same_tasks(k, source)]
+    if source in datasets or same:
+        raw["datasets"] = {source: datasets[source if source in datasets else same[0]]}
     elif source:
         sizes = ("n_train", "n_val", "n_test")
         first = next(iter(datasets.values()))
@@ -433,6 +438,8 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
             raw["base"].get("data", {}).pop(size, None)
         raw["conditions"].pop("tasks", None)
         raw["default"].pop("tasks", None)
+        for variant in raw["variants"].values():  # e.g. m2's [digit]: the new data's apply
+            variant.get("set", {}).pop("model.tasks", None)
     return parse_spec(raw, f"study spec '{spec.name}' with --data {source or root}")
 
 
