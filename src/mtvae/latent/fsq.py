@@ -99,8 +99,7 @@ class FiniteScalarQuantizer(Quantizer):
         bounded = self.bound(flat)
         # the rounded value plus an exact zero that carries the bound's gradient
         rounded = bounded.detach().round() + (bounded - bounded.detach())
-        digits = self._digits(rounded.detach())
-        indices = (digits * self.basis).sum(1)  # (N,)
+        indices = self._index(rounded.detach())  # (N,)
         counts = torch.bincount(indices, minlength=self.n_codes)
         zero = flat.new_zeros(())
         return Quantized(
@@ -114,8 +113,13 @@ class FiniteScalarQuantizer(Quantizer):
     @torch.no_grad()
     def indices(self, z: Tensor) -> Tensor:
         """Mixed-radix indices ``(B, *spatial)`` of the grid points of ``z`` ``(B, D, *spatial)``."""
-        digits = self._digits(self.bound(self.flatten(z)).round())
-        return (digits * self.basis).sum(1).view(z.shape[0], *z.shape[2:])
+        return self._index(self.bound(self.flatten(z)).round()).view(z.shape[0], *z.shape[2:])
+
+    def indices_from_codes(self, codes: Tensor) -> Tensor:
+        """Indices ``(B, *spatial)`` of grid points ``(B, D, *spatial)``; inverse of
+        :meth:`codes_from_indices`."""
+        steps = (self.flatten(codes) * self.half_width).round()
+        return self._index(steps).view(codes.shape[0], *codes.shape[2:])
 
     def codes_from_indices(self, indices: Tensor) -> Tensor:
         """Grid points ``(B, D, *spatial)`` in ``[-1, 1]`` of indices ``(B, *spatial)``."""
@@ -125,6 +129,7 @@ class FiniteScalarQuantizer(Quantizer):
         codes = (digits - self.half_width) / self.half_width  # (N, D)
         return codes.view(*indices.shape, -1).movedim(-1, 1)
 
-    def _digits(self, rounded: Tensor) -> Tensor:
-        """Per-dimension digits in ``[0, L)`` ``(N, D)`` of rounded bounded values."""
-        return rounded.long() + self.half_width
+    def _index(self, steps: Tensor) -> Tensor:
+        """Mixed-radix index ``(N,)`` of integer steps ``(N, D)`` from the centre of the grid."""
+        digits = steps.long() + self.half_width  # (N, D), in [0, L)
+        return (digits * self.basis).sum(1)
