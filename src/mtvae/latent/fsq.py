@@ -80,6 +80,12 @@ class FiniteScalarQuantizer(Quantizer):
         """Code dimension: the number of levels."""
         return len(options.levels)
 
+    @staticmethod
+    def describe(options: FSQOptions) -> str:
+        """E.g. "fsq: levels [8, 4], 32 implicit codes of dimension 2"."""
+        return (f"fsq: levels {options.levels}, {math.prod(options.levels)} implicit codes of "
+                f"dimension {len(options.levels)}")
+
     def bound(self, z: Tensor) -> Tensor:
         """``z`` ``(N, D)`` squashed into ``(-L/2 - offset, L/2 - offset)`` per dimension.
 

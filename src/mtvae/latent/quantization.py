@@ -53,6 +53,11 @@ class Quantizer(nn.Module, ABC):
         """Code dimension ``D`` of a quantizer built from ``options``, known before building it
         (a model builds its encoder first, so its weights draw the same random numbers)."""
 
+    @staticmethod
+    @abstractmethod
+    def describe(options: Any) -> str:
+        """One line naming the quantizer and its settings, for reports (e.g. "fsq: levels ...")."""
+
     @property
     def code_dim(self) -> int:
         """Dimension ``D`` of each code vector (dim 1 of the input)."""

@@ -174,6 +174,19 @@ class VectorQuantizer(Quantizer):
         """Code dimension D, as configured."""
         return options.code_dim
 
+    @staticmethod
+    def describe(options: VQOptions) -> str:
+        """E.g. "vq: 32 codes of dimension 2, EMA codebook (decay 0.99), straight-through ..."."""
+        parts = [f"vq: {options.num_codes} codes of dimension {options.code_dim}",
+                 f"EMA codebook (decay {options.ema_decay:g})" if options.ema else "codebook loss",
+                 f"commitment weight {options.beta:g}",
+                 "rotation-trick gradient" if options.gradient == "rotation"
+                 else "straight-through gradient",
+                 f"dead codes restarted after {options.dead_code_steps} steps"
+                 if options.dead_code_steps else "no dead-code restarts"]
+        parts += ["k-means init"] * options.kmeans_init + ["cosine codes"] * options.cosine
+        return ", ".join(parts)
+
     def forward(self, z: Tensor) -> Quantized:
         """Quantise ``z`` of shape ``(B, D, *spatial)``."""
         flat = self.flatten(z)  # (N, D)

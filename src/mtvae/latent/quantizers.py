@@ -101,6 +101,12 @@ def quantizer_code_dim(config: QuantizerConfig) -> int:
     return config.entry.cls.code_dim_of(config)
 
 
+def describe_quantizer(options: dict[str, Any]) -> str:
+    """One line on the quantizer of a resolved ``model.quantizer`` section (for reports)."""
+    config = QuantizerConfig.model_validate(options)
+    return config.entry.cls.describe(config)
+
+
 def build_quantizer(config: QuantizerConfig) -> Quantizer:
     """The quantizer ``config.kind`` names, built from ``config``."""
     return config.entry.cls(config)
