@@ -126,10 +126,15 @@ def print_section(rows: dict[str, list[dict]], info: dict) -> None:
               + f" | {statistics.median(r['epoch_s'] for r in runs):.2f}"
               + f" | {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
               + f" | {statistics.median(r['cpu_s'] for r in runs):.0f} |")
-    alive = max(rows, key=lambda n: statistics.fmean(r["vq/usage"] for r in rows[n]))
-    usage = statistics.fmean(r["vq/usage"] for r in rows[alive])
-    print(f"\nHighest test-set codebook usage: **{alive}** ({usage:.0%} of {N_CODES} codes, "
-          "mean over seeds).")
+    def mean(name: str, key: str) -> float:
+        return statistics.fmean(r[key] for r in rows[name])
+
+    # usage first; among quantizers that use as many codes, the more even use (perplexity)
+    alive = max(rows, key=lambda n: (round(mean(n, "vq/usage"), 3), mean(n, "vq/perplexity")))
+    tied = [n for n in rows if round(mean(n, "vq/usage"), 3) == round(mean(alive, "vq/usage"), 3)]
+    print(f"\nHighest test-set codebook usage: {', '.join(f'`{n}`' for n in tied)} "
+          f"({mean(alive, 'vq/usage'):.0%} of {N_CODES} codes, mean over seeds); the most even "
+          f"use among them: **{alive}** (perplexity {mean(alive, 'vq/perplexity'):.1f}).")
 
 
 def main() -> None:

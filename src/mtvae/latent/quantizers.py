@@ -50,7 +50,7 @@ QuantizerKind = Literal["vq", "fsq"]
 DEFAULT_KIND = "vq"
 
 
-class QuantizerConfig(VQOptions, FSQOptions):
+class QuantizerConfig(FSQOptions, VQOptions):  # VQ keys first in field order
     """``model.quantizer``: the quantizer ``kind`` and the options of every kind."""
 
     kind: QuantizerKind = Field(
