@@ -39,7 +39,8 @@ class Quantizer(nn.Module, ABC):
     training mode, may update the module's state (codebook statistics, restarts);
     ``indices(z)`` gives the same indices without any side effect; ``codes_from_indices``
     decodes indices back to code vectors, so ``codes_from_indices(indices(z))`` is the
-    forward's ``z_q`` (up to the estimator's rounding).
+    forward's ``z_q`` (up to the estimator's rounding). A subclass is built as
+    ``Class(options)`` and keeps its options as ``self.config``.
     """
 
     @property
