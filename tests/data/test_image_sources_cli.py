@@ -119,3 +119,55 @@ def test_a_study_spec_runs_on_a_folder_of_images(tmp_path, capsys, decodes):
     assert (out / "report" / "index.html").is_file()
     assert yaml.safe_load((out / "study.yaml").read_text())["datasets"] == {
         f"folder:{root}": {"set": {}, "task_sets": {}, "tasks": None}}
+
+
+def test_the_quick_preset_on_celeba_gives_m2_a_binary_attribute(tmp_path, decodes):
+    from mtvae.config import resolve_config
+    from mtvae.data.sources import load_dataset
+    from mtvae.models.registry import build_model
+    from mtvae.study.expand import expand
+    from mtvae.study.spec import load_preset, with_data
+
+    root = write_celeba(tmp_path / "celeba")
+    plan = expand(with_data(load_preset("quick"), f"celeba:{root}"))
+    m2_runs = [run for run in plan.runs.values() if run.model == "m2"]
+    assert len(m2_runs) == 4 * 3  # label counts x seeds
+    assert all(run.config["model"]["tasks"] is None for run in m2_runs)  # the digit is dropped
+    config = resolve_config(next(r for r in m2_runs if r.config["data"]["n_labelled"] is None)
+                            .config)
+    model = build_model(config.model, load_dataset(config.data).info)
+    assert model.task == "5_o_Clock_Shadow"  # the data's first discrete task: an attribute
+    assert model.tasks[model.task].task_kind.as_categorical().n_values == model.n_classes == 2
+
+
+def test_a_study_with_m2_runs_on_celeba_attributes(tmp_path, capsys, decodes):
+    root = write_celeba(tmp_path / "celeba")
+    spec = {
+        "name": "celeba-m2-tiny",
+        "datasets": {"digits": {"tasks": ["digit"]}},
+        "base": {"data": {"image_size": 16},
+                 "model": {"latent_dim": 6, "encoder": {"arch": "mlp", "hidden": [16]}},
+                 "train": {"epochs": 1, "batch_size": 8},
+                 "eval": {"iwae_k": 2, "iwae_n": 4, "n_grid": 4}},
+        "variants": {"vae": {"model": "vae"},
+                     "m2": {"model": "m2", "set": {"model.tasks": ["digit"]}},
+                     "supervised": {"model": "supervised"}},
+        "hypotheses": [{"name": "heads-vs-m2", "variant": "supervised", "baseline": "m2",
+                        "metric": "task/{task}/accuracy"}],
+        "seeds": [0],
+        "metrics": ["recon", "nll", "task"],
+    }
+    spec_file = tmp_path / "tiny.yaml"
+    spec_file.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "study"
+    status, _, err = run_cli(capsys, "study", "--spec", spec_file, "--data", f"celeba:{root}",
+                             "--out", out, "--workers", 1, "--threads", 1)
+    assert status == 0, err
+    with sqlite3.connect(out / "results.db") as db:
+        rows = dict(db.execute("SELECT variant, metrics FROM runs WHERE status = 'done'"))
+    assert set(rows) == {"vae", "m2", "supervised"}  # every run done, M2's included
+    m2 = json.loads(rows["m2"])
+    assert {"task/5_o_Clock_Shadow/accuracy", "chance/5_o_Clock_Shadow/accuracy",
+            "nll/iwae"} <= set(m2)
+    assert not any(k.startswith("task/") and "5_o_Clock_Shadow" not in k for k in m2)
+    assert (out / "report" / "index.html").is_file()

@@ -339,22 +339,38 @@ def draw_samples(model, n: int, batch_size: int, seed: int, condition=None) -> t
     return torch.cat(parts)
 
 
+PR_K = 3  # precision/recall: each point's manifold ball reaches its 3rd nearest neighbour
+
+
 def evaluate_generation(ctx: EvalContext) -> dict[str, float]:
-    """FD, KID, precision/recall (k=3) in the reference classifier's features; coherence."""
+    """FD, KID, precision/recall (k=3) in the reference classifier's features; coherence.
+
+    The four metrics that compare samples with test images need more than ``PR_K`` test images
+    (a k-th nearest neighbour among the others); with fewer they are left out with a line to
+    the log, and the rest (coherence, the reference accuracy) are still reported.
+    """
     cfg, seed = ctx.config.eval, ctx.config.seed
     ref = reference_classifier(ctx.data)
     n = cfg.gen_samples
-    real = ref.features(ctx.data.test.x[:n], cfg.batch_size)
-    fake = ref.features(draw_samples(ctx.model, n, cfg.batch_size, seed), cfg.batch_size)
-    kid = gen.kernel_distance(real, fake, n_subsets=cfg.kid_subsets, rng=seed)
+    test = ctx.data.test.x[:n]
     results = {
-        "gen/fd": gen.frechet_distance(real, fake)["frechet_distance"],
-        "gen/kid": kid["kid"],
-        **{f"gen/{k}": v for k, v in gen.precision_recall(real, fake, k=3).items()},
         "gen/n_samples": n,
-        "gen/n_real": len(real),
+        "gen/n_real": len(test),
         "gen/reference_accuracy": ref.accuracy(ctx.data.test),
     }
+    if len(test) > PR_K:
+        real = ref.features(test, cfg.batch_size)
+        fake = ref.features(draw_samples(ctx.model, n, cfg.batch_size, seed), cfg.batch_size)
+        kid = gen.kernel_distance(real, fake, n_subsets=cfg.kid_subsets, rng=seed)
+        results |= {
+            "gen/fd": gen.frechet_distance(real, fake)["frechet_distance"],
+            "gen/kid": kid["kid"],
+            **{f"gen/{k}": v for k, v in gen.precision_recall(real, fake, k=PR_K).items()},
+        }
+    else:  # e.g. a folder of images whose split leaves a handful for testing
+        ctx.log(f"skipped gen/fd, gen/kid, gen/precision, gen/recall: the test split has "
+                f"{len(test)} image(s) and comparing samples with them needs at least "
+                f"{PR_K + 1} (precision/recall reach each image's {PR_K}rd nearest neighbour)")
     if ref.task in discrete_conditional_tasks(ctx.model):
         results[f"gen/coherence/{ref.task}"] = _coherence(ctx, ref)
     return results
