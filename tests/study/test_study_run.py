@@ -116,8 +116,9 @@ def test_killed_study_resumes_to_exactly_one_row_per_run(tmp_path):
 
 def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
     raw = yaml.safe_load(yaml.safe_dump(TINY))
-    # latent_dim 2 cannot hold two task blocks of 2: the model fails when it is built
-    raw["variants"]["mt"]["set"]["model.latent_dim"] = 2
+    # x's head reads the shared block, but two task blocks of 2 fill latent_dim 4: the model
+    # fails when it is built (a latent too narrow for the task blocks is refused at plan time)
+    raw["variants"]["mt"]["set"].update({"model.latent_dim": 4, "model.head_blocks.x": ["shared"]})
     raw["conditions"] = {}
     spec = parse_spec(raw)
     out = run_study(spec, tmp_path / "s", workers=1, threads=1, report=build_report)
@@ -127,9 +128,9 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
         if row["variant"] == "vae":
             assert row["status"] == "done" and row["metrics"]["recon/mse"] > 0
         else:
-            assert row["status"] == "failed" and "latent_dim=2 is too small" in row["error"]
+            assert row["status"] == "failed" and "reads the shared block" in row["error"]
     report = (out / "report" / "report.md").read_text()
-    assert "Failed runs" in report and "too small" in report
+    assert "Failed runs" in report and "reads the shared block" in report
     # a rerun leaves failed runs alone unless asked; --retry-failed tries them again
     assert main(["study", "--spec", str(out / "study.yaml"), "--out", str(out)]) == 0
     assert "(2 failed; rerun them with --retry-failed)" in capsys.readouterr().out

@@ -196,10 +196,11 @@ def test_other_image_data_drops_the_variants_task_lists_and_keeps_an_absolute_pa
     monkeypatch.chdir(tmp_path)
     quick = with_data(load_preset("quick"), "celeba:faces")
     source = f"celeba:{tmp_path / 'faces'}"
-    assert list(quick.datasets) == [source] and quick.datasets[source].tasks is None
+    five = ["Smiling", "Male", "Eyeglasses", "Young", "Wearing_Hat"]  # celeba's default tasks
+    assert list(quick.datasets) == [source] and quick.datasets[source].tasks == five
     assert "model.tasks" not in quick.variants["m2"].set  # m2's [digit]: celeba's tasks apply
     run = next(r for r in expand(quick).runs.values() if r.model == "mtvae")
-    assert run.config["data"]["source"] == source and run.config["model"]["tasks"] is None
+    assert run.config["data"]["source"] == source and run.config["model"]["tasks"] == five
 
 
 def test_the_celeba_preset_keeps_its_attributes_on_your_copy():

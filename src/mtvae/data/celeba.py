@@ -32,6 +32,10 @@ from mtvae.errors import UserError
 from mtvae.limits import check_memory
 
 IMAGES, ATTRIBUTES, PARTITION = "img_align_celeba", "list_attr_celeba.txt", "list_eval_partition.txt"
+# The attributes a study learns when it names none (SourceEntry.default_tasks; the celeba preset's
+# five): frequent and varied ones (expression, identity traits, accessories) that a latent of
+# modest width holds as one block each, where all 40 would need 80 dimensions of task blocks.
+DEFAULT_ATTRIBUTES = ("Smiling", "Male", "Eyeglasses", "Young", "Wearing_Hat")
 CROP = 148  # the centre square of the 178x218 aligned faces most VAE papers train on
 DEFAULT_SIDE = 64
 SPLITS = ("train", "val", "test")

@@ -183,6 +183,13 @@ def npz_headers(path: Path) -> dict[str, tuple[np.dtype, tuple[int, ...]]] | Non
     return headers
 
 
+def npz_tasks(path: Path) -> list[str] | None:
+    """The tasks of an ``.npz`` (its ``y_<task>`` arrays), from the archive's headers alone;
+    None when they cannot be read (loading then says what is wrong)."""
+    headers = npz_headers(path) if path.is_file() else None
+    return None if headers is None else [name[2:] for name in headers if name.startswith("y_")]
+
+
 def check_npz_memory(path: Path) -> None:
     """Refuse an ``.npz`` whose arrays (and ``x`` as float32 images) cannot fit in memory,
     from the sizes its headers declare, before any array is read."""

@@ -38,9 +38,12 @@ class SourceEntry:
     max_per_split: int | None = None  # a generated source's distinct samples, where finite
     image_size: int | None = None  # the data.image_size it loads at when none is set
     # its task names, read from a file header without decoding anything (NAME:PATH sources
-    # whose first load is slow check model.tasks with it first); None: known only on loading
-    task_names: Callable[[str], list[str]] | None = None
+    # check model.tasks, and the tasks a model can hold, with it first); None, or None from
+    # it: known only on loading
+    task_names: Callable[[str], list[str] | None] | None = None
     fixed_tasks: bool = False  # every PATH holds the same tasks (celeba's 40 attributes)
+    # the tasks a study learns when it names none (celeba: 5 of its 40); None: every task
+    default_tasks: tuple[str, ...] | None = None
 
 
 def _load_shapes(cfg) -> Dataset:
@@ -112,6 +115,18 @@ def _folder_tasks(path: str) -> list[str]:
     return folder_tasks(path)
 
 
+def _npz_tasks(path: str) -> list[str] | None:
+    from mtvae.data.npz import npz_tasks
+
+    return npz_tasks(Path(path).expanduser())
+
+
+def _celeba_default() -> tuple[str, ...]:
+    from mtvae.data.celeba import DEFAULT_ATTRIBUTES
+
+    return DEFAULT_ATTRIBUTES
+
+
 SOURCES: dict[str, SourceEntry] = {
     "shapes": SourceEntry(
         "shapes",
@@ -150,6 +165,7 @@ SOURCES: dict[str, SourceEntry] = {
         "inferred or from a PATH.yaml sidecar), optional mask_<task>; seeded 80/10/10 split "
         "or your split array",
         takes_path=True,
+        task_names=_npz_tasks,
     ),
     "celeba": SourceEntry(
         "celeba:DIR",
@@ -162,6 +178,7 @@ SOURCES: dict[str, SourceEntry] = {
         image_size=64,
         task_names=_celeba_tasks,
         fixed_tasks=True,
+        default_tasks=_celeba_default(),
     ),
     "folder": SourceEntry(
         "folder:PATH",
@@ -258,9 +275,32 @@ def check_task_names(cfg, tasks: list[str] | None) -> None:
     if not tasks or entry is None or entry.task_names is None or not arg:
         return
     available = entry.task_names(arg)
+    if available is None:
+        return
     for task in tasks:
         if task not in available and task not in _extra_task_names(cfg):
             raise unknown_name(f"task of {cfg.source}", task, available)
+
+
+def planned_tasks(cfg, tasks: list[str] | None) -> list[str] | None:
+    """The tasks a model learns on data ``cfg``: ``tasks`` (its ``model.tasks``) when named,
+    else every task of the source (from its files' headers) and of ``data.extra_tasks``, read
+    without decoding anything; None when the source knows its tasks only on loading."""
+    if tasks is not None:
+        return list(tasks)
+    name, _, arg = cfg.source.partition(":")
+    entry = SOURCES.get(name)
+    if entry is None or entry.task_names is None or not arg:
+        return None
+    available = entry.task_names(arg)
+    return None if available is None else [*available, *_extra_task_names(cfg)]
+
+
+def default_tasks(source: str) -> list[str] | None:
+    """The tasks a study on ``source`` learns when it names none (CelebA: five of its 40
+    attributes); None: every task of the data."""
+    entry = SOURCES.get(source.partition(":")[0])
+    return None if entry is None or entry.default_tasks is None else list(entry.default_tasks)
 
 
 def _extra_task_names(cfg) -> list[str]:

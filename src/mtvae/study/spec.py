@@ -66,7 +66,8 @@ class DatasetSpec(StrictModel):
     """One data source of the study and the tasks its models learn."""
 
     tasks: list[str] | None = Field(
-        None, description="tasks every model with heads learns (None: all the data's tasks)"
+        None, description="tasks every model with heads learns (None: the source's default "
+        "tasks where it has them, CelebA's five; else all the data's tasks)"
     )
     task_sets: dict[str, list[str]] = Field(
         default_factory=dict, description="named task lists for the `tasks` condition axis"
@@ -168,9 +169,9 @@ class StudySpec(StrictModel):
     @classmethod
     def _list_of_names(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):  # [shapes, mnist] is short for {shapes: {}, ...}
-            return {str(name): {} for name in value}
+            value = {str(name): {} for name in value}
         if isinstance(value, dict):  # `mnist:` with nothing under it
-            return {k: {} if v is None else v for k, v in value.items()}
+            return {k: _default_tasks(k, {} if v is None else v) for k, v in value.items()}
         return value
 
     @field_validator("conditions")
@@ -216,6 +217,17 @@ class StudySpec(StrictModel):
     def axis_default(self, axis: str) -> Any:
         """The ofat centre value of ``axis``."""
         return self.default.get(axis, self.conditions[axis][0])
+
+
+def _default_tasks(source: Any, dataset: Any) -> Any:
+    """A dataset naming no tasks learns its source's default ones where it has them
+    (CelebA's five of 40 attributes; :func:`mtvae.data.sources.default_tasks`)."""
+    from mtvae.data.sources import default_tasks
+
+    default = default_tasks(str(source))
+    if default and isinstance(dataset, dict) and dataset.get("tasks") is None:
+        return {**dataset, "tasks": default}
+    return dataset
 
 
 def _is_count(value: Any) -> bool:
@@ -415,8 +427,9 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
     source at another path whose tasks do not depend on the path (a preset's
     ``celeba:~/data/celeba`` -> your copy); otherwise
     the first dataset's overrides carry over, but not its task lists nor the variants'
-    ``model.tasks`` (they name the other data's tasks: models then learn every task of the new
-    data), its ``tasks`` axis or its split sizes (the new source's own apply).
+    ``model.tasks`` (they name the other data's tasks: models then learn the new source's
+    default tasks, CelebA's five, or where it has none every task of the new data), its
+    ``tasks`` axis or its split sizes (the new source's own apply).
     """
     from mtvae.data.sources import absolute_source, same_tasks
 
