@@ -106,12 +106,14 @@ def test_a_folder_table_with_many_columns_is_refused_when_the_study_is_planned(
     for part in ("variant 'mtvae'", "would learn 9 tasks", f"every task of folder:{root}",
                  "model.latent_dim=10 holds at most 5 task blocks of model.task_dim=2",
                  "raise model.latent_dim to at least 18",
-                 f"`datasets: {{folder:{root}: {{tasks: [kind, count, size]}}}}`"):
+                 f"`datasets: {{folder:{root}: {{tasks: [kind, count, size]}}}}`, and run it "
+                 "with --spec"):
         assert part in message, message
     assert not out.exists() and decodes == []  # nothing written, no image decoded
 
 
-def test_naming_the_tasks_in_a_spec_or_widening_the_latent_lets_the_study_plan(tmp_path):
+def test_naming_the_tasks_in_a_spec_or_widening_the_latent_lets_the_study_plan(tmp_path,
+                                                                               monkeypatch):
     root = wide_folder(tmp_path / "cells")
     quick = load_preset("quick", expand=False).model_dump(mode="json")
     named = {**quick, "datasets": {f"folder:{root}": {"tasks": ["kind", "flag0", "flag1"]}}}
@@ -119,6 +121,10 @@ def test_naming_the_tasks_in_a_spec_or_widening_the_latent_lets_the_study_plan(t
     plan = parse_spec(named).plan()
     assert {tuple(r.config["model"]["tasks"]) for r in plan.runs.values()
             if r.model == "mtvae"} == {("kind", "flag0", "flag1")}
+    monkeypatch.chdir(tmp_path)  # --data naming the spec's folder (a relative path) keeps them
+    relative = {**named, "datasets": {"folder:cells": named["datasets"][f"folder:{root}"]}}
+    kept = with_data(parse_spec(relative, expand=False), "folder:cells")
+    assert kept.datasets == {f"folder:{root}": parse_spec(named).datasets[f"folder:{root}"]}
     widened = load_preset("quick", expand=False).model_dump(mode="json")
     widened["base"]["model"]["latent_dim"] = 18  # 9 blocks of 2 (10 is refused, above)
     spec = with_data(parse_spec(widened, expand=False), f"folder:{root}")

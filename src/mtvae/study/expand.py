@@ -183,8 +183,8 @@ def _check_task_capacity(config, variant: str, where: str) -> None:
         example = ", ".join(example_tasks(config.data))
         raise UserError(
             f"Invalid {where}: variant '{variant}' on {source}: {problem} (in the spec's "
-            f"base.model or the variant's set). Or name the tasks the study uses in a spec: "
-            f"`datasets: {{{source}: {{tasks: [{example}]}}}}`."
+            f"base.model or the variant's set). Or name the tasks the study uses in a spec "
+            f"file, `datasets: {{{source}: {{tasks: [{example}]}}}}`, and run it with --spec."
         )
 
 

@@ -439,7 +439,8 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
     if root:
         raw["base"].setdefault("data", {})["root"] = str(Path(root).expanduser().resolve())
     datasets = raw["datasets"]
-    same = [k for k in datasets if source and same_tasks(k, source)]
+    same = [k for k in datasets  # the same files (a relative PATH too) or the same tasks
+            if source and (absolute_source(k) == source or same_tasks(k, source))]
     if source in datasets or same:
         raw["datasets"] = {source: datasets[source if source in datasets else same[0]]}
     elif source:
