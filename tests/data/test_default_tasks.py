@@ -177,3 +177,15 @@ def test_the_plan_check_and_the_models_build_agree_at_the_limit(tmp_path, n_task
                       {"name": "supervised"}, {"name": "vae"}):
         model = resolve_config({"data": {"source": f"npz:{path}"}, "model": unbounded}).model
         assert task_capacity_problem(model, config.data) is None
+
+
+def test_too_many_named_tasks_are_refused_with_a_few_of_them_as_the_example(tmp_path):
+    spec = {"name": "s", "datasets": {"mnist": {"tasks": ["digit", "parity", "thickness",
+                                                          "slant", "width", "height"]}},
+            "base": {"model": {"latent_dim": 10}}, "variants": {"mt": {"model": "mtvae"}},
+            "seeds": [0]}
+    with pytest.raises(UserError) as err:
+        parse_spec(spec)
+    message = str(err.value)
+    assert "variant 'mt' on mnist: model 'mtvae' would learn 6 tasks (named in model.tasks)" \
+        in message and "`datasets: {mnist: {tasks: [digit, parity, thickness]}}`" in message

@@ -39,12 +39,12 @@ def check_task_capacity(model: Any, data: Any) -> None:
     how to name fewer tasks (``mtvae train``'s terms)."""
     problem = task_capacity_problem(model, data)
     if problem:
-        example = ",".join(example_tasks(data))
+        example = ",".join(example_tasks(model, data))
         raise UserError(f"Cannot train: {problem}. Or name the tasks it learns, e.g. "
                         f"--set 'model.tasks=[{example}]'.")
 
 
-def example_tasks(data: Any, n: int = 3) -> list[str]:
-    """A few task names of ``data`` to show in a fix: the source's default for a study, else
-    the first ``n`` of its tasks (empty when they are known only on loading)."""
-    return default_tasks(data.source) or (planned_tasks(data, None) or [])[:n]
+def example_tasks(model: Any, data: Any, n: int = 3) -> list[str]:
+    """A few task names to show in a fix: the source's default, else the first ``n`` of the
+    tasks ``model`` would learn on ``data``."""
+    return default_tasks(data.source) or (planned_tasks(data, model.tasks) or [])[:n]

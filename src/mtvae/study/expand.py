@@ -180,7 +180,7 @@ def _check_task_capacity(config, variant: str, where: str) -> None:
     problem = task_capacity_problem(config.model, config.data)
     if problem:
         source = config.data.source
-        example = ", ".join(example_tasks(config.data))
+        example = ", ".join(example_tasks(config.model, config.data))
         raise UserError(
             f"Invalid {where}: variant '{variant}' on {source}: {problem} (in the spec's "
             f"base.model or the variant's set). Or name the tasks the study uses in a spec "
