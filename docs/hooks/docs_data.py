@@ -82,23 +82,39 @@ def duration(seconds: float) -> str:
 
 
 def answer_excerpt(report_md: str, where: str) -> str:
-    """The Answer's first table, its learnability lines and the line stating the test."""
+    """The Answer's first screen: one line per outcome kind with a sentence per hypothesis,
+    the pooled table, the per-point table, the learnability lines and the line stating the
+    tests (subheadings become bold lines, so the excerpt nests under any page heading)."""
     start = report_md.find("\n## Answer\n")
     if start < 0:
         raise DocsDataError(f"{where} has no '## Answer' section; rebuild it with `mtvae report`")
     end = report_md.find("\n## ", start + 1)
-    lines = report_md[start:end if end > 0 else None].splitlines()
+    lines = report_md[start:end if end > 0 else None].splitlines()[4:]  # after the intro
+    figures = next((i for i, line in enumerate(lines) if line.startswith("![")), len(lines))
+    lines = lines[:figures]
+    tables = [i for i, line in enumerate(lines) if line.startswith("|")]
+    if not tables:
+        raise DocsDataError(f"{where}: the Answer has no table")
+    head = ["**" + line[4:] + "**" if line.startswith("### ") else line.rstrip()
+            for line in lines[:tables[-1] + 1]]
+    notes = [line.rstrip() for line in lines[tables[-1] + 1:]
+             if line.startswith(("- Learnability", "- Pooled verdicts"))]
+    text = "\n".join(head).strip() + "\n\n" + "\n".join(notes)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def answer_table(answer: str) -> list[str]:
+    """The per-point table of an Answer excerpt (the table after 'At every condition point')."""
+    lines = answer.splitlines()
+    marker = next((i for i, line in enumerate(lines) if line.startswith("**At every condition")),
+                  None)
     table: list[str] = []
-    for line in lines:
+    for line in lines[(marker or 0):]:
         if line.startswith("|"):
-            table.append(line.rstrip())
+            table.append(line)
         elif table:
             break
-    if not table:
-        raise DocsDataError(f"{where}: the Answer has no table")
-    notes = [line.rstrip() for line in lines
-             if line.startswith(("- Learnability", "- Verdicts are"))]
-    return "\n".join(table) + "\n\n" + "\n".join(notes) + ("\n" if notes else "")
+    return table
 
 
 def _cells(line: str) -> list[str]:
@@ -112,7 +128,7 @@ def centre_excerpt(answer: str) -> str | None:
     one-factor-at-a-time design, the point every axis varies around); a hypothesis over tasks
     keeps its first task on each dataset (the dataset's main one). None for a table with fewer
     than two axes or no such column."""
-    table = [line for line in answer.splitlines() if line.startswith("|")]
+    table = answer_table(answer)
     if len(table) < 3:
         return None
     header = _cells(table[0])
