@@ -111,7 +111,7 @@ class StudyResults:
         levels, learnability."""
         alpha = self.alpha
         self.hypotheses: list[Hypothesis] = resolve(self.spec, self.frame,
-                                                    control_tasks(self.runs))
+                                                    control_tasks(self.runs), self.runs)
         self.table = hypothesis_table(self.frame, self.hypotheses, alpha, self.order)
         self.scores = learnability.scores(self.summary)
         learned_at = learnability.lookup(self.scores)
