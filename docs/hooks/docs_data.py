@@ -3,16 +3,17 @@
 Reads finished study directories (``runs/quick`` always; ``runs/standard`` when it exists) and
 writes, for each study NAME (``quick``, ``standard``):
 
-* ``docs/generated/NAME-answer.md`` — the excerpt of its report's Answer
-  (``report/report.md``, section ``## Answer``): the first table, the learnability lines and the
-  line that states the test, as generated;
+* ``docs/generated/NAME-answer.md`` — the first screen of its report's Answer
+  (``report/report.md``, section ``## Answer``): one line per outcome kind with a sentence per
+  hypothesis, the pooled table, the per-point table, the learnability lines and the line that
+  states the tests, as generated;
 * ``docs/generated/NAME-run.md`` — one paragraph: runs (done / failed), the measured wall time
   of the study's sessions and the CPU time of its runs (``results.db``), the date it finished,
   the machine it recorded (CPU, cores, platform; RAM where this is the same machine) and the
   mtvae commit it ran (the HEAD of the checkout it ran in, or the last commit before it
   started; a warning on stderr when later commits changed ``src/``);
 * ``docs/generated/NAME-centre.md`` — for a study varying several axes around a centre point
-  (``standard``), the Answer's table at that point only, one row per hypothesis and dataset
+  (``standard``), the Answer's per-point table at that point only, one row per hypothesis and dataset
   (the README quotes it);
 * ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report.
 

@@ -1,6 +1,7 @@
 """Build a study's report from its ``results.db`` alone: ``report/index.html`` + ``report.md``.
 
-The HTML is self-contained (figures embedded as base64 PNG data URIs, inline CSS, no network)
+The HTML is self-contained (figures embedded as base64 PNG data URIs, compacted by
+:func:`~mtvae.report.figures.compact_png`; inline CSS, no network)
 and rendered by Jinja2 with autoescaping, so study and variant names are shown, never run.
 The Markdown has the same content and links the same figures saved as PNG files beside it.
 """
