@@ -53,3 +53,15 @@ def test_multitask_vs_single_task_is_a_primary_hypothesis():
     assert not any("slant" in n and "single-task" in n for n in names)
     estimate = next(e for e in results.estimates() if e.hypothesis == multi.name)
     assert estimate.verdict == "better" and estimate.low > 0 and estimate.n_points == 2
+
+
+def test_a_declared_task_pattern_keeps_only_the_study_tasks():
+    base = _study()
+    spec = dict(base.spec, datasets={"mnist": {"tasks": ["digit"]}},
+                hypotheses=[{"name": "repr", "variant": "mt", "baseline": "vae",
+                             "metric": "probe/{task}/accuracy", "baseline_metric": None,
+                             "test": "superiority", "margin": 0.0}])
+    for run in base.runs:  # probes of a task outside the study's: not a declared hypothesis
+        run["metrics"]["probe/parity/accuracy"] = 0.6
+    results = StudyResults(spec, base.runs, base.cells)
+    assert [h.name for h in results.hypotheses] == ["repr [digit]"]

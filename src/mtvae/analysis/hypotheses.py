@@ -111,12 +111,14 @@ def expand(name: str, dataset: str, variant: str, baseline: str, metric: str,
 
 def declared(spec: dict, keys: dict, controls: set[str] = frozenset()) -> list[Hypothesis]:
     """The spec's own hypotheses, expanded per dataset and task (``{task}`` skips the random
-    control tasks; a key that names one explicitly keeps it)."""
+    control tasks, and keeps only the dataset's study tasks when the spec names them; a key
+    that names a task explicitly keeps it)."""
     out = []
     for h in spec.get("hypotheses") or []:
         for dataset in spec["datasets"]:
+            tasks = (spec["datasets"][dataset] or {}).get("tasks")
             out += expand(h["name"], dataset, h["variant"], h["baseline"], h["metric"],
-                          h.get("baseline_metric") or h["metric"], keys, controls,
+                          h.get("baseline_metric") or h["metric"], keys, controls, tasks,
                           test=h["test"], margin=float(h["margin"]), declared=True)
     return out
 
