@@ -12,7 +12,7 @@
 * :func:`interval_at` — the two-sided t-interval at an adjusted level (Bonferroni, Holm step).
 * :func:`pooled_test` — one effect over several condition points from every seed at every point.
 * :func:`power` / :func:`detectable_effect` / :func:`seeds_needed` — power of the paired t-test
-  (noncentral t on both tails, integrated over the chi-square so that it stays exact where
+  (noncentral t on both tails, averaged over the chi-square so that it stays accurate where
   SciPy's ``nct`` gives NaN).
 
 Hypotheses, verdicts and trends are in :mod:`mtvae.analysis.inference` and
@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import integrate, optimize, stats
+from scipy import optimize, special, stats
 
 from mtvae.evaluate import catalogue
 
@@ -225,30 +226,29 @@ def pooled_test(diffs: pd.DataFrame) -> dict:
     return out
 
 
+@lru_cache(maxsize=64)
+def _chi_nodes(df: int, n: int = 4096) -> np.ndarray:
+    """√(V/df) at the midpoints of ``n`` equal-probability slices of V ~ χ²(df)."""
+    return np.sqrt(stats.chi2.ppf((np.arange(n) + 0.5) / n, df) / df)
+
+
 def power(effect: float, sd: float, n: int, alpha: float) -> float:
     """Power of the two-sided paired t-test at level ``alpha`` for a true mean difference
     ``effect`` with spread ``sd`` over ``n`` seeds: P(|T| > t(1 − α/2)) for T noncentral t
-    with df = n − 1 and noncentrality |effect|/sd·√n, both tails.
+    with df = n − 1 and noncentrality δ = |effect|/sd·√n, both tails.
 
-    Computed as the expectation over V ~ χ²(df) of Φ(δ − c√(V/df)) + Φ(−δ − c√(V/df)), by
-    quadrature: SciPy's ``nct`` returns NaN at noncentralities above ~7 for 2-4 degrees of
-    freedom, and a normal approximation there overstates power (0.92 instead of 0.80)."""
+    Computed as the expectation over V ~ χ²(df) of Φ(δ − c√(V/df)) + Φ(−δ − c√(V/df)), on
+    4,096 equal-probability nodes of V (within 1e-4 of SciPy's ``nct`` where that is finite):
+    ``nct`` returns NaN at noncentralities above ~7 for 2-4 degrees of freedom, and a normal
+    approximation there overstates power (0.92 instead of 0.80)."""
     if n < 2 or not sd > 0:
         return math.nan
     df = n - 1
     crit = float(stats.t.ppf(1 - alpha / 2, df))
     nc = abs(effect) / sd * math.sqrt(n)
-
-    def tails(v: float) -> float:
-        scaled = crit * math.sqrt(v / df)
-        return (stats.norm.cdf(nc - scaled) + stats.norm.cdf(-nc - scaled)) * stats.chi2.pdf(v,
-                                                                                            df)
-
-    # split at the chi-square's bulk so quad sees its peak (df small: mass near 0)
-    edges = [0.0, float(df), float(stats.chi2.ppf(0.999999, df)), math.inf]
-    value = sum(integrate.quad(tails, a, b, limit=200)[0] for a, b in zip(edges, edges[1:],
-                                                                         strict=False))
-    return min(1.0, max(0.0, float(value)))
+    scaled = crit * _chi_nodes(df)
+    value = float(np.mean(special.ndtr(nc - scaled) + special.ndtr(-nc - scaled)))
+    return min(1.0, max(0.0, value))
 
 
 def detectable_effect(sd: float, n: int, alpha: float, target: float = 0.8) -> float:
