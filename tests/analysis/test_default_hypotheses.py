@@ -65,3 +65,22 @@ def test_a_declared_task_pattern_keeps_only_the_study_tasks():
         run["metrics"]["probe/parity/accuracy"] = 0.6
     results = StudyResults(spec, base.runs, base.cells)
     assert [h.name for h in results.hypotheses] == ["repr [digit]"]
+
+
+def test_runs_that_did_not_converge_are_counted_and_said():
+    from mtvae.report.findings import hypothesis_sentence
+
+    base = _study()
+    base.runs[0]["converged"] = False  # vae at label_count 100, seed 0 (a run-row field)
+    base.runs[3]["metrics"]["converged"] = False  # mt, seed 0: or a stored metric
+    base.runs[6]["converged"] = False  # mt-digit: not in this comparison
+    base.runs[1]["converged"] = True
+    results = StudyResults(base.spec, base.runs, base.cells)
+    estimate = next(e for e in results.estimates() if e.hypothesis == "mt vs vae: nll/iwae")
+    assert [r["variant"] for r in base.runs[:7:3]] == ["vae", "mt", "mt-digit"]
+    assert estimate.not_converged == 2
+    row = results.pooled[results.pooled["hypothesis"] == estimate.hypothesis].iloc[0]
+    cells = results.table[results.table["hypothesis"] == estimate.hypothesis]
+    sentence = hypothesis_sentence(row, cells, results.changes_table.iloc[0:0],
+                                   results.trends.iloc[0:0], 0.05)
+    assert sentence.endswith("2 run(s) behind it did not converge.")
