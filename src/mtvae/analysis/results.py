@@ -143,17 +143,18 @@ class StudyResults:
         return list(dict.fromkeys(v for side in sides for v in side))
 
     def _not_converged(self, row) -> int:
-        """Runs behind a cell whose stored metrics or row say they did not converge (0 when
+        """Runs behind a cell whose row or stored metrics say they did not converge (0 when
         the study recorded no convergence)."""
-        count = 0
-        for cell in self.cells:
-            if (cell["dataset"], cell["point"]) != (row.dataset, row.point) or \
-                    cell["variant"] not in (row.variant, row.baseline):
-                continue
-            run = self.run_by_id.get(cell["run_id"], {})
-            flag = run.get("converged", (run.get("metrics") or {}).get("converged"))
-            count += flag is not None and not bool(flag)
-        return count
+        if not hasattr(self, "_unconverged"):
+            self._unconverged: dict[tuple, int] = {}
+            for cell in self.cells:
+                run = self.run_by_id.get(cell["run_id"], {})
+                flag = run.get("converged", (run.get("metrics") or {}).get("converged"))
+                if flag is not None and not bool(flag):
+                    key = (cell["dataset"], cell["point"], cell["variant"])
+                    self._unconverged[key] = self._unconverged.get(key, 0) + 1
+        return sum(self._unconverged.get((row.dataset, row.point, v), 0)
+                   for v in {row.variant, row.baseline})
 
     # --- typed records and frames -------------------------------------------------------
     def estimates(self) -> list[Estimate]:
