@@ -15,7 +15,11 @@ writes, for each study NAME (``quick``, ``standard``):
 * ``docs/generated/NAME-centre.md`` — for a study varying several axes around a centre point
   (``standard``), the Answer's per-point table at that point only, one row per hypothesis and dataset
   (the README quotes it);
-* ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report.
+* ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report;
+* ``docs/generated/quick-replication.md`` — the agreement of two quick studies with disjoint
+  seeds (``runs/quick-a``, ``runs/quick-b`` or ``--replication A B``), by
+  ``docs/hooks/replication.py`` with the quick preset's hypotheses; kept as it is when they are
+  missing.
 
 The docs pages include the ``.md`` snippets with ``--8<-- "docs/generated/NAME-answer.md"``
 (pymdownx.snippets). In ``README.md`` the text between ``<!-- docs-data:NAME-answer -->`` (or
@@ -290,8 +294,35 @@ def snippets(study: Study, root: Path) -> dict[str, str]:
 def placeholder(name: str) -> dict[str, str]:
     text = (f"*No finished `{name}` study was found when these pages were generated: "
             f"`{HOW[name]}` produces this part.*\n")
-    keys = ("answer", "run", "centre") if name == "standard" else ("answer", "run")
+    keys = ("answer", "run", "centre") if name == "standard" else ("answer", "run",
+                                                                    "replication")
+    if name == "quick":
+        return {f"{name}-{key}": (REPLICATION_HOW if key == "replication" else text)
+                for key in keys}
     return {f"{name}-{key}": text for key in keys}
+
+
+REPLICATION_HOW = ("*No pair of quick studies with disjoint seeds was found when these pages were "
+                   "generated: run the quick preset into runs/quick-a and, with `seeds: [3, 4, "
+                   "5]`, into runs/quick-b, then `make docs-data`.*\n")
+
+
+def replication_snippet(pair: tuple[Path, Path] | None, out: Path) -> dict[str, str]:
+    """``quick-replication``: the agreement of two quick runs (docs/hooks/replication.py),
+    or the snippet written before, or a placeholder saying how to produce it."""
+    key = "quick-replication"
+    if pair is None or not all(p.exists() for p in pair):
+        old = out / f"{key}.md"
+        return {key: old.read_text(encoding="utf-8") if old.is_file() else REPLICATION_HOW}
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("replication", Path(__file__).with_name(
+        "replication.py"))
+    replication = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("replication", replication)  # dataclasses look their module up
+    spec.loader.exec_module(replication)
+    result = replication.compare(pair[0], pair[1], "quick")
+    return {key: replication.markdown(result, pair[0].name, pair[1].name, "quick")}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -322,8 +353,10 @@ def fill_markers(text: str, parts: dict[str, str], where: str) -> str:
 
 
 def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = None,
-             out: Path | None = None, assets: Path | None = None) -> dict[str, str]:
-    """Write every snippet, fill README's markers; return the snippets by name."""
+             out: Path | None = None, assets: Path | None = None,
+             replication: tuple[Path, Path] | None = None) -> dict[str, str]:
+    """Write every snippet, fill README's markers; return the snippets by name.
+    ``replication``: two quick studies with disjoint seeds, compared for the studies guide."""
     out = out or root / "docs" / "generated"
     assets = assets or root / "docs" / "assets"
     parts: dict[str, str] = {}
@@ -343,6 +376,10 @@ def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = 
         for key, text in new.items():
             write_atomic(out / f"{key}.md", text)
         parts |= new
+    new = replication_snippet(replication, out)
+    for key, text in new.items():
+        write_atomic(out / f"{key}.md", text)
+    parts |= new
     if readme is not None:
         text = readme.read_text(encoding="utf-8")
         filled = fill_markers(text, parts, str(readme))
@@ -358,12 +395,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standard", type=Path, default=None,
                         help="default: ROOT/runs/standard (skipped when missing)")
     parser.add_argument("--readme", type=Path, default=None, help="default: ROOT/README.md")
+    parser.add_argument("--replication", type=Path, nargs=2, default=None, metavar=("A", "B"),
+                        help="two quick studies with disjoint seeds (default: ROOT/runs/quick-a "
+                        "and ROOT/runs/quick-b, skipped when missing)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     studies = {"quick": args.quick or root / "runs" / "quick",
                "standard": args.standard or root / "runs" / "standard"}
+    pair = tuple(args.replication or (root / "runs" / "quick-a", root / "runs" / "quick-b"))
     try:
-        parts = generate(root, studies, args.readme or root / "README.md")
+        parts = generate(root, studies, args.readme or root / "README.md", replication=pair)
     except DocsDataError as error:
         print(f"docs-data: error: {error}", file=sys.stderr)
         return 2

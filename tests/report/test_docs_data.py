@@ -58,8 +58,9 @@ def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regi
                                           "standard": tmp_path / "no-such-study"},
                                readme=readme, out=out, assets=assets)
     assert sorted(p.name for p in out.iterdir()) == [  # a missing study gets placeholders
-        "quick-answer.md", "quick-run.md", "standard-answer.md", "standard-centre.md",
-        "standard-run.md"]
+        "quick-answer.md", "quick-replication.md", "quick-run.md", "standard-answer.md",
+        "standard-centre.md", "standard-run.md"]
+    assert "make docs-data" in (out / "quick-replication.md").read_text(encoding="utf-8")
     answer = (out / "quick-answer.md").read_text(encoding="utf-8")
     report = (reported_study / "report" / "report.md").read_text(encoding="utf-8")
     section = report.split("## Answer")[1].split("\n## ")[0]
