@@ -3,18 +3,23 @@
 Reads finished study directories (``runs/quick`` always; ``runs/standard`` when it exists) and
 writes, for each study NAME (``quick``, ``standard``):
 
-* ``docs/generated/NAME-answer.md`` — the excerpt of its report's Answer
-  (``report/report.md``, section ``## Answer``): the first table, the learnability lines and the
-  line that states the test, as generated;
+* ``docs/generated/NAME-answer.md`` — the first screen of its report's Answer
+  (``report/report.md``, section ``## Answer``): one line per outcome kind with a sentence per
+  hypothesis, the pooled table, the per-point table, the learnability lines and the line that
+  states the tests, as generated;
 * ``docs/generated/NAME-run.md`` — one paragraph: runs (done / failed), the measured wall time
   of the study's sessions and the CPU time of its runs (``results.db``), the date it finished,
   the machine it recorded (CPU, cores, platform; RAM where this is the same machine) and the
   mtvae commit it ran (the HEAD of the checkout it ran in, or the last commit before it
   started; a warning on stderr when later commits changed ``src/``);
 * ``docs/generated/NAME-centre.md`` — for a study varying several axes around a centre point
-  (``standard``), the Answer's table at that point only, one row per hypothesis and dataset
+  (``standard``), the Answer's per-point table at that point only, one row per hypothesis and dataset
   (the README quotes it);
-* ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report.
+* ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report;
+* ``docs/generated/quick-replication.md`` — the agreement of two quick studies with disjoint
+  seeds (``runs/quick-a``, ``runs/quick-b`` or ``--replication A B``), by
+  ``docs/hooks/replication.py`` with the quick preset's hypotheses; kept as it is when they are
+  missing.
 
 The docs pages include the ``.md`` snippets with ``--8<-- "docs/generated/NAME-answer.md"``
 (pymdownx.snippets). In ``README.md`` the text between ``<!-- docs-data:NAME-answer -->`` (or
@@ -82,23 +87,39 @@ def duration(seconds: float) -> str:
 
 
 def answer_excerpt(report_md: str, where: str) -> str:
-    """The Answer's first table, its learnability lines and the line stating the test."""
+    """The Answer's first screen: one line per outcome kind with a sentence per hypothesis,
+    the pooled table, the per-point table, the learnability lines and the line stating the
+    tests (subheadings become bold lines, so the excerpt nests under any page heading)."""
     start = report_md.find("\n## Answer\n")
     if start < 0:
         raise DocsDataError(f"{where} has no '## Answer' section; rebuild it with `mtvae report`")
     end = report_md.find("\n## ", start + 1)
-    lines = report_md[start:end if end > 0 else None].splitlines()
+    lines = report_md[start:end if end > 0 else None].splitlines()[4:]  # after the intro
+    figures = next((i for i, line in enumerate(lines) if line.startswith("![")), len(lines))
+    lines = lines[:figures]
+    tables = [i for i, line in enumerate(lines) if line.startswith("|")]
+    if not tables:
+        raise DocsDataError(f"{where}: the Answer has no table")
+    head = ["**" + line[4:] + "**" if line.startswith("### ") else line.rstrip()
+            for line in lines[:tables[-1] + 1]]
+    notes = [line.rstrip() for line in lines[tables[-1] + 1:]
+             if line.startswith(("- Learnability", "- Pooled verdicts"))]
+    text = "\n".join(head).strip() + "\n\n" + "\n".join(notes)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def answer_table(answer: str) -> list[str]:
+    """The per-point table of an Answer excerpt (the table after 'At every condition point')."""
+    lines = answer.splitlines()
+    marker = next((i for i, line in enumerate(lines) if line.startswith("**At every condition")),
+                  None)
     table: list[str] = []
-    for line in lines:
+    for line in lines[(marker or 0):]:
         if line.startswith("|"):
-            table.append(line.rstrip())
+            table.append(line)
         elif table:
             break
-    if not table:
-        raise DocsDataError(f"{where}: the Answer has no table")
-    notes = [line.rstrip() for line in lines
-             if line.startswith(("- Learnability", "- Verdicts are"))]
-    return "\n".join(table) + "\n\n" + "\n".join(notes) + ("\n" if notes else "")
+    return table
 
 
 def _cells(line: str) -> list[str]:
@@ -112,7 +133,7 @@ def centre_excerpt(answer: str) -> str | None:
     one-factor-at-a-time design, the point every axis varies around); a hypothesis over tasks
     keeps its first task on each dataset (the dataset's main one). None for a table with fewer
     than two axes or no such column."""
-    table = [line for line in answer.splitlines() if line.startswith("|")]
+    table = answer_table(answer)
     if len(table) < 3:
         return None
     header = _cells(table[0])
@@ -273,8 +294,35 @@ def snippets(study: Study, root: Path) -> dict[str, str]:
 def placeholder(name: str) -> dict[str, str]:
     text = (f"*No finished `{name}` study was found when these pages were generated: "
             f"`{HOW[name]}` produces this part.*\n")
-    keys = ("answer", "run", "centre") if name == "standard" else ("answer", "run")
+    keys = ("answer", "run", "centre") if name == "standard" else ("answer", "run",
+                                                                    "replication")
+    if name == "quick":
+        return {f"{name}-{key}": (REPLICATION_HOW if key == "replication" else text)
+                for key in keys}
     return {f"{name}-{key}": text for key in keys}
+
+
+REPLICATION_HOW = ("*No pair of quick studies with disjoint seeds was found when these pages were "
+                   "generated: run the quick preset into runs/quick-a and, with `seeds: [3, 4, "
+                   "5]`, into runs/quick-b, then `make docs-data`.*\n")
+
+
+def replication_snippet(pair: tuple[Path, Path] | None, out: Path) -> dict[str, str]:
+    """``quick-replication``: the agreement of two quick runs (docs/hooks/replication.py),
+    or the snippet written before, or a placeholder saying how to produce it."""
+    key = "quick-replication"
+    if pair is None or not all(p.exists() for p in pair):
+        old = out / f"{key}.md"
+        return {key: old.read_text(encoding="utf-8") if old.is_file() else REPLICATION_HOW}
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("replication", Path(__file__).with_name(
+        "replication.py"))
+    replication = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("replication", replication)  # dataclasses look their module up
+    spec.loader.exec_module(replication)
+    result = replication.compare(pair[0], pair[1], "quick")
+    return {key: replication.markdown(result, pair[0].name, pair[1].name, "quick")}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -305,8 +353,10 @@ def fill_markers(text: str, parts: dict[str, str], where: str) -> str:
 
 
 def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = None,
-             out: Path | None = None, assets: Path | None = None) -> dict[str, str]:
-    """Write every snippet, fill README's markers; return the snippets by name."""
+             out: Path | None = None, assets: Path | None = None,
+             replication: tuple[Path, Path] | None = None) -> dict[str, str]:
+    """Write every snippet, fill README's markers; return the snippets by name.
+    ``replication``: two quick studies with disjoint seeds, compared for the studies guide."""
     out = out or root / "docs" / "generated"
     assets = assets or root / "docs" / "assets"
     parts: dict[str, str] = {}
@@ -326,6 +376,10 @@ def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = 
         for key, text in new.items():
             write_atomic(out / f"{key}.md", text)
         parts |= new
+    new = replication_snippet(replication, out)
+    for key, text in new.items():
+        write_atomic(out / f"{key}.md", text)
+    parts |= new
     if readme is not None:
         text = readme.read_text(encoding="utf-8")
         filled = fill_markers(text, parts, str(readme))
@@ -341,12 +395,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standard", type=Path, default=None,
                         help="default: ROOT/runs/standard (skipped when missing)")
     parser.add_argument("--readme", type=Path, default=None, help="default: ROOT/README.md")
+    parser.add_argument("--replication", type=Path, nargs=2, default=None, metavar=("A", "B"),
+                        help="two quick studies with disjoint seeds (default: ROOT/runs/quick-a "
+                        "and ROOT/runs/quick-b, skipped when missing)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     studies = {"quick": args.quick or root / "runs" / "quick",
                "standard": args.standard or root / "runs" / "standard"}
+    pair = tuple(args.replication or (root / "runs" / "quick-a", root / "runs" / "quick-b"))
     try:
-        parts = generate(root, studies, args.readme or root / "README.md")
+        parts = generate(root, studies, args.readme or root / "README.md", replication=pair)
     except DocsDataError as error:
         print(f"docs-data: error: {error}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 >>> import mtvae
 >>> model, config = mtvae.load("runs/demo")       # doctest: +SKIP
+>>> results = mtvae.load_study("runs/quick")      # doctest: +SKIP
 
 Heavy modules are imported lazily so ``import mtvae`` and the CLI start fast.
 """
@@ -17,6 +18,7 @@ __all__ = [
     "resume_run",
     "resolve_config",
     "load_dataset",
+    "load_study",
     "intervene",
     "__version__",
 ]
@@ -27,6 +29,7 @@ _LAZY = {
     "resume_run": "mtvae.runs",
     "resolve_config": "mtvae.runconfig",
     "load_dataset": "mtvae.data.sources",
+    "load_study": "mtvae.analysis.results",
 }
 
 

@@ -87,8 +87,31 @@ def make_study(tmp_path):
     return make
 
 
-def write_study(out, raw: dict):
-    """Write study ``raw`` (a spec dict) into the new folder ``out``: its results.db only."""
+def borderline_metrics(model: str, fraction: float, seed: int) -> dict[str, float]:
+    """Small effects next to the noise: many cells whose unadjusted 95% interval excludes 0
+    while the simultaneous one does not."""
+    rng = np.random.default_rng([seed, len(model), int(fraction * 1000)])
+    effect = 0.012 if model == "mtvae" else 0.0
+    out = {"chance/shape/accuracy": 0.34}
+    if model != "supervised":
+        out |= {"nll/iwae": 60 - 10 * effect + float(rng.normal(0, 0.1)),
+                "probe/shape/accuracy": 0.7 + float(rng.normal(0, 0.01))}
+    if model != "vae":
+        out |= {"task/shape/accuracy": 0.7 + effect + float(rng.normal(0, 0.01))}
+    return out
+
+
+@pytest.fixture
+def borderline_study(tmp_path):
+    """The synthetic study at six label fractions with effects next to the noise."""
+    raw = copy.deepcopy(SPEC) | {"conditions": {"label_fraction": [0.1, 0.2, 0.3, 0.5, 0.7,
+                                                                  1.0]}}
+    return write_study(tmp_path / "borderline", raw, borderline_metrics)
+
+
+def write_study(out, raw: dict, metrics=fake_metrics):
+    """Write study ``raw`` (a spec dict) into the new folder ``out``: its results.db only;
+    ``metrics(model, label_fraction, seed)`` gives each run's metrics."""
     spec = parse_spec(raw)
     plan = expand(spec)
     out.mkdir()
@@ -105,7 +128,7 @@ def write_study(out, raw: dict):
             artifacts |= {"figure:reconstructions": ("png", png(1)), "figure:samples":
                           ("png", png(2)), "figure:traversals": ("png", png(3))}
         store.record({"run_id": rid, "status": "done", "wall_s": 2.0, "train_s": 1.0,
-                      "eval_s": 0.5, "metrics": fake_metrics(run.model, fraction, run.seed),
+                      "eval_s": 0.5, "metrics": metrics(run.model, fraction, run.seed),
                       "artifacts": artifacts})
     store.set_meta("sessions", [{"started": time.time(), "workers": 2, "threads": 1,
                                  "backend": "local", "runs": len(plan.runs), "wall_s": 30.0,

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from synthetic_results import spec, study
 
+from mtvae.analysis.inference import VERDICTS
 from mtvae.report import answer as answer_module
 from mtvae.report import figures as F
 from mtvae.report.answer import answer_context, answer_table, difference_figures
 from mtvae.report.build import results_tables
-from mtvae.study.inference import VERDICTS
 
 LABELS = [1000, 100, "all", 30, 300]  # spec order on purpose: the report sorts numerically
 EFFECT = {30: -0.06, 100: -0.05, 300: -0.04, 1000: 0.04, "all": 0.05}  # MT head minus supervised
@@ -47,16 +47,19 @@ def test_a_planted_crossover_is_named_with_both_levels_and_signs(crossover):
     text = _sentences({"answer": answer_context(crossover, 0)})
     sentence = next(s for k in answer_context(crossover, 0)["kinds"] for s in k["sentences"]
                     if s.startswith("mt vs sup: task/digit/accuracy"))
-    assert "worse at label_count 30–300" in sentence
-    assert "better at label_count 1000–all" in sentence
-    assert ("crossover on label_count between 300 (worse, Δ −0.0" in sentence
-            and "and 1000 (better, Δ +0.0" in sentence), sentence
+    assert ("worse at label_count=30, label_count=100, label_count=300" in sentence
+            and "better at label_count=1000, label_count=all" in sentence), sentence
+    assert ("crossover on label_count between 300 and 1000 (Δ −0.0" in sentence
+            and "up to 300, +0.0" in sentence and "from 1000)" in sentence), sentence
     assert "per decade" in sentence  # 30 to 1000 spans more than 10x: a log axis
     assert "Task performance" in [k["kind"] for k in answer_context(crossover, 0)["kinds"]]
-    assert "better at some condition in mt vs sup: task/digit/accuracy" in text
+    assert "mt vs sup: task/digit/accuracy (mnist)" in text
     cross = crossover.crossovers
-    row = cross[cross["hypothesis"] == "mt vs sup: task/digit/accuracy"].iloc[0]
-    assert (row["low"], row["high"], row["sign_change"]) == (300, 1000, True)
+    rows = cross[cross["hypothesis"] == "mt vs sup: task/digit/accuracy"]
+    assert len(rows) == 1  # one crossover, at the planted place
+    assert (rows.iloc[0]["low"], rows.iloc[0]["high"]) == (300, 1000)
+    # the other hypotheses have no planted reversal and get none
+    assert set(cross["hypothesis"]) == {"mt vs sup: task/digit/accuracy"}
     trend = crossover.trends.set_index("hypothesis").loc["mt vs sup: task/digit/accuracy"]
     assert trend["log"] and trend["slope"] > 0 and trend["p"] < 0.05
 
@@ -115,7 +118,7 @@ def test_info_metrics_and_seed_constant_differences_get_no_p_value_or_verdict(cr
     constant = crossover.table[crossover.table["metric"] == "recon/bce"]
     assert len(constant) == 5 and constant["constant"].all()
     assert set(constant["verdict"]) == {"constant"}
-    assert constant[["p_t", "p_t_holm", "p_w", "d_z"]].isna().all().all()
+    assert constant[["p_t", "p_t_adj", "p_w", "d_z"]].isna().all().all()
     assert not (crossover.exploratory["constant"] & crossover.exploratory["p_t"].notna()).any()
 
 
@@ -138,7 +141,7 @@ def test_constant_differences_in_a_hypothesis_are_said_to_be_untested():
 
     data = study(spec({"label_count": [100, 1000]}, [0, 1, 2]), metrics)
     assert set(data.table["verdict"]) == {"constant"}
-    assert data.table[["p_t", "p_t_holm", "p_w"]].isna().all().all()
+    assert data.table[["p_t", "p_t_adj", "p_w"]].isna().all().all()
     cell = answer_table(data)["rows"][0][2]
     assert "in every seed" in cell and "identical in every seed (no test)" in cell
 
@@ -167,9 +170,16 @@ def test_models_that_did_not_learn_are_flagged():
     # {task} skips the random control task; naming it keeps it
     assert {h.name for h in data.hypotheses} == {"heads digit", "heads random"}
     lines = answer_context(data, 0)["learnability"]
-    assert "digit: best mt (head, task/digit/accuracy)" in lines[0] and "learned" in lines[0]
-    assert "random: best" in lines[0] and "not learned by any model" in lines[0]
-    assert "compare a model that did not learn the task: heads random" in lines[1]
+    assert "digit: best mt (head, task/digit/accuracy)" in lines[0]
+    assert "shown above chance" in lines[0]
+    assert "random: best" in lines[0] and "† not shown above chance by any model" in lines[0]
+    assert "compare a model not shown above chance on the task" in lines[1]
+    assert lines[1].endswith("heads random.")
+    # the dagger is carried into the sentence of the hypothesis that uses those cells
+    sentences = [s for k in answer_context(data, 0)["kinds"] for s in k["sentences"]]
+    random = next(s for s in sentences if s.startswith("heads random"))
+    assert "† Not shown above chance at some point: " in random
+    assert not any("†" in s for s in sentences if s.startswith("heads digit"))
     flagged = answer_table(data)["rows"]
     assert all(r[2].endswith("†") == (r[0] == "heads random") for r in flagged)
 
@@ -191,16 +201,18 @@ def test_null_results_give_no_evidence_anywhere_and_say_so():
     table = data.table
     assert len(table) == 4 * 20  # four hypotheses x 20 condition points
     assert (table["p_t"] < 0.05).any()  # uncorrected, some noise looks "significant" ...
-    assert set(table["verdict"]) == {"no evidence"}  # ... Holm within each hypothesis: none
+    # ... simultaneous within each hypothesis: no claim (equivalence within ±0.01 may be shown)
+    assert set(table["verdict"]) <= {"no evidence", "equivalent"}
+    assert set(data.pooled["verdict"]) <= {"no evidence", "equivalent"}
     context = answer_context(data, 0)
     for kind in context["kinds"]:
-        assert kind["lead"].startswith("No evidence of a difference in ")
-        assert all("better" not in s and "worse" not in s and "crossover" not in s
+        assert kind["lead"].startswith("Pooled over the condition points")
+        assert all(" better" not in s and " worse" not in s and "crossover" not in s
                    for s in kind["sentences"])
-        assert all("with 80% power" in s for s in kind["sentences"])
+        assert all("no single point shows a difference" in s for s in kind["sentences"])
     assert all(v in VERDICTS for v in table["verdict"])
     assert not math.isnan(table["detectable"].iloc[0])
-    assert np.isfinite(table["seeds_needed"].replace(math.inf, 1e9)).all()
+    assert np.isfinite(data.pooled["seeds_needed"].replace(math.inf, 1e9)).all()
 
 
 def test_categorical_axes_compare_the_variant_with_itself_across_levels():

@@ -58,15 +58,18 @@ def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regi
                                           "standard": tmp_path / "no-such-study"},
                                readme=readme, out=out, assets=assets)
     assert sorted(p.name for p in out.iterdir()) == [  # a missing study gets placeholders
-        "quick-answer.md", "quick-run.md", "standard-answer.md", "standard-centre.md",
-        "standard-run.md"]
+        "quick-answer.md", "quick-replication.md", "quick-run.md", "standard-answer.md",
+        "standard-centre.md", "standard-run.md"]
+    assert "make docs-data" in (out / "quick-replication.md").read_text(encoding="utf-8")
     answer = (out / "quick-answer.md").read_text(encoding="utf-8")
     report = (reported_study / "report" / "report.md").read_text(encoding="utf-8")
-    table = [line.rstrip() for line in report.split("## Answer")[1].splitlines()
-             if line.startswith("|")]
-    assert table[0].startswith("| hypothesis | dataset |") and table[0] in answer
-    assert all(row in answer for row in table[:3])  # the Answer's table, as generated
-    assert "- Learnability on shapes" in answer and "- Verdicts are paired t-tests" in answer
+    section = report.split("## Answer")[1].split("\n## ")[0]
+    table = [line.rstrip() for line in section.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| hypothesis | dataset | points |") and table[0] in answer
+    assert all(row in answer for row in table)  # the pooled and per-point tables, as generated
+    assert "**Task performance.** Pooled over the condition points" in answer  # the first screen
+    assert "**At every condition point**" in answer and "###" not in answer
+    assert "- Learnability on shapes" in answer and "- Pooled verdicts: paired t-test" in answer
     assert "## Methodology" not in answer and "Forest plot" not in answer
     run = (out / "quick-run.md").read_text(encoding="utf-8")
     today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")

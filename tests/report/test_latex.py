@@ -21,9 +21,10 @@ needs_tex = pytest.mark.skipif(
            "texlive-latex-base, texlive-latex-recommended and poppler-utils when run as root)")
 
 # Methodology: data, conditions, models, hyperparameters, settings, metrics, sessions, timings;
-# Results: answer, hypotheses, trends, crossovers, one per dataset x condition point (2:
-# label_fraction 0.1 and 1), exploratory. No categorical axis (no levels table), no failed run.
-TABLES = 8 + 4 + 2 + 1
+# Results: pooled effects, the answer's cells; appendix: hypotheses, trends, changes, one per
+# dataset x condition point (2: label_fraction 0.1 and 1), exploratory. No categorical axis (no
+# levels table), no failed run.
+TABLES = 8 + 2 + 3 + 2 + 1
 
 
 def _text(pdf) -> str:
@@ -42,7 +43,8 @@ def test_latex_compiles_into_a_pdf_with_every_table_and_figure(synthetic_study, 
     assert "main.pdf" in capsys.readouterr().out
     report = synthetic_study / "report"
     out = report / "latex"
-    for name in ("main.tex", "preamble.tex", "methodology.tex", "results.tex", "main.pdf"):
+    for name in ("main.tex", "preamble.tex", "methodology.tex", "results.tex", "appendix.tex",
+                 "main.pdf"):
         assert (out / name).is_file(), name
     # the same figures as the HTML report, as PDF files
     md = (report / "report.md").read_text()
@@ -51,14 +53,17 @@ def test_latex_compiles_into_a_pdf_with_every_table_and_figure(synthetic_study, 
     pdfs = sorted(out.glob("figures/*.pdf"))
     assert len(pdfs) == n_figures and all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     text = _text(out / "main.pdf")
-    tables = re.findall(r"\bTable (\d+\.\d+):", text)
-    figures = re.findall(r"\bFigure (\d+\.\d+):", text)
+    tables = re.findall(r"\bTable ([\dA]+\.\d+):", text)
+    figures = re.findall(r"\bFigure ([\dA]+\.\d+):", text)
     assert len(set(tables)) == TABLES, tables
     assert len(set(figures)) == n_figures, figures
-    # the Results chapter opens with the Answer: its table is the chapter's first
-    assert re.search(r"^Table 2\.1: The hypotheses \(rows\)", text, re.M)
-    assert "Holm’s correction within each hypothesis" in _flat(text)
-    results = (out / "results.tex").read_text()
+    # the Results chapter opens with the Answer: the pooled effects are its first table, the
+    # cells its second; the detail is in the appendix
+    assert re.search(r"^\f?Table 2\.1: Pooled effect of each hypothesis", text, re.M)
+    assert re.search(r"^\f?Table 2\.2: The hypotheses \(rows\)", text, re.M)
+    assert re.search(r"^\f?Table A\.1: Every hypothesis at every condition", text, re.M)
+    assert "Holm’s correction across the study’s hypotheses" in _flat(text)
+    results = (out / "results.tex").read_text() + (out / "appendix.tex").read_text()
     assert results.index(r"\section{Answer}") < results.index(r"\begin{longtable}")
     assert r"\toprule" in results and r"\midrule" in results and r"\bottomrule" in results
     for key in ("tab:answer", "tab:hypotheses", "fig:forest-shapes-task",
@@ -101,7 +106,8 @@ def test_two_renders_of_the_same_database_write_identical_tex(synthetic_study):
     first = {p.name: p.read_bytes() for p in out.glob("*.tex")}
     build_report(synthetic_study, formats=("latex",))
     second = {p.name: p.read_bytes() for p in out.glob("*.tex")}
-    assert set(first) == {"main.tex", "preamble.tex", "methodology.tex", "results.tex"}
+    assert set(first) == {"main.tex", "preamble.tex", "methodology.tex", "results.tex",
+                          "appendix.tex"}
     assert first == second
     labels = re.findall(rb"\\label\{([^}]*)\}", b"".join(first.values()))
     assert len(labels) == len(set(labels))  # every label once

@@ -16,7 +16,7 @@ SECTIONS = ["## Answer", "## Methodology", "### Data, tasks and label policies",
             "### Conditions", "### Models", "### Architectures and hyperparameters",
             "### Metrics", "### Statistics", "### Seeds, hardware and time", "## Results",
             "### Hypotheses at every condition", "### Trends along numeric axes",
-            "### Crossovers", "### Metrics per condition", "### Exploratory paired differences",
+            "### Tested changes and crossovers", "### Metrics per condition", "### Exploratory paired differences",
             "## Figures"]
 
 
@@ -64,7 +64,9 @@ def test_report_from_the_database_alone_has_every_section_and_figure(synthetic_s
     answer = md[md.index("## Answer"):md.index("## Methodology")]
     assert f"| {variant} vs vae: nll/iwae | shapes |" in answer
     assert f"{variant} head vs vae probe: shape accuracy" in answer
-    assert "Holm's correction within each hypothesis" in answer and "Learnability" in answer
+    assert "Holm's correction across the" in answer and "Learnability" in answer
+    assert answer.index("**Task performance.**") < answer.index("### Pooled effects") < \
+        answer.index("### At every condition point")
     assert "won" not in md and "Win / tie" not in md  # no counting over every key
     h2 = re.findall(r"<h2[^>]*>([^<]+)</h2>", html)
     assert h2[0] == "Answer" and h2[1] == "Methodology"

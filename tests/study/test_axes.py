@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from mtvae.analysis.trends import categorical_axes, numeric_axes
 from mtvae.study import axes as A
-from mtvae.study.trends import categorical_axes, numeric_axes
 
 
 def test_numeric_levels_sort_numerically_with_all_last():

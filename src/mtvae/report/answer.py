@@ -1,51 +1,63 @@
-"""The report's Answer section: the hypotheses' table, sentences, forest and difference plots.
+"""The report's Answer section: one line per outcome kind (the pooled estimates), one sentence
+per hypothesis, the pooled table, the per-point table, forest and difference plots.
 
-Everything is generated from the hypothesis table of :mod:`mtvae.study.inference`, the trends
-and crossovers of :mod:`mtvae.study.trends` and the learnability check; nothing is written by
-hand.
+Everything is generated from :class:`~mtvae.analysis.results.StudyResults` (pooled estimates
+and per-point cells of :mod:`mtvae.analysis.inference`, the tested changes of
+:mod:`mtvae.analysis.trends`, the learnability check); nothing is written by hand.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mtvae.analysis import learnability
+from mtvae.analysis.trends import axis_slice, numeric_axes
 from mtvae.evaluate.catalogue import FAMILY_ORDER
 from mtvae.report import figures as F
 from mtvae.report.figures import Figure
 from mtvae.report.findings import (
+    DAGGER_MEANS,
     KIND_NAMES,
     caveats,
+    dagger,
     effect,
+    fmt,
     kind_paragraphs,
     learnability_lines,
     level_lines,
     verdict_word,
 )
 from mtvae.report.methodology import table
-from mtvae.study import learnability
 from mtvae.study.expand import point_label
-from mtvae.study.trends import axis_slice, numeric_axes
 
 if TYPE_CHECKING:
-    from mtvae.report.build import StudyData
+    from mtvae.analysis.results import StudyResults as StudyData
 
 
 def answer_context(data: StudyData, failed: int) -> dict[str, Any]:
     """Everything the Answer section shows."""
     spec = data.spec
     return {
+        "pooled": pooled_table(data),
         "table": answer_table(data),
-        "kinds": kind_paragraphs(spec, data.table, data.crossovers, data.trends, spec["alpha"]),
+        "kinds": kind_paragraphs(data.pooled, data.table, data.changes_table, data.trends,
+                                 data.alpha),
         "levels": level_lines(data.levels),
         "learnability": learnability_lines(learnability.best_per_task(data.scores), data.table,
                                            spec),
-        "caveats": caveats(data.table, data.exploratory, len(spec["seeds"]), spec["alpha"],
-                           failed),
+        "caveats": caveats(data.table, data.pooled, data.exploratory, len(spec["seeds"]),
+                           data.alpha, failed),
         "declared": bool(spec.get("hypotheses")),
         "intro": intro(bool(spec.get("hypotheses"))),
+        "table_intro": TABLE_INTRO,
         "empty": ("No hypothesis could be computed (no variant with a baseline shares an "
                   "outcome metric with it)."),
     }
+
+
+TABLE_INTRO = ("Per condition point: Δ with its interval simultaneous over the hypothesis' "
+               "distinct cells (Bonferroni) and the verdict it gives: better or worse exactly "
+               f"when the interval excludes 0 (or the margin); {DAGGER_MEANS}.")
 
 
 def intro(declared: bool) -> str:
@@ -53,14 +65,37 @@ def intro(declared: bool) -> str:
     where = ("The hypotheses below are declared in the study spec." if declared else
              "The spec declares no hypotheses: these are the primary hypotheses, one per outcome "
              "kind for each variant with baselines; every other metric is exploratory (Results).")
-    return (f"{where} Δ is the paired difference over seeds, oriented so that positive favours "
-            "the variant, with its 95% CI at that point (not adjusted for multiplicity); verdicts "
-            "use Holm's correction within each hypothesis across its condition points, so an "
-            "interval that excludes 0 may still be “no evidence”.")
+    return (f"{where} Each hypothesis is answered first by its pooled effect: the paired "
+            "difference Δ (positive favours the variant) averaged over its condition points, "
+            "from every seed at every point, with the interval at the level of Holm's "
+            "correction across the study's hypotheses, so a verdict of better or worse is "
+            "exactly an interval that excludes 0. Where the effect changes along an axis is "
+            "tested; a crossover is named only where the effect is significantly of opposite "
+            "signs on the two sides.")
+
+
+def pooled_table(data: StudyData) -> dict[str, Any]:
+    """Hypotheses (rows): the pooled Δ [interval], each model's mean, Holm p, verdict."""
+    rows = []
+    for _, r in data.pooled.iterrows():
+        rows.append([r["hypothesis"], r["dataset"], r["n_points"], fmt(r["mean_variant"]),
+                     fmt(r["mean_baseline"]), effect(r), fmt(1 - r["level"]) if r["level"]
+                     == r["level"] else "—", fmt(r["p_adj"]) if r["p_adj"] == r["p_adj"]
+                     else "—", verdict_word(r) + dagger(r),
+                     _seeds(r["seeds_needed"])])
+    return table(["hypothesis", "dataset", "points", "variant mean", "baseline mean",
+                  "pooled Δ [interval]", "interval level", "p (Holm)", "verdict",
+                  "seeds for 80% power"], rows)
+
+
+def _seeds(value: float) -> str:
+    if value != value:
+        return "—"
+    return "> 1000" if value == float("inf") else f"{value:.0f}"
 
 
 def answer_table(data: StudyData) -> dict[str, Any]:
-    """Hypotheses (rows) x condition points (columns): Δ [95% CI] and the verdict."""
+    """Hypotheses (rows) x condition points (columns): Δ [interval] and the verdict."""
     if data.table.empty:
         return table(["hypothesis"], [])
     labels, grid = answer_grid(data)
@@ -82,7 +117,7 @@ def answer_grid(data: StudyData) -> tuple[list[str], list[tuple[str, str, list]]
 def _cell(row) -> str:
     if row is None:
         return "—"
-    return f"{effect(row)} {verdict_word(row)}" + (" †" if row["unlearned"] else "")
+    return f"{effect(row)} {verdict_word(row)}{dagger(row)}"
 
 
 def _hypotheses(data: StudyData, dataset: str, kind: str) -> list:
@@ -106,8 +141,9 @@ def answer_figures(data: StudyData, dataset: str) -> list[Figure]:
             figures.append(Figure(
                 F.slug("forest", dataset, kind), f"{KIND_NAMES[kind]} hypotheses ({dataset})",
                 "Forest plot: the paired difference Δ (positive favours the variant) with its "
-                "95% CI at each condition point; green: better, red: worse, blue: equivalent "
-                "within the margin (dashed), grey: no evidence (Holm within each hypothesis).",
+                "interval at each condition point, simultaneous within each hypothesis "
+                "(Bonferroni); green: better, red: worse, blue: equivalent within the margin "
+                "(dashed), grey: no evidence.",
                 F.forest_figure(panels), "answer"))
     return figures
 
@@ -135,8 +171,9 @@ def difference_figures(data: StudyData, dataset: str) -> list[Figure]:
                 figures.append(Figure(
                     F.slug("difference", dataset, axis, kind),
                     f"{KIND_NAMES[kind]}: Δ against {axis} ({dataset})",
-                    f"Paired difference (positive favours the variant) with its 95% CI band "
-                    f"against {axis}, other axes at their default; levels in numeric order. "
-                    "Triangles: better (up) / worse (down) after Holm within each hypothesis.",
+                    f"Paired difference (positive favours the variant) with its interval band "
+                    f"(simultaneous within each hypothesis, Bonferroni) against {axis}, other "
+                    "axes at their default; levels in numeric order. Triangles: better (up) / "
+                    "worse (down).",
                     F.difference_figure(panels, axis), "differences"))
     return figures

@@ -1,6 +1,7 @@
 """Build a study's report from its ``results.db`` alone: ``report/index.html`` + ``report.md``.
 
-The HTML is self-contained (figures embedded as base64 PNG data URIs, inline CSS, no network)
+The HTML is self-contained (figures embedded as base64 PNG data URIs, compacted by
+:func:`~mtvae.report.figures.compact_png`; inline CSS, no network)
 and rendered by Jinja2 with autoescaping, so study and variant names are shown, never run.
 The Markdown has the same content and links the same figures saved as PNG files beside it.
 """
@@ -9,73 +10,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mtvae import __version__
+from mtvae.analysis.results import StudyResults, read_store
 from mtvae.evaluate.catalogue import FAMILY_ORDER, GROUP_ORDER
 from mtvae.io import atomic_write, write_text
 from mtvae.report import figures as F
 from mtvae.report.answer import answer_context, answer_figures, difference_figures
 from mtvae.report.figures import Figure
-from mtvae.report.findings import effect, fmt, verdict_word
+from mtvae.report.findings import dagger, effect, fmt, signed, verdict_word
 from mtvae.report.methodology import methodology, table
-from mtvae.study import learnability
-from mtvae.study.axes import level_label, point_sort_key, sorted_points
-from mtvae.study.expand import point_key, point_label
-from mtvae.study.hypotheses import control_tasks, resolve
-from mtvae.study.inference import exploratory_table, hypothesis_table
-from mtvae.study.stats import results_frame, summarize
+from mtvae.study.axes import level_label
+from mtvae.study.expand import point_label
 from mtvae.study.store import Store
-from mtvae.study.trends import level_effects, trends
 
 SECTIONS = ("answer", "differences", "axes", "pareto", "grids", "mtvae", "curves")
 
 
-@dataclass
-class StudyData:
-    """Everything read from the database, and the statistics computed from it."""
-
-    spec: dict[str, Any]
-    runs: list[dict[str, Any]]
-    cells: list[dict[str, Any]]
-    sessions: list[dict[str, Any]]
-    store: Store
-
-    def __post_init__(self) -> None:
-        # Rows no cell points at are left from an earlier expansion (e.g. new config defaults
-        # changed the run ids); the report is about the current grid only.
-        referenced = {c["run_id"] for c in self.cells}
-        self.runs = [r for r in self.runs if r["run_id"] in referenced]
-        self.frame = results_frame(self.cells, self.runs)
-        self.summary = summarize(self.frame) if not self.frame.empty else pd.DataFrame()
-        self.order = point_sort_key(self.spec)
-        self.points = sorted_points((c["point"] for c in self.cells), self.spec)
-        self.models = {n: v["model"] for n, v in self.spec["variants"].items()}
-        self.default_values = {a: self.spec["default"].get(a, v[0])
-                               for a, v in self.spec["conditions"].items()}
-        self.default = point_key(self.default_values)
-        self.run_by_id = {r["run_id"]: r for r in self.runs}
-        self._infer()
-
-    def _infer(self) -> None:
-        """Hypotheses, their table, exploratory differences, trends, levels, learnability."""
-        alpha = self.spec["alpha"]
-        self.hypotheses = resolve(self.spec, self.frame, control_tasks(self.runs))
-        self.table = hypothesis_table(self.frame, self.hypotheses, alpha, self.order)
-        self.scores = learnability.scores(self.summary)
-        learned_at = learnability.lookup(self.scores)
-        if not self.table.empty:
-            self.table["unlearned"] = [learnability.unlearned_sides(r, learned_at)
-                                       for r in self.table.itertuples()]
-        baselines = {n: v["baselines"] for n, v in self.spec["variants"].items()}
-        self.exploratory = exploratory_table(self.frame, baselines, self.hypotheses, self.order)
-        self.trends, self.crossovers = trends(self.spec, self.frame, self.table,
-                                              self.hypotheses)
-        self.levels = level_effects(self.spec, self.frame, self.hypotheses, alpha)
+# The report renders this typed object (see mtvae.analysis.results); the name stays for callers.
+StudyData = StudyResults
 
 
 FORMATS = ("html", "latex", "pdf")
@@ -92,12 +49,7 @@ def build_report(study_dir: str | Path, formats: tuple[str, ...] = ("html",)) ->
     study_dir = Path(study_dir)
     store = Store(study_dir / "results.db", create=False)
     try:
-        spec = store.meta("spec")
-        if spec is None:
-            from mtvae.errors import UserError
-
-            raise UserError(f"'{study_dir}/results.db' holds no study spec; is it a study dir?")
-        data = StudyData(spec, store.runs(), store.cells(), store.meta("sessions", []), store)
+        data = read_store(store)
         figures = make_figures(data)
         context = report_context(data, figures)
     finally:
@@ -169,22 +121,17 @@ def hypotheses_table(data: StudyData) -> dict[str, Any]:
     """Every hypothesis at every condition point with its statistics and verdict."""
     rows = []
     for _, r in data.table.iterrows():
-        flag = " †" if r["unlearned"] else ""
         test = ("superiority" if r["test"] == "superiority"
                 else f"non-inferiority (margin {fmt(r['margin'])})")
         rows.append([r["hypothesis"], r["dataset"], point_label(r["point"]), test, r["n"],
-                     fmt(r["mean_variant"]), fmt(r["mean_baseline"]), effect(r), _p(r["d_z"]),
-                     _p(r["p_t"]), _p(r["p_t_holm"]), _p(r["p_w"]), verdict_word(r) + flag,
-                     _p(r["detectable"]), _seeds(r["seeds_needed"])])
+                     fmt(r["mean_variant"]), fmt(r["mean_baseline"]), effect(r),
+                     r["family_size"], _p(r["d_z"]), _p(r["g_z"]), _p(r["p_t"]),
+                     _p(r["p_t_adj"]), _p(r["p_w"]), verdict_word(r) + dagger(r),
+                     _p(r["detectable"])])
     return table(["hypothesis", "dataset", "condition", "test", "seeds", "variant mean",
-                  "baseline mean", "Δ [95% CI]", "d_z", "p (t)", "p (t, Holm)", "p (Wilcoxon)",
-                  "verdict", "detectable |Δ| (80%)", "seeds for observed Δ"], rows)
-
-
-def _seeds(value: float) -> str:
-    if value != value:
-        return "—"
-    return "> 1000" if value == float("inf") else f"{value:.0f}"
+                  "baseline mean", "Δ [simultaneous interval]", "cells in family", "d_z",
+                  "g_z (corrected)", "p (t)", "p (t, Bonferroni)", "p (Wilcoxon, unadjusted)",
+                  "verdict", "detectable |Δ| (80%)"], rows)
 
 
 def trends_table(data: StudyData) -> dict[str, Any]:
@@ -193,32 +140,37 @@ def trends_table(data: StudyData) -> dict[str, Any]:
     for _, r in data.trends.iterrows():
         scale = "log10" if r["log"] else "linear"
         rows.append([r["hypothesis"], r["dataset"], r["axis"],
-                     ", ".join(level_label(v) for v in r["levels"]), scale,
+                     ", ".join(f"{level_label(v)} (at {fmt(x)})"
+                               for v, x in zip(r["levels"], r["positions"], strict=True)), scale,
                      f"{fmt(r['slope'])} [{fmt(r['slope_low'])}, {fmt(r['slope_high'])}]",
                      r["n_seeds"], _p(r["p"])])
-    return table(["hypothesis", "dataset", "axis", "levels (in order)", "scale",
+    return table(["hypothesis", "dataset", "axis", "levels (at position)", "scale",
                   "slope of Δ per unit [95% CI]", "seeds", "p (trend)"], rows)
 
 
 def crossovers_table(data: StudyData) -> dict[str, Any]:
-    """Every change of verdict or sign between neighbouring levels."""
-    rows = [[r["hypothesis"], r["dataset"], r["axis"], level_label(r["low"]),
-             f"{fmt(r['diff_low'])} ({r['verdict_low']})", level_label(r["high"]),
-             f"{fmt(r['diff_high'])} ({r['verdict_high']})",
-             "yes" if r["verdict_change"] else "no", "yes" if r["sign_change"] else "no"]
-            for _, r in data.crossovers.iterrows()]
-    return table(["hypothesis", "dataset", "axis", "from level", "Δ (verdict)", "to level",
-                  "Δ (verdict)", "verdict changes", "sign changes"], rows)
+    """Every tested change between neighbouring levels, crossovers marked."""
+    rows = [[r["hypothesis"], r["dataset"], r["axis"],
+             f"{level_label(r['low'])} | {level_label(r['high'])}",
+             f"{signed(r['diff_below'])} [{fmt(r['below_low'])}, {fmt(r['below_high'])}]",
+             f"{signed(r['diff_above'])} [{fmt(r['above_low'])}, {fmt(r['above_high'])}]",
+             f"{signed(r['change'])} [{fmt(r['change_low'])}, {fmt(r['change_high'])}]",
+             _p(r["p_change_adj"]), "crossover" if r["crossover"] else "—"]
+            for _, r in data.changes_table.iterrows()]
+    return table(["hypothesis", "dataset", "axis", "split", "Δ up to the split",
+                  "Δ from the split on", "change [interval]", "p (change, Bonferroni)",
+                  "crossover"], rows)
 
 
 def levels_table(data: StudyData) -> dict[str, Any]:
     """Each variant against itself across the levels of each categorical axis."""
     rows = [[r["variant"], r["dataset"], r["metric"], r["axis"],
              f"{level_label(r['level'])} vs {level_label(r['reference'])}", r["n"],
-             effect(r), _p(r["p_t"]), _p(r["p_t_holm"]), verdict_word(r)]
+             effect(r), _p(r["p_t"]), _p(r["p_t_adj"]), verdict_word(r)]
             for _, r in data.levels.iterrows()]
     return table(["variant", "dataset", "metric", "axis", "level vs reference", "seeds",
-                  "Δ [95% CI]", "p (t)", "p (t, Holm over levels)", "verdict"], rows)
+                  "Δ [simultaneous interval]", "p (t)", "p (t, Bonferroni over levels)",
+                  "verdict"], rows)
 
 
 def _shown_metrics(summary: pd.DataFrame) -> list[str]:
@@ -375,7 +327,7 @@ def pareto_figures(data: StudyData, dataset: str) -> list[Figure]:
 
 
 def _mean_half(values: pd.Series) -> tuple[float, float, float]:
-    from mtvae.study.stats import t_interval
+    from mtvae.analysis.stats import t_interval
 
     mean, low, _ = t_interval(values.to_numpy())
     half = 0.0 if low != low else mean - low

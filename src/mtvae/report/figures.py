@@ -30,6 +30,13 @@ class Figure:
     png: bytes
     section: str  # answer | differences | axes | pareto | grids | mtvae | curves
 
+    def __post_init__(self) -> None:
+        compact = compact_png(self.png)
+        if isinstance(self.png, Rendered):  # keep the vector twin for LaTeX
+            compact = Rendered(compact)
+            compact.pdf = self.png.pdf
+        self.png = compact
+
     @property
     def file(self) -> str:
         """Path relative to the report directory."""
@@ -39,6 +46,27 @@ class Figure:
     def data_uri(self) -> str:
         """The PNG as a data URI for the self-contained HTML."""
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+def compact_png(png: bytes) -> bytes:
+    """The same picture in fewer bytes, so the self-contained HTML stays small: grey images
+    (the stored sample and traversal grids) as 8-bit grey, plots as 256-colour palettes (flat
+    colours and their anti-aliasing fit); the original where that is not smaller."""
+    from PIL import Image
+
+    try:
+        image = Image.open(io.BytesIO(png))
+        image.load()
+    except Exception:  # not a PNG Pillow reads: keep it as it is
+        return png
+    rgb = image.convert("RGB")
+    pixels = np.asarray(rgb)
+    grey = bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]
+                                                              ).all())
+    small = rgb.convert("L") if grey else rgb.quantize(colors=256)
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue() if buffer.tell() < len(png) else png
 
 
 def slug(*parts: str) -> str:
@@ -66,7 +94,7 @@ def to_png(fig) -> bytes:
     """Render a matplotlib figure to PNG bytes (with its vector PDF twin) and close it."""
     plt = _plt()
     buffer, vector = io.BytesIO(), io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")  # HTML < 1.5 MB (quick)
     fig.savefig(vector, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
     plt.close(fig)
     out = Rendered(buffer.getvalue())

@@ -1,7 +1,10 @@
-"""The Answer's sentences, generated from the hypothesis table, trends and crossovers.
+"""The Answer's sentences, generated from the pooled estimates, the per-point cells and the
+tested changes.
 
 Nothing here states a conclusion of its own: every sentence is filled in from the numbers, so
-a study with other results says other things — "no evidence" included, said plainly.
+a study with other results says other things — "no evidence" included, said plainly. Every
+sentence that uses a cell or estimate where a model was not shown above chance carries † (see
+:data:`DAGGER`).
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ import math
 
 import pandas as pd
 
+from mtvae.analysis.stats import min_wilcoxon_p
 from mtvae.evaluate.catalogue import FAMILY_ORDER
 from mtvae.study import axes as A
 from mtvae.study.expand import point_label
-from mtvae.study.stats import min_wilcoxon_p
-from mtvae.study.trends import axis_slice
 
+DAGGER = "†"
+DAGGER_MEANS = "† a model in the comparison is not shown above chance on the task"
 KIND_NAMES = {"reconstruction": "Reconstruction", "generation": "Generation",
               "representation": "Representation", "task": "Task performance"}
 
@@ -50,121 +54,124 @@ def verdict_word(row) -> str:
     if row["verdict"] == "constant":
         return "identical in every seed (no test)"
     if row["verdict"] == "equivalent":
-        return f"equivalent within ±{fmt(row['margin'])}"
+        return f"equivalent within ±{fmt(row['sesoi'] or row['margin'])}"
+    if row["verdict"] == "non-inferior":
+        return f"non-inferior (Δ > −{fmt(row['margin'])})"
     return row["verdict"]
 
 
+def dagger(row) -> str:
+    """`` †`` when a side of the row is not shown above chance."""
+    return f" {DAGGER}" if len(row["unlearned"]) else ""
+
+
+def ruled_out(row) -> str:
+    """What a "no evidence" interval rules out."""
+    if row["verdict"] != "no evidence" or math.isnan(row["diff_low"]):
+        return ""
+    return (f"; the data rule out Δ below {signed(row['diff_low'])} and above "
+            f"{signed(row['diff_high'])}")
+
+
 # --- one hypothesis --------------------------------------------------------------------------
-def segments(spec: dict, rows: pd.DataFrame) -> list[tuple[str | None, list]]:
-    """``[(axis, [(level, row), ...])]``: each axis' slice through the hypothesis' points
-    (levels in order), then ``(None, [(label, row)])`` for points on no slice."""
-    by_point = {r["point"]: r for _, r in rows.iterrows()}
-    axes = [a for a, v in spec.get("conditions", {}).items() if len(v) > 1]
-    out, covered = [], set()
-    for axis in axes:
-        levels = [(lv, by_point[p]) for p, lv in axis_slice(spec, axis).items() if p in by_point]
-        covered |= {p for p in axis_slice(spec, axis) if p in by_point}
-        if levels:
-            out.append((axis, levels))
-    rest = [(point_label(p), r) for p, r in by_point.items() if p not in covered]
-    if rest:
-        out.append((None, rest))
-    return out
+def pooled_phrase(r) -> str:
+    """``Δ +0.03 [0.01, 0.05] (mtvae 0.93, supervised 0.90), better (p = 0.004, Holm)``."""
+    holm = "" if math.isnan(r["p_adj"]) else f", p = {fmt(r['p_adj'])} Holm"
+    return (f"Δ {effect(r)} over {r['n_points']} condition point(s) and {r['n']} seeds "
+            f"({r['variant']} {fmt(r['mean_variant'])}, {r['baseline']} "
+            f"{fmt(r['mean_baseline'])}): {verdict_word(r)}{dagger(r)}{holm}{ruled_out(r)}")
 
 
-def _runs(levels: list) -> list[list]:
-    """Consecutive levels with the same verdict."""
-    runs: list[list] = []
-    for level, row in levels:
-        if runs and runs[-1][-1][1]["verdict"] == row["verdict"]:
-            runs[-1].append((level, row))
-        else:
-            runs.append([(level, row)])
-    return runs
-
-
-def _run_phrase(axis: str | None, run: list, numeric: bool) -> str:
-    word = verdict_word(run[0][1])
-    labels = [A.level_label(lv) for lv, _ in run]
-    if axis is None:
-        return "; ".join(f"{word} at {lab} ({effect(r)})" for lab, (_, r) in zip(labels, run,
-                                                                                  strict=True))
-    where = (f"{labels[0]}–{labels[-1]}" if numeric and len(run) > 1 else ", ".join(labels))
-    if len(run) == 1:
-        return f"{word} at {axis} {where} ({effect(run[0][1])})"
-    return (f"{word} at {axis} {where} (from {effect(run[0][1])} at {labels[0]} to "
-            f"{effect(run[-1][1])} at {labels[-1]})")
-
-
-def crossover_phrase(c) -> str:
-    """``crossover on label_count between 100 (no evidence, −0.004) and 300 (better, +0.03)``."""
-    return (f"crossover on {c['axis']} between {A.level_label(c['low'])} "
-            f"({c['verdict_low']}, Δ {signed(c['diff_low'])}) and {A.level_label(c['high'])} "
-            f"({c['verdict_high']}, Δ {signed(c['diff_high'])})")
-
-
-def hypothesis_sentence(spec: dict, rows: pd.DataFrame, crossovers: pd.DataFrame,
-                        trends: pd.DataFrame, alpha: float) -> str:
-    """Where one hypothesis holds, fails and cannot be told, along each axis."""
-    first = rows.iloc[0]
+def change_phrase(changes: pd.DataFrame, trends: pd.DataFrame, alpha: float) -> str:
+    """Where the effect changes, from the tested changes (a crossover only when both sides
+    are significant with opposite signs) and the trend test."""
+    if changes.empty:
+        return ""
     parts = []
-    for axis, levels in segments(spec, rows):
-        if len(levels) == 1 and axis is not None and len(segments(spec, rows)) > 1:
-            continue  # the default point alone: told on the axes that vary
-        numeric = axis is not None and A.is_numeric(spec["conditions"][axis])
-        phrase = ", ".join(_run_phrase(axis, run, numeric) for run in _runs(levels))
-        if axis is None and not spec.get("conditions"):
-            phrase = f"{verdict_word(first)} ({effect(first)})"
-        cross = (crossovers[(crossovers["axis"] == axis) & crossovers["verdict_change"]]
-                 if not crossovers.empty else crossovers)
-        phrase += "".join(f"; {crossover_phrase(c)}" for _, c in cross.iterrows())
-        trend = trends[trends["axis"] == axis] if not trends.empty else trends
-        for _, t in trend.iterrows():
-            if t["p"] < alpha and len(t["levels"]) > 2:
-                scale = "per decade" if t["log"] else "per unit"
-                phrase += (f"; Δ {'grows' if t['slope'] > 0 else 'shrinks'} along {axis} "
-                           f"({signed(t['slope'])} {scale}, trend test p = {fmt(t['p'])})")
-        parts.append(phrase)
-    return f"{first['hypothesis']} ({first['dataset']}): " + "; ".join(parts) + "." + _power(rows)
+    for axis, group in changes.groupby("axis", sort=False):
+        cross = group[group["crossover"]]
+        if not cross.empty:
+            c = cross.iloc[0]
+            parts.append(f"crossover on {axis} between {A.level_label(c['low'])} and "
+                         f"{A.level_label(c['high'])} (Δ {signed(c['diff_below'])} "
+                         f"[{fmt(c['below_low'])}, {fmt(c['below_high'])}] up to "
+                         f"{A.level_label(c['low'])}, {signed(c['diff_above'])} "
+                         f"[{fmt(c['above_low'])}, {fmt(c['above_high'])}] from "
+                         f"{A.level_label(c['high'])})")
+            continue
+        shown = group[(group["change_low"] > 0) | (group["change_high"] < 0)]
+        if shown.empty:
+            parts.append(f"no tested change along {axis}")
+            continue
+        c = shown.loc[shown["p_change_adj"].idxmin()]
+        way = "larger" if c["change"] > 0 else "smaller"
+        parts.append(f"Δ is {way} from {axis} {A.level_label(c['high'])} on than up to "
+                     f"{A.level_label(c['low'])} (change {signed(c['change'])} "
+                     f"[{fmt(c['change_low'])}, {fmt(c['change_high'])}], p = "
+                     f"{fmt(c['p_change_adj'])} Bonferroni)")
+    axes = len(set(changes["axis"]))
+    for _, t in trends.iterrows() if not trends.empty else []:
+        if t["p"] < alpha / max(1, axes) and len(t["levels"]) > 2:
+            scale = "per decade" if t["log"] else "per unit"
+            parts.append(f"Δ {'grows' if t['slope'] > 0 else 'shrinks'} along {t['axis']} "
+                         f"({signed(t['slope'])} {scale}, trend test p = {fmt(t['p'])})")
+    return "; ".join(parts)
 
 
-def _power(rows: pd.DataFrame) -> str:
-    """For a hypothesis without any verdict: what the seeds could detect where the observed
-    effect is largest, and how many seeds that effect would need."""
-    if rows["verdict"].isin(["better", "worse", "equivalent"]).any():
-        return ""
-    tested = rows[(rows["verdict"] == "no evidence") & rows["detectable"].notna()]
-    if tested.empty:
-        return ""
-    top = tested.loc[tested["diff"].abs().idxmax()]
-    needed = top["seeds_needed"]
-    need = ("more than 1000" if needed == math.inf else "n/a" if math.isnan(needed)
-            else f"{needed:.0f}")
-    where = f" at {point_label(top['point'])}" if len(rows) > 1 else ""
-    return (f" Where |Δ| is largest{where} ({fmt(abs(top['diff']))}), these seeds would detect "
-            f"only |Δ| ≥ {fmt(top['detectable'])} with 80% power; the observed Δ would need "
-            f"{need} seeds.")
+def point_claims(rows: pd.DataFrame) -> str:
+    """The condition points where the per-point cell claims a difference."""
+    parts = []
+    for word in ("better", "worse"):
+        hit = rows[rows["verdict"] == word]
+        if not hit.empty:
+            where = ", ".join(point_label(p) + dagger(r) for p, (_, r) in
+                              zip(hit["point"], hit.iterrows(), strict=True))
+            parts.append(f"{word} at {where}")
+    if not parts:
+        return f"no single point shows a difference (of {len(rows)})"
+    return "per point " + "; ".join(parts)
+
+
+def hypothesis_sentence(estimate, rows: pd.DataFrame, changes: pd.DataFrame,
+                        trends: pd.DataFrame, alpha: float) -> str:
+    """One hypothesis: its pooled effect, where it changes (tested), its per-point claims,
+    the seeds its effect would need, and its caveats (†, not converged)."""
+    parts = [pooled_phrase(estimate)]
+    where = change_phrase(changes, trends, alpha)
+    if where:
+        parts.append(where)
+    if len(rows) > 1:
+        parts.append(point_claims(rows))
+    text = f"{estimate['hypothesis']} ({estimate['dataset']}): " + "; ".join(parts) + "."
+    if estimate["verdict"] == "no evidence" and estimate["seeds_needed"] == estimate[
+            "seeds_needed"]:
+        needed = estimate["seeds_needed"]
+        text += (f" The pooled Δ would need {'more than 1000' if needed == math.inf else int(needed)}"
+                 " seeds for 80% power.")
+    if len(estimate["unlearned"]):
+        text += (f" {DAGGER} Not shown above chance at some point: "
+                 f"{', '.join(estimate['unlearned'])}.")
+    if estimate["not_converged"]:
+        text += f" {estimate['not_converged']} run(s) behind it did not converge."
+    return text
 
 
 # --- the Answer --------------------------------------------------------------------------------
-def kind_paragraphs(spec: dict, table: pd.DataFrame, crossovers: pd.DataFrame,
+def kind_paragraphs(pooled: pd.DataFrame, table: pd.DataFrame, changes: pd.DataFrame,
                     trends: pd.DataFrame, alpha: float) -> list[dict]:
-    """Per outcome kind: a lead sentence and one sentence per hypothesis."""
+    """Per outcome kind: a lead line (the pooled verdicts) and one sentence per hypothesis."""
     out = []
-    if table.empty:
+    if pooled.empty:
         return out
     for kind in FAMILY_ORDER:
-        part = table[table["family"] == kind]
+        part = pooled[pooled["family"] == kind]
         if part.empty:
             continue
-        names = list(dict.fromkeys(zip(part["hypothesis"], part["dataset"], strict=True)))
-        sentences = []
-        for name, dataset in names:
-            rows = part[(part["hypothesis"] == name) & (part["dataset"] == dataset)]
-            sentences.append(hypothesis_sentence(spec, rows, _of(crossovers, name, dataset),
-                                                 _of(trends, name, dataset), alpha))
-        out.append({"kind": KIND_NAMES[kind], "lead": lead(kind, part, names),
-                    "sentences": sentences})
+        sentences = [hypothesis_sentence(e, _of(table, e["hypothesis"], e["dataset"]),
+                                         _of(changes, e["hypothesis"], e["dataset"]),
+                                         _of(trends, e["hypothesis"], e["dataset"]), alpha)
+                     for _, e in part.iterrows()]
+        out.append({"kind": KIND_NAMES[kind], "lead": lead(part), "sentences": sentences})
     return out
 
 
@@ -175,39 +182,20 @@ def _of(frame: pd.DataFrame, name: str, dataset: str) -> pd.DataFrame:
     return frame[(frame["hypothesis"] == name) & (frame["dataset"] == dataset)]
 
 
-def lead(kind: str, part: pd.DataFrame, names: list) -> str:
-    """Where, across this kind's hypotheses, the variants win, lose or cannot be told."""
-    def which(verdict: str) -> list[str]:
-        hit = part[part["verdict"] == verdict]
-        return list(dict.fromkeys(f"{h} ({d})" for h, d in zip(hit["hypothesis"], hit["dataset"],
-                                                               strict=True)))
-
-    better, worse, equivalent = which("better"), which("worse"), which("equivalent")
-    decided = set(better) | set(worse) | set(equivalent)
-    fixed = [f"{h} ({d})" for h, d in names
-             if (part[(part["hypothesis"] == h) & (part["dataset"] == d)]["verdict"]
-                 == "constant").all()]
-    silent = [f"{h} ({d})" for h, d in names
-              if f"{h} ({d})" not in decided and f"{h} ({d})" not in fixed]
-    if not decided and not fixed:
-        few = "the hypothesis" if len(names) == 1 else f"any of the {len(names)} hypotheses"
-        return (f"No evidence of a difference in {few}, at any condition point, after Holm's "
-                "correction within each hypothesis.")
-    verdicts = []
-    if better:
-        verdicts.append(f"better at some condition in {_list(better)}")
-    if worse:
-        verdicts.append(f"worse at some condition in {_list(worse)}")
-    if equivalent:
-        verdicts.append(f"equivalent within the margin at some condition in {_list(equivalent)}")
-    pieces = ["the variant is " + "; ".join(verdicts)] if verdicts else []
-    if silent:
-        pieces.append(f"the data cannot tell anywhere in {_list(silent)}")
-    if fixed:
-        pieces.append(f"the difference is identical in every seed (fixed by the "
-                      f"configurations, not tested) in {_list(fixed)}")
-    text = "; ".join(pieces)
-    return text[0].upper() + text[1:] + "."
+def lead(part: pd.DataFrame) -> str:
+    """The kind's pooled verdicts in one line: which hypotheses the variant wins, loses, ties
+    and which the data cannot tell."""
+    pieces = []
+    for word in ("better", "worse", "equivalent", "non-inferior", "no evidence", "constant"):
+        hit = part[part["verdict"] == word]
+        if hit.empty:
+            continue
+        names = [f"{r['hypothesis']} ({r['dataset']}){dagger(r)}" for _, r in hit.iterrows()]
+        label = {"no evidence": "no evidence either way",
+                 "constant": "identical in every seed (not tested)"}.get(word, word)
+        pieces.append(f"{label} in {_list(names)}")
+    return ("Pooled over the condition points (Holm across the study's hypotheses): "
+            + "; ".join(pieces) + ".")
 
 
 def _list(items: list[str]) -> str:
@@ -223,7 +211,7 @@ def level_lines(levels: pd.DataFrame) -> list[str]:
         decided = group[group["verdict"].isin(["better", "worse"])]
         if decided.empty:
             lines.append(f"On {dataset}, no level of {axis} changes any variant's primary metric "
-                         f"against {A.level_label(group['reference'].iloc[0])} (Holm over the "
+                         f"against {A.level_label(group['reference'].iloc[0])} (Bonferroni over the "
                          "levels).")
             continue
         pieces = [f"{r['variant']} {r['metric']} at {A.level_label(r['level'])} vs "
@@ -246,8 +234,8 @@ def learnability_lines(best: pd.DataFrame, table: pd.DataFrame, spec: dict) -> l
         pieces = []
         for _, r in group.iterrows():
             where = point_label(r["point"])
-            status = ("learned" if r["learned"] else "chance unknown" if r["learned"] is None
-                      else "not learned by any model")
+            status = ("shown above chance" if r["learned"] else "chance unknown"
+                      if r["learned"] is None else f"{DAGGER} not shown above chance by any model")
             ci = (f" [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]"
                   if not math.isnan(r["ci_low"]) else "")
             pieces.append(f"{r['task']}: best {r['variant']} ({r['source']}, {r['metric']}) "
@@ -259,25 +247,30 @@ def learnability_lines(best: pd.DataFrame, table: pd.DataFrame, spec: dict) -> l
         flagged = table[table["unlearned"].map(bool)]
         if not flagged.empty:
             names = list(dict.fromkeys(flagged["hypothesis"]))
-            lines.append(f"{len(flagged)} hypothesis × condition cell(s) (marked † in the table) "
-                         f"compare a model that did not learn the task: {_list(names)}; read them "
-                         "as comparisons with a model that did not learn.")
+            lines.append(f"{len(flagged)} hypothesis × condition cell(s) (marked {DAGGER}) "
+                         f"compare a model not shown above chance on the task (its score's "
+                         f"interval does not clear chance + 10% of the way to perfect): "
+                         f"{_list(names)}.")
     return lines
 
 
-def caveats(table: pd.DataFrame, exploratory: pd.DataFrame, n_seeds: int, alpha: float,
-            failed: int) -> list[str]:
+def caveats(table: pd.DataFrame, pooled: pd.DataFrame, exploratory: pd.DataFrame,
+            n_seeds: int, alpha: float, failed: int) -> list[str]:
     """How much the seeds allow, and what was not counted."""
     out = []
     if not table.empty:
-        sizes = table.groupby(["hypothesis", "dataset"], sort=False).size()
+        sizes = table.groupby(["hypothesis", "dataset"], sort=False)["family_size"].first()
         per = (f"{sizes.min()}" if sizes.min() == sizes.max()
                else f"{sizes.min()}–{sizes.max()}")
         out.append(
-            f"Verdicts are paired t-tests over {n_seeds} seed(s) at α = {fmt(alpha)}, with Holm's "
-            f"correction within each hypothesis across its condition points "
-            f"({per} per hypothesis, {len(sizes)} hypotheses); Δ is "
-            "oriented so that positive favours the variant.")
+            f"Pooled verdicts: paired t-test over {n_seeds} seed(s) of each seed's mean Δ across "
+            f"the points, Holm's correction across the {len(pooled)} hypotheses at α = "
+            f"{fmt(alpha)}; each interval is at the level Holm's step tested it at, so it "
+            "excludes 0 exactly when the verdict is better or worse. Per-point cells: "
+            f"Bonferroni-simultaneous intervals within each hypothesis ({per} distinct cell(s) "
+            "each; cells identical in every seed count once) and adjusted p-values. Δ is "
+            "oriented so that positive favours the variant; d_z is uncorrected, g_z corrects "
+            "it for the few seeds (Hedges).")
         constant = int((table["verdict"] == "constant").sum())
         if constant:
             out.append(f"{constant} cell(s) differ by the same amount in every seed (a property "

@@ -3,7 +3,10 @@ r"""The report as LaTeX: chapter bodies a thesis ``\input``s, their figures, a s
 ``report/latex/`` holds
 
 * ``methodology.tex`` and ``results.tex``: the bodies of a Methodology and a Results chapter
-  (sections, tables, figures; no ``\chapter``, no preamble), the Answer first in the Results;
+  (sections, tables, figures; no ``\chapter``, no preamble): the Results hold the Answer, its
+  tables and its figures only;
+* ``appendix.tex``: the detailed tables (every cell, changes, metrics per condition,
+  exploratory differences) and the other figures, for an appendix the thesis may ``\input``;
 * ``figures/<id>.pdf``: the report's figures, vector PDF from matplotlib (stored run images are
   wrapped in a PDF as they are);
 * ``preamble.tex``: the packages the chapters need (booktabs, longtable, array, graphicx);
@@ -35,7 +38,7 @@ from mtvae.io import atomic_write, write_text
 from mtvae.report.figures import Figure, slug
 
 if TYPE_CHECKING:
-    from mtvae.report.build import StudyData
+    from mtvae.analysis.results import StudyResults as StudyData
 
 INSTALL_HINT = ("install pdflatex: `apt-get install texlive-latex-base texlive-latex-recommended lmodern` "
                 "on Debian/Ubuntu (`make install-dev` does it when run as root), or any TeX "
@@ -231,10 +234,11 @@ def _minus(tex: str) -> str:
 
 # --- the Answer table: Δ [CI] with a verdict mark ----------------------------------------------
 MARKS = {"better": r"$\uparrow$", "worse": r"$\downarrow$", "equivalent": r"$\approx$",
-         "no evidence": r"$\circ$", "constant": "$=$"}
-MARK_LEGEND = (r"$\uparrow$ better, $\downarrow$ worse, $\approx$ equivalent within the margin, "
-               r"$\circ$ no evidence (Holm within each hypothesis), $=$ identical in every seed "
-               r"(no test); \dag{} a model that did not learn the task (at chance).")
+         "no evidence": r"$\circ$", "constant": "$=$", "non-inferior": r"$\geq$"}
+MARK_LEGEND = (r"$\uparrow$ better, $\downarrow$ worse, $\approx$ equivalent within the "
+               r"smallest effect of interest, $\geq$ non-inferior, $\circ$ no evidence, $=$ "
+               r"identical in every seed (no test); \dag{} a model in the comparison is not "
+               r"shown above chance on the task.")
 
 
 def answer_cells(data: StudyData) -> list[list[str]] | None:
@@ -253,7 +257,7 @@ def answer_cells(data: StudyData) -> list[list[str]] | None:
                 out.append(escape("—"))
                 continue
             mark = MARKS.get(row["verdict"], escape(row["verdict"]))
-            dagger = r"\,\dag{}" if row["unlearned"] else ""
+            dagger = r"\,\dag{}" if len(row["unlearned"]) else ""
             out.append(f"{mark}~{_minus(escape(effect(row)))}{dagger}")
         rows.append(out)
     return rows
@@ -323,7 +327,7 @@ def write_latex(out: Path, data: StudyData, context: dict[str, Any],
         old.unlink(missing_ok=True)  # a stale main.pdf would not show this database
     for f in figures:
         atomic_write(out / figure_file(f), lambda p, f=f: p.write_bytes(figure_pdf(f)))
-    for name in ("preamble", "methodology", "results", "main"):
+    for name in ("preamble", "methodology", "results", "appendix", "main"):
         write_text(out / f"{name}.tex", render(f"{name}.tex.j2", context))
     for path in [*out.glob("*.tex"), *(out / "figures").glob("*.pdf")]:
         path.chmod(0o644)

@@ -67,13 +67,18 @@ def log_scale(values: list[Any]) -> bool:
     return ratio > LOG_SPAN or (ALL in values and ratio >= LOG_SPAN)  # ``all`` is beyond max
 
 
-def positions(values: list[Any]) -> dict[Any, float]:
-    """Plot / trend positions of numeric levels: the value (log10 of it on a log scale), with
-    ``all`` one step (the mean spacing, at least one decade on a log scale) past the largest."""
+def positions(values: list[Any], all_at: float | None = None) -> dict[Any, float]:
+    """Plot / trend positions of numeric levels: the value (log10 of it on a log scale).
+    ``all`` sits at ``all_at``, its real count (every label: the training-set size), when
+    known and beyond the largest number; else one step (the mean spacing, at least one decade
+    on a log scale) past the largest."""
     log = log_scale(values)
     numbers = sorted(float(v) for v in values if _is_number(v))
     place = {v: (math.log10(float(v)) if log else float(v)) for v in values if _is_number(v)}
     if ALL in values:
+        if all_at is not None and numbers and all_at > numbers[-1]:
+            place[ALL] = math.log10(all_at) if log else float(all_at)
+            return place
         xs = sorted(place.values())
         step = (xs[-1] - xs[0]) / (len(xs) - 1) if len(xs) > 1 else 1.0
         place[ALL] = xs[-1] + (max(step, 1.0) if log else (step or max(1.0, numbers[-1])))

@@ -12,6 +12,10 @@ the **primary hypotheses** of its variants with baselines, one per outcome kind:
   against the two-stage baseline's linear probe of the same score (the representation
   baseline, when it has no heads of its own: a VAE + probe).
 
+and, where a variant of the same model learns a single task of the variant's tasks (a
+single-task MT-VAE beside the MT-VAE), **multitask vs single-task**: the variant's head on that
+task against the single-task variant's (:func:`single_task_variants`).
+
 Default hypotheses cover the dataset's study tasks (``datasets.<source>.tasks``, when the spec
 names them) but not the random control tasks (``data.extra_tasks: [random]``): no
 representation of the image can predict those (a declared ``{task}`` skips them too). Every
@@ -107,24 +111,57 @@ def expand(name: str, dataset: str, variant: str, baseline: str, metric: str,
 
 def declared(spec: dict, keys: dict, controls: set[str] = frozenset()) -> list[Hypothesis]:
     """The spec's own hypotheses, expanded per dataset and task (``{task}`` skips the random
-    control tasks; a key that names one explicitly keeps it)."""
+    control tasks, and keeps only the dataset's study tasks when the spec names them; a key
+    that names a task explicitly keeps it)."""
     out = []
     for h in spec.get("hypotheses") or []:
         for dataset in spec["datasets"]:
+            tasks = (spec["datasets"][dataset] or {}).get("tasks")
             out += expand(h["name"], dataset, h["variant"], h["baseline"], h["metric"],
-                          h.get("baseline_metric") or h["metric"], keys, controls,
+                          h.get("baseline_metric") or h["metric"], keys, controls, tasks,
                           test=h["test"], margin=float(h["margin"]), declared=True)
     return out
 
 
-def defaults(spec: dict, keys: dict, controls: set[str] = frozenset()) -> list[Hypothesis]:
-    """One primary hypothesis per outcome kind for each variant with baselines."""
+def variant_tasks(runs: list[dict]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """``{variant: (model name, its tasks)}`` from the runs' configs (first run of each)."""
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for run in runs:
+        model = (run.get("config") or {}).get("model") or {}
+        if run.get("variant") and run["variant"] not in out and model.get("name"):
+            out[run["variant"]] = (model["name"], tuple(model.get("tasks") or ()))
+    return out
+
+
+def single_task_variants(variant: str, tasks: dict) -> list[tuple[str, str]]:
+    """``[(single-task variant, its task)]``: variants of the same model as ``variant`` that
+    learn exactly one of ``variant``'s tasks while ``variant`` learns more than one."""
+    if variant not in tasks:
+        return []
+    model, mine = tasks[variant]
+    if len(mine) < 2:
+        return []
+    return [(other, theirs[0]) for other, (name, theirs) in tasks.items()
+            if other != variant and name == model and len(theirs) == 1 and theirs[0] in mine]
+
+
+def defaults(spec: dict, keys: dict, controls: set[str] = frozenset(),
+             runs: list[dict] | None = None) -> list[Hypothesis]:
+    """One primary hypothesis per outcome kind for each variant with baselines, and
+    multitask vs single-task where a single-task variant of the same model exists."""
     out = []
+    tasks = variant_tasks(runs or [])
     for dataset in spec["datasets"]:
-        tasks = (spec["datasets"][dataset] or {}).get("tasks")
+        study_tasks = (spec["datasets"][dataset] or {}).get("tasks")
         for variant, v in spec["variants"].items():
             out += _defaults_of(dataset, variant, v["baselines"], keys,
-                                {"controls": controls, "tasks_of_study": tasks})
+                                {"controls": controls, "tasks_of_study": study_tasks})
+            for single, task in single_task_variants(variant, tasks):
+                for pattern in DEFAULT_METRICS["task"]:
+                    score = pattern.replace("{task}", task)
+                    out += expand(f"{variant} multitask vs {single} single-task: {score}",
+                                  dataset, variant, single, score, score, keys,
+                                  controls=controls)
     return out
 
 
@@ -153,12 +190,13 @@ def _defaults_of(dataset, variant, baselines, keys, which) -> list[Hypothesis]:
     return out
 
 
-def resolve(spec: dict, frame: pd.DataFrame, controls: set[str] = frozenset()
-            ) -> list[Hypothesis]:
-    """The study's hypotheses: declared ones if the spec has any, else the defaults."""
+def resolve(spec: dict, frame: pd.DataFrame, controls: set[str] = frozenset(),
+            runs: list[dict] | None = None) -> list[Hypothesis]:
+    """The study's hypotheses: declared ones if the spec has any, else the defaults (``runs``
+    tell which variants learn a single task)."""
     if frame.empty:
         return []
     keys = metric_keys(frame)
     if spec.get("hypotheses"):
         return declared(spec, keys, controls)
-    return defaults(spec, keys, controls)
+    return defaults(spec, keys, controls, runs)

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mtvae.evaluate import catalogue
-from mtvae.study.stats import (
+from mtvae.analysis.stats import (
     detectable_effect,
     holm,
     min_wilcoxon_p,
@@ -20,6 +19,7 @@ from mtvae.study.stats import (
     summarize,
     t_interval,
 )
+from mtvae.evaluate import catalogue
 
 
 def test_catalogue_directions_families_and_kinds():

@@ -1,0 +1,171 @@
+"""Do two runs of the same study with disjoint seeds make the same claims?
+
+Reads two finished study directories (the same spec, other seeds; e.g. the quick preset with
+seeds 0-2 and with seeds 3-5), computes both first screens with :func:`mtvae.load_study`, and
+measures their agreement, the rule of issue #31:
+
+* every *better* / *worse* claim of the pooled estimates (one per hypothesis and dataset) of
+  one set has the same sign of Δ in the other, and at least 80% of them are claims there too;
+* every crossover one names, the other names at the same pair of levels (or neither names any).
+
+The same counts for the per-point cells (each hypothesis at each condition point) are given
+for comparison: the detail under the headline, not what the first screen claims.
+
+    python docs/hooks/replication.py RUN_A RUN_B [--preset quick] [--out FILE]
+
+``--preset NAME`` answers the preset's hypotheses as they are now (the studies keep their runs;
+a hypothesis added to the preset since they ran is computed from the same stored results).
+
+Writes a Markdown paragraph and table (to ``--out``, else stdout); exits 1 when the rule does
+not hold, so a script can check it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Agreement:
+    """Claims of set A checked in set B: how many, with the same sign, claimed there too."""
+
+    claims: int
+    same_sign: int
+    confirmed: int
+
+    @property
+    def share(self) -> float:
+        return self.confirmed / self.claims if self.claims else 1.0
+
+    def text(self) -> str:
+        if not self.claims:
+            return "no claim"
+        return (f"{self.claims} claim(s): {self.same_sign} same sign, {self.confirmed} "
+                f"claimed ({self.share:.0%})")
+
+
+def claims(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, str]:
+    """``{key: better | worse}`` of the rows that claim a difference."""
+    hit = frame[frame["verdict"].isin(["better", "worse"])]
+    return {tuple(r[k] for k in keys): r["verdict"] for _, r in hit.iterrows()}
+
+
+def agree(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> Agreement:
+    """A's claims in B: same sign of Δ, same claim."""
+    mine = claims(a, keys)
+    other = {tuple(r[k] for k in keys): r for _, r in b.iterrows()}
+    same = confirmed = 0
+    for key, word in mine.items():
+        row = other.get(key)
+        if row is None:
+            continue
+        same += (row["diff"] > 0) == (word == "better") and row["diff"] != 0
+        confirmed += row["verdict"] == word
+    return Agreement(len(mine), same, confirmed)
+
+
+def crossovers(results) -> set[tuple]:
+    frame = results.crossovers
+    if frame.empty:
+        return set()
+    return {(r["hypothesis"], r["dataset"], r["axis"], str(r["low"]), str(r["high"]))
+            for _, r in frame.iterrows()}
+
+
+def _load(path: Path, preset: str | None):
+    """The study's results, with the preset's current hypotheses when one is named."""
+    from mtvae import load_study
+
+    results = load_study(path)
+    if preset is None:
+        return results
+    from mtvae.analysis.results import StudyResults
+    from mtvae.study.spec import load_preset
+
+    spec = dict(results.spec, hypotheses=load_preset(preset).model_dump(mode="json")[
+        "hypotheses"])
+    return StudyResults(spec, results.runs, results.cells, results.sessions)
+
+
+def compare(path_a: Path, path_b: Path, preset: str | None = None) -> dict:
+    """Every agreement count between the two studies."""
+    a, b = _load(path_a, preset), _load(path_b, preset)
+    pooled_keys = ["hypothesis", "dataset"]
+    cell_keys = ["hypothesis", "dataset", "point"]
+    cross_a, cross_b = crossovers(a), crossovers(b)
+    out = {
+        "a": a, "b": b,
+        "pooled_ab": agree(a.pooled, b.pooled, pooled_keys),
+        "pooled_ba": agree(b.pooled, a.pooled, pooled_keys),
+        "cells_ab": agree(a.table, b.table, cell_keys),
+        "cells_ba": agree(b.table, a.table, cell_keys),
+        "cross_a": cross_a, "cross_b": cross_b,
+    }
+    pooled = (out["pooled_ab"], out["pooled_ba"])
+    out["holds"] = (all(p.same_sign == p.claims for p in pooled)
+                    and all(p.share >= 0.8 for p in pooled) and cross_a == cross_b)
+    return out
+
+
+def _seeds(results) -> str:
+    return ", ".join(map(str, results.spec["seeds"]))
+
+
+def markdown(result: dict, name_a: str, name_b: str, preset: str | None = None) -> str:
+    """The agreement as a generated paragraph and table."""
+    a, b = result["a"], result["b"]
+    which = f" --preset {preset}" if preset else ""
+    rows = [
+        ("pooled estimates (the first screen)", result["pooled_ab"], result["pooled_ba"]),
+        ("per-point cells (the detail)", result["cells_ab"], result["cells_ba"]),
+    ]
+    lines = [
+        f"<!-- generated by `python docs/hooks/replication.py {name_a} {name_b}{which}`; "
+        "do not edit -->",
+        "",
+        f"The same study run twice with disjoint seeds ({name_a}: seeds {_seeds(a)}; "
+        f"{name_b}: seeds {_seeds(b)}), {len(a.pooled)} pooled hypotheses "
+        f"({', '.join(dict.fromkeys(a.pooled['hypothesis']))}). Each claim (better or worse) of one run is looked up "
+        "in the other: the same sign of Δ there, and the same claim.",
+        "",
+        f"| level | claims of {name_a} in {name_b} | claims of {name_b} in {name_a} |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {label} | {ab.text()} | {ba.text()} |" for label, ab, ba in rows]
+    ca, cb = result["cross_a"], result["cross_b"]
+    lines += ["", f"Crossovers named: {len(ca)} by {name_a}, {len(cb)} by {name_b}, "
+              f"{len(ca & cb)} by both. The replication rule (every pooled claim the same "
+              "sign in the other run, at least 80% claimed there too, the same crossovers) "
+              + ("**holds**." if result["holds"] else "**does not hold**."), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", type=Path)
+    parser.add_argument("b", type=Path)
+    parser.add_argument("--preset", default=None,
+                        help="answer this preset's current hypotheses (default: the stored spec's)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = compare(args.a, args.b, args.preset)
+    text = markdown(result, args.a.name, args.b.name, args.preset)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(args.out)
+    else:
+        sys.stdout.write(text)
+    return 0 if result["holds"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

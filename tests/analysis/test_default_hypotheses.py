@@ -1,0 +1,86 @@
+"""Default hypotheses answer the research question: per variant one per outcome kind against
+its baselines, and multitask vs single-task where a single-task variant of the model exists."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from mtvae.analysis.results import StudyResults
+
+
+def _study() -> StudyResults:
+    spec = {"name": "s", "description": "", "datasets": {"mnist": {"tasks": ["digit", "slant"]}},
+            "variants": {"vae": {"model": "vae", "baselines": {}},
+                         "mt": {"model": "mtvae", "baselines": {"representation": "vae",
+                                                                "reconstruction": "vae"}},
+                         "mt-digit": {"model": "mtvae", "baselines": {}}},
+            "conditions": {"label_count": [100, 1000]}, "default": {}, "design": "product",
+            "seeds": [0, 1, 2], "alpha": 0.05, "hypotheses": []}
+    tasks = {"vae": [], "mt": ["digit", "slant"], "mt-digit": ["digit"]}
+    rng = np.random.default_rng(0)
+    cells, runs = [], []
+    for level in (100, 1000):
+        point = json.dumps({"label_count": level}, separators=(",", ":"))
+        for variant, v in spec["variants"].items():
+            for seed in spec["seeds"]:
+                rid = f"{variant}-{level}-{seed}"
+                metrics = {"nll/iwae": 90 + rng.normal(), "probe/digit/accuracy": 0.8 + rng.normal(
+                    0, 0.01), "chance/digit/accuracy": 0.11}
+                for task in tasks[variant]:
+                    score = "r2" if task == "slant" else "accuracy"
+                    metrics[f"task/{task}/{score}"] = 0.85 + (0.05 if variant == "mt" else 0) \
+                        + rng.normal(0, 0.01)
+                cells.append({"dataset": "mnist", "point": point, "variant": variant,
+                              "seed": seed, "run_id": rid})
+                runs.append({"run_id": rid, "variant": variant, "model": v["model"],
+                             "dataset": "mnist", "seed": seed, "status": "done",
+                             "config": {"model": {"name": v["model"], "tasks": tasks[variant]},
+                                        "data": {}}, "metrics": metrics})
+    return StudyResults(spec, runs, cells)
+
+
+def test_multitask_vs_single_task_is_a_primary_hypothesis():
+    results = _study()
+    names = {h.name: h for h in results.hypotheses}
+    multi = names["mt multitask vs mt-digit single-task: task/digit/accuracy"]
+    assert (multi.variant, multi.baseline, multi.metric, multi.family) == (
+        "mt", "mt-digit", "task/digit/accuracy", "task")
+    assert "mt vs vae: probe/digit/accuracy" in names  # representation, per task
+    assert "mt vs vae: nll/iwae" in names
+    # slant: the single-task variant does not learn it, so no multitask comparison on it
+    assert not any("slant" in n and "single-task" in n for n in names)
+    estimate = next(e for e in results.estimates() if e.hypothesis == multi.name)
+    assert estimate.verdict == "better" and estimate.low > 0 and estimate.n_points == 2
+
+
+def test_a_declared_task_pattern_keeps_only_the_study_tasks():
+    base = _study()
+    spec = dict(base.spec, datasets={"mnist": {"tasks": ["digit"]}},
+                hypotheses=[{"name": "repr", "variant": "mt", "baseline": "vae",
+                             "metric": "probe/{task}/accuracy", "baseline_metric": None,
+                             "test": "superiority", "margin": 0.0}])
+    for run in base.runs:  # probes of a task outside the study's: not a declared hypothesis
+        run["metrics"]["probe/parity/accuracy"] = 0.6
+    results = StudyResults(spec, base.runs, base.cells)
+    assert [h.name for h in results.hypotheses] == ["repr [digit]"]
+
+
+def test_runs_that_did_not_converge_are_counted_and_said():
+    from mtvae.report.findings import hypothesis_sentence
+
+    base = _study()
+    base.runs[0]["converged"] = False  # vae at label_count 100, seed 0 (a run-row field)
+    base.runs[3]["metrics"]["converged"] = False  # mt, seed 0: or a stored metric
+    base.runs[6]["converged"] = False  # mt-digit: not in this comparison
+    base.runs[1]["converged"] = True
+    results = StudyResults(base.spec, base.runs, base.cells)
+    estimate = next(e for e in results.estimates() if e.hypothesis == "mt vs vae: nll/iwae")
+    assert [r["variant"] for r in base.runs[:7:3]] == ["vae", "mt", "mt-digit"]
+    assert estimate.not_converged == 2
+    row = results.pooled[results.pooled["hypothesis"] == estimate.hypothesis].iloc[0]
+    cells = results.table[results.table["hypothesis"] == estimate.hypothesis]
+    sentence = hypothesis_sentence(row, cells, results.changes_table.iloc[0:0],
+                                   results.trends.iloc[0:0], 0.05)
+    assert sentence.endswith("2 run(s) behind it did not converge.")
