@@ -215,7 +215,7 @@ COMBOS = [
     for layout, prior, weighting in itertools.product(
         ["shared", "partitioned"],
         ["standard", "conditional"],
-        ["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"],
+        ["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "famo"],
     )
     if not (layout == "shared" and prior == "conditional")
 ]
