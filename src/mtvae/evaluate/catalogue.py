@@ -19,6 +19,7 @@ disjoint. ``ood/<key>`` (the same metric on a held-out split) inherits ``<key>``
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from fnmatch import fnmatch
 from functools import cache
@@ -91,3 +92,24 @@ def direction_word(key: str) -> str:
     """``higher`` / ``lower`` for outcomes, ``—`` for info metrics."""
     metric = lookup(key)
     return metric.direction if metric and metric.direction else "—"
+
+
+# The smallest effect of interest of an outcome, by its unit (a hypothesis may declare its own
+# with ``margin``): a difference smaller than this is not worth a claim, so an interval inside
+# ±this reads "equivalent". Fractions (accuracies) and R²: one point; nats per image: one nat;
+# per-pixel and per-value losses: a thousandth. Outcomes without a natural unit (FD, KID,
+# disentanglement scores, target units) have none: they are never called equivalent unless a
+# hypothesis says how much matters.
+SMALLEST_EFFECT = {"fraction": 0.01, "nats per image": 1.0, "nats per pixel": 0.001,
+                   "bits per value": 0.001, "per pixel": 0.001}
+_R2 = re.compile(r"(^|/)r2(@|$)")
+
+
+def smallest_effect(key: str) -> float | None:
+    """The default smallest effect of interest of outcome ``key`` (None: none declared)."""
+    metric = lookup(key)
+    if metric is None or metric.kind != "outcome":
+        return None
+    if _R2.search(key):
+        return 0.01
+    return SMALLEST_EFFECT.get(metric.unit)
