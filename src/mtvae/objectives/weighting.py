@@ -542,7 +542,7 @@ class MGDA(WeightingStrategy):
 
 
 class FAMO(WeightingStrategy):
-    """Fast Adaptive Multitask Optimization (Liu, Liu, Jin, Stone & Liu, NeurIPS 2023).
+    """Fast Adaptive Multitask Optimization (Liu et al., NeurIPS 2023).
 
     Each balanced loss gets the weight :func:`famo_weights` from task logits ``ξ`` (zero at
     the start: equal weights), i.e. the gradient of ``Σ_i c · z_i · log l_i``, so a loss's
