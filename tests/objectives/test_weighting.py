@@ -453,3 +453,18 @@ def test_build_weighting_rejects_unknown_strategy_with_a_clear_error():
     config = WeightingConfig().model_copy(update={"strategy": "gradnrom"})
     with pytest.raises(UserError, match="Unknown weighting strategy 'gradnrom'.*gradnorm"):
         build_weighting(config, NAMES)
+
+
+def test_famo_averages_the_losses_over_ddp_processes_before_using_them(monkeypatch):
+    import torch.distributed as dist
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    # the other process saw losses (2, 3): the all-reduce adds them to this one's (6, 1)
+    monkeypatch.setattr(dist, "all_reduce", lambda t: t.add_(torch.tensor([2.0, 3.0])))
+    famo = build_weighting(WeightingConfig(strategy="famo"), ["task/a", "task/b"])
+    x = torch.ones((), requires_grad=True)
+    weights = famo.backward({"task/a": 6.0 * x, "task/b": 1.0 * x}, [])
+    # the mean losses (4, 2): weights 2 * (1/4, 1/2) / (3/4)
+    assert weights == pytest.approx({"task/a": 2 / 3, "task/b": 4 / 3})
+    assert famo.previous_log_losses.tolist() == pytest.approx([math.log(4.0), math.log(2.0)])

@@ -276,6 +276,15 @@ def _add_to_grads(params: Sequence[nn.Parameter], flat: Tensor) -> None:
             p.grad.add_(chunk)
 
 
+def _mean_over_processes(values: Tensor) -> Tensor:
+    """The mean of ``values`` over the processes of a DDP run (themselves in one process)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return values
+    total = values.clone()
+    torch.distributed.all_reduce(total)
+    return total / torch.distributed.get_world_size()
+
+
 # ----------------------------------------------------------------------------- strategies
 
 
@@ -556,6 +565,9 @@ class FAMO(WeightingStrategy):
     step's losses to this step's (a new batch): the update comes one step later and carries
     the batch-to-batch noise of the losses, which Adam's moments average out.
 
+    Under DDP each process sees its own batch: the losses are averaged over the processes
+    first (one all-reduce of K numbers), so every process keeps the same logits and weights.
+
     The log needs positive losses: the offset ``m_i`` (the paper's lower bound on a loss) is
     0, which holds for cross-entropies, MSE, reconstruction and KL terms. A loss that is not
     above it this step (a task with no label in the batch, whose masked loss is 0, or a
@@ -575,7 +587,8 @@ class FAMO(WeightingStrategy):
     def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
         names = self.balanced_in(losses)
         idx = [self.index_of(n) for n in names]
-        values = [float(losses[n].detach()) for n in names]
+        detached = torch.stack([losses[n].detach() for n in names]) if names else None
+        values = [] if detached is None else _mean_over_processes(detached).tolist()
         valid = [v > 0.0 for v in values]
         current = torch.full_like(self.previous_log_losses, math.nan)
         for i, v, ok in zip(idx, values, valid, strict=True):
