@@ -86,7 +86,7 @@ def test_front_has_each_fixed_weight_the_adaptive_runs_and_both_baselines():
     assert points.loc["×0", "task_mean"] == pytest.approx(0.70)
     assert points.loc["×1", "task_metric"] == "task/a/accuracy"
     assert points.loc["×10", "recon_mean"] == pytest.approx(110.0)
-    assert points.loc["VAE + probe", "task_mean"] == pytest.approx(0.70)
+    assert points.loc["vae + probe", "task_mean"] == pytest.approx(0.70)
     assert points.loc["supervised", "task_mean"] == pytest.approx(0.97)
     assert math.isnan(points.loc["supervised", "recon_mean"])
     # the interval is the t-interval of the mean over the five seeds

@@ -51,7 +51,7 @@ def test_the_front_section_has_the_figure_the_verdict_and_the_placements(study):
         assert "The trade-off over the task weight" in text
         for task in ("digit", "parity"):  # one verdict per task: a range of weights, or none
             verdict = re.search(rf"digits, mtvae, {task}: (the task weights \S+ dominate|no "
-                                r"task weight dominates) the VAE", text)
+                                r"task weight dominates) the reconstruction baseline vae", text)
             assert verdict, task
         for strategy in ("famo", "dwa"):
             placed = re.search(rf"digits, digit: mtvae with {strategy} is (above|on|below) the "
@@ -91,7 +91,8 @@ def test_delta_m_table_and_verdict_sentences_from_known_results():
     data = SimpleNamespace(spec={**FRONT_SPEC, "alpha": 0.05}, runs=runs, cells=cells)
     context = front_context(data, [])
     assert context["present"] and context["has_front"]
-    assert context["verdicts"][0].startswith("d, mtvae, a: the task weights ×1 dominate the VAE")
+    assert context["verdicts"][0].startswith(
+        "d, mtvae, a: the task weights ×1 dominate the reconstruction baseline vae (")
     assert "1 nats per image" in context["verdicts"][0]
     (row,) = [r for r in context["delta_m"]["rows"] if r[1] == "task_weight=1, weighting=fixed"]
     # the ×1 runs' accuracy is 0.90 + noise of mean 0 against 0.8: Δm = +12.5 %

@@ -165,6 +165,8 @@ class Front:
     vae: pd.DataFrame
     supervised: pd.DataFrame
     tasks: list[str]
+    vae_name: str = "vae"  # the variant of the reconstruction baseline (a VAE + probe)
+    supervised_name: str = "supervised"
 
 
 def _baseline(spec: dict, variant: str, family: str, model: str) -> str | None:
@@ -209,7 +211,8 @@ def _front(spec: dict, group: Group, part: pd.DataFrame, controls: set[str]) -> 
     sup = _baseline(spec, group.variant, "task", "supervised")
     trained = pd.concat([r for w, r in weights.items() if w > 0] or [mine.iloc[:0]])
     return Front(group, weights, adaptive, _unique(part[part["variant"] == vae]),
-                 _unique(part[part["variant"] == sup]), head_tasks(trained, controls))
+                 _unique(part[part["variant"] == sup]), head_tasks(trained, controls),
+                 vae or "", sup or "")
 
 
 def _task_values(rows: pd.DataFrame, task: str, weight: float) -> tuple[pd.Series, str | None]:
@@ -236,10 +239,11 @@ def front_points(front: Front) -> pd.DataFrame:
             rows.append(_point(front, task, "adaptive", label, weight, strategy, runs, recon,
                                values, key))
         probe = task_metric(task, list(front.vae["metrics"]), "probe")
-        rows.append(_point(front, task, "vae", "VAE + probe", math.nan, "", front.vae, recon,
+        rows.append(_point(front, task, "vae", f"{front.vae_name} + probe", math.nan, "",
+                           front.vae, recon,
                            _by_seed(front.vae, probe), probe))
         head = task_metric(task, list(front.supervised["metrics"]))
-        rows.append(_point(front, task, "supervised", "supervised", math.nan, "",
+        rows.append(_point(front, task, "supervised", front.supervised_name, math.nan, "",
                            front.supervised, None, _by_seed(front.supervised, head), head))
     return pd.DataFrame(rows)
 
@@ -294,7 +298,7 @@ def front_verdicts(front: Front, alpha: float) -> pd.DataFrame:
 def _verdict_row(front: Front, task: str, tests: list, alpha: float, recon) -> dict:
     g = front.group
     row = {"dataset": g.dataset, "rest": g.rest, "variant": g.variant, "task": task,
-           "recon_metric": recon, "margin": _margin(recon), "tested": [w for w, *_ in tests],
+           "baseline": front.vae_name, "recon_metric": recon, "margin": _margin(recon), "tested": [w for w, *_ in tests],
            "dominating": [], "details": []}
     if not tests:
         row["range"] = "not tested"

@@ -93,10 +93,10 @@ def _panel(ax, part: pd.DataFrame, task: str) -> None:
         _errorbar(ax, row, fmt=MARKERS[i % len(MARKERS)], color=F._plt().get_cmap("tab10")(
             (i + 1) % 10), ms=6, label=f"{row['label']} (×{level_label(row['weight'])})")
     for _, row in part[part["kind"] == "vae"].iterrows():
-        _errorbar(ax, row, fmt="*", color="black", ms=10, label="VAE (+ linear probe)")
+        _errorbar(ax, row, fmt="*", color="black", ms=10, label=row["label"])
     for _, row in part[part["kind"] == "supervised"].iterrows():
         if row["task_mean"] == row["task_mean"]:
-            ax.axhline(row["task_mean"], color="gray", ls="--", lw=1, label="supervised")
+            ax.axhline(row["task_mean"], color="gray", ls="--", lw=1, label=row["label"])
             if row["task_low"] == row["task_low"]:
                 ax.axhspan(row["task_low"], row["task_high"], color="gray", alpha=0.15)
     recon = next((m for m in part["recon_metric"] if isinstance(m, str)), "reconstruction")
@@ -123,8 +123,9 @@ def front_figures(data) -> list[Figure]:
             "joined in weight order: its mean reconstruction against the task's primary "
             "metric, with 95% t-intervals over seeds both ways. At weight 0 no head is trained "
             "and the task metric is the linear probe on the same latent (the two-stage VAE). "
-            "Other markers: adaptive weighting strategies; star: the VAE with its linear probe; "
-            "dashed line and band: the supervised network's task level.",
+            f"Other markers: adaptive weighting strategies; star: the reconstruction baseline "
+            f"{front.vae_name} with its linear probe; dashed line and band: the task level of "
+            f"{front.supervised_name or 'the supervised network'}.",
             front_figure(points), "front"))
     return figures
 
@@ -136,18 +137,20 @@ def verdict_sentences(verdicts: pd.DataFrame, alpha: float) -> list[str]:
     for _, r in verdicts.iterrows():
         where = f"{_where(r['dataset'], r['rest'])}, {r['variant']}, {r['task']}"
         if r["range"] == "not tested":
-            out.append(f"{where}: not tested (fewer than two paired seeds, or the VAE has no "
-                       "probe or reconstruction metric).")
+            out.append(f"{where}: not tested (fewer than two paired seeds, or the "
+                       "reconstruction baseline has no probe or reconstruction metric).")
             continue
         unit = lookup(r["recon_metric"]).unit if lookup(r["recon_metric"]) else ""
-        what = (f"a task metric better than the VAE's probe with {r['recon_metric']} no worse "
-                f"than the VAE's by more than {fmt(r['margin'])} {unit}".rstrip()
+        what = (f"a task metric better than {r['baseline']}'s probe with {r['recon_metric']} "
+                f"no worse than {r['baseline']}'s by more than {fmt(r['margin'])} {unit}".rstrip()
                 + f"; paired tests over seeds, Holm over the {len(r['tested'])} weights, "
                 f"α = {fmt(alpha)}")
         if r["dominating"]:
-            out.append(f"{where}: the task weights {r['range']} dominate the VAE ({what}).")
+            out.append(f"{where}: the task weights {r['range']} dominate the reconstruction "
+                       f"baseline {r['baseline']} ({what}).")
         else:
-            out.append(f"{where}: no task weight dominates the VAE (none has {what}).")
+            out.append(f"{where}: no task weight dominates the reconstruction baseline "
+                       f"{r['baseline']} (none has {what}).")
     return out
 
 
@@ -162,8 +165,8 @@ def _verdict_table(verdicts: pd.DataFrame) -> dict[str, Any]:
                          _signed(d["recon_diff"], d["recon_low"], d["recon_high"]),
                          fmt(d["p_recon"]), "yes" if d["dominates"] else "no"])
     return table(["dataset", "condition", "variant", "task", "weight",
-                  "task Δ vs VAE probe [95% CI]", "p (better, Holm)",
-                  "reconstruction Δ vs VAE [95% CI]", "p (no worse, Holm)", "dominates"], rows)
+                  "task Δ vs baseline probe [95% CI]", "p (better, Holm)",
+                  "reconstruction Δ vs baseline [95% CI]", "p (no worse, Holm)", "dominates"], rows)
 
 
 def _placement_table(placements: pd.DataFrame) -> dict[str, Any]:
