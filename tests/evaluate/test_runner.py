@@ -77,3 +77,21 @@ def test_conditional_sampling_from_the_cli(tmp_path, capsys):
                      "--condition", bad]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "t.png").exists()
+
+
+def test_val_family_scores_the_heads_on_the_validation_split(tmp_path):
+    from mtvae.data.shapes import load_shapes as shapes
+    from mtvae.evaluate.catalogue import is_outcome, lookup
+    from mtvae.evaluate.tasks import task_metrics
+    from mtvae.runs import load
+
+    run = _train(tmp_path, {"name": "mtvae", "latent_dim": 6, "tasks": ["shape", "x"]})
+    results = evaluate_run(run, metrics="task,val")
+    val = {k: v for k, v in results.items() if k.startswith("val/")}
+    assert set(val) == {"val/task/shape/accuracy", "val/task/shape/balanced_accuracy",
+                        "val/task/x/mae", "val/task/x/r2"}  # no chance level: task/ keys only
+    model, _ = load(run)
+    expected = task_metrics(model, shapes(96, 16, 16, 16).val)
+    assert val["val/task/shape/accuracy"] == pytest.approx(expected["task/shape/accuracy"])
+    assert lookup("val/task/shape/accuracy").pattern == "val/task/*"
+    assert not is_outcome("val/task/shape/accuracy")  # tuned on, never compared

@@ -216,7 +216,7 @@ COMBOS = [
     for layout, prior, weighting in itertools.product(
         ["shared", "partitioned"],
         ["standard", "conditional"],
-        ["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"],
+        ["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "famo"],
     )
     if not (layout == "shared" and prior == "conditional")
 ]
@@ -262,3 +262,31 @@ def test_short_run_learns_shape_well_above_chance_with_ten_percent_labels(tmp_pa
     assert int(load_dataset(config.data).train.masks["shape"].sum()) == 300
     accuracy = task_metrics(model, data.test)["task/shape/accuracy"]
     assert accuracy > 0.55  # chance is 1/3; plain weights of 1 stay near it
+
+
+def test_task_weight_zero_trains_no_head_and_leaves_the_vae_objective(data):
+    tasks = {"tasks": ["shape", "x"]}
+    weighted = _model(data, task_scale_factor=3.0, **tasks)
+    zero, auto = _model(data, task_scale_factor=0.0, **tasks), _model(data, **tasks)
+    assert weighted.task_weights["shape"] == pytest.approx(3 * auto.task_weights["shape"])
+    assert all(w == 0.0 for w in zero.task_weights.values())
+    batch = _batch(data)
+    torch.manual_seed(1)
+    out = zero(batch)
+    out.loss.backward()
+    heads = list(zero.heads.parameters())
+    assert heads and all(p.grad is None or not p.grad.any() for p in heads)
+    assert any(p.grad is not None and p.grad.any() for p in zero.encoder.parameters())
+    elbo_only = out.losses["recon"] + out.losses["kl"]
+    torch.testing.assert_close(out.loss, elbo_only)  # the task terms add exactly 0
+
+
+def test_task_scale_factor_is_recorded_only_when_set():
+    plain = resolve_config({"model": {"name": "mtvae"}}).to_dict()["model"]
+    assert "task_scale_factor" not in plain  # earlier configs keep their run ids
+    zero = resolve_config({"model": {"name": "mtvae", "task_scale_factor": 0}}).to_dict()
+    assert zero["model"]["task_scale_factor"] == 0
+    with pytest.raises(UserError, match="task_scale_factor"):
+        resolve_config({"model": {"name": "mtvae", "task_scale_factor": -1}})
+    with pytest.raises(UserError, match="task_scale_factor"):
+        resolve_config({"model": {"name": "supervised", "task_scale_factor": 0}})

@@ -18,6 +18,8 @@ from mtvae.objectives.weighting import (
     _last_layer_weight,
     build_weighting,
     dwa_weights,
+    famo_logit_gradient,
+    famo_weights,
     gradnorm_loss,
     min_norm_weights,
     project_conflicting,
@@ -228,7 +230,7 @@ def test_backward_passes_are_one_or_at_most_k_plus_one(name):
     strategy = build_weighting(WeightingConfig(strategy=name), NAMES)
     passes = []
     strategy.backward(toy.losses(x, on_trunk_grad=passes.append), toy.shared())
-    per_loss = name in ("gradnorm", "pcgrad", "mgda")
+    per_loss = name in ("gradnorm", "pcgrad", "mgda")  # famo: one backward, O(1) in K
     assert len(passes) == (len(TASKS) + 1 if per_loss else 1)
 
 
@@ -341,6 +343,95 @@ def test_learnable_strategies_reject_losses_they_were_not_built_for():
         strategy.backward(losses, [])
 
 
+# --------------------------------------------------------------------------------- FAMO
+
+
+def test_famo_single_update_matches_the_hand_computed_values():
+    famo = build_weighting(WeightingConfig(strategy="famo"), ["task/a", "task/b"])
+    theta = torch.ones(2, requires_grad=True)
+
+    def step(a: float, b: float) -> dict[str, float]:
+        losses = {"task/a": a * theta[0], "task/b": b * theta[1]}
+        return famo.backward(losses, [])
+
+    # step 1, logits 0: z = (1/2, 1/2), z/l = (1/8, 1/2), weights 2 * (0.2, 0.8)
+    first = step(4.0, 1.0)
+    assert first == pytest.approx({"task/a": 0.4, "task/b": 1.6})
+    assert famo.logits.tolist() == [0.0, 0.0]
+    # step 2: log-losses fell by (ln 2, 0); gradient z * (d - z.d) = (ln2/4, -ln2/4); Adam's
+    # first step moves each logit by lr * g / (|g| + eps) = -+0.025 (weight decay of 0 is 0).
+    second = step(2.0, 1.0)
+    xi = famo.logits.detach().double()
+    assert xi.tolist() == pytest.approx([-0.025, 0.025], abs=1e-7)
+    z = torch.softmax(torch.tensor([-0.025, 0.025], dtype=torch.float64), 0)
+    ratios = z / torch.tensor([2.0, 1.0], dtype=torch.float64)
+    expected = (2 * ratios / ratios.sum()).tolist()
+    assert [second["task/a"], second["task/b"]] == pytest.approx(expected, rel=1e-6)
+    # the gradient is that of sum_i w_i l_i: d/d theta_i = w_i * l_i-coefficient
+    assert theta.grad.tolist() == pytest.approx([0.4 * 4 + expected[0] * 2, 1.6 + expected[1]])
+
+
+def test_famo_weights_and_logit_gradient_known_answers():
+    weights = famo_weights(torch.zeros(2), torch.tensor([4.0, 1.0]))
+    torch.testing.assert_close(weights, torch.tensor([0.4, 1.6]))
+    assert float(weights.sum()) == pytest.approx(2.0)
+    grad = famo_logit_gradient(torch.zeros(2), torch.tensor([math.log(2), 0.0]))
+    torch.testing.assert_close(grad, torch.tensor([math.log(2) / 4, -math.log(2) / 4]))
+    equal = famo_logit_gradient(torch.tensor([0.3, -1.0]), torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(equal, torch.zeros(2))  # equal falls: the logits stay
+
+
+def _rates(config: WeightingConfig, start: tuple[float, float], steps: int = 30):
+    """Fall of each log-loss under SGD on two losses 100x apart in scale (task/a steeper)."""
+    theta = nn.Parameter(torch.tensor(start))
+    strategy = build_weighting(config, ["task/a", "task/b"])
+    opt = torch.optim.SGD([theta], lr=0.01)
+
+    def losses() -> dict[str, torch.Tensor]:
+        return {"task/a": 10 * theta[0] ** 2, "task/b": 0.1 * theta[1] ** 2}
+
+    first = {k: math.log(float(v.detach())) for k, v in losses().items()}
+    for _ in range(steps):
+        opt.zero_grad()
+        strategy.backward(losses(), [theta])
+        opt.step()
+        strategy.after_step()
+    falls = {k: first[k] - math.log(float(v.detach())) for k, v in losses().items()}
+    return falls["task/a"] / falls["task/b"], strategy
+
+
+def test_famo_equalises_the_rates_at_which_the_losses_fall_where_the_sum_lets_one_dominate():
+    fixed, _ = _rates(WeightingConfig(), (1.0, 1.0))
+    famo, _ = _rates(WeightingConfig(strategy="famo"), (1.0, 1.0))
+    assert fixed > 50  # the plain sum: task/a's loss falls 100x faster (in log) than task/b's
+    assert famo == pytest.approx(1.0, rel=0.01)
+
+
+def test_famo_logits_move_weight_to_the_task_whose_loss_falls_slower():
+    frozen, _ = _rates(WeightingConfig(strategy="famo", famo_lr=1e-12), (1.0, 3.0))
+    famo, strategy = _rates(WeightingConfig(strategy="famo"), (1.0, 3.0))
+    xi_a, xi_b = strategy.logits.tolist()
+    assert xi_b > 0.3 > -0.3 > xi_a  # weight moved to task/b, whose loss falls slower
+    assert frozen > 50 and famo < frozen / 5  # the update, not the log alone, narrows the gap
+
+
+def test_famo_gives_a_loss_without_labels_in_the_batch_weight_zero_and_keeps_its_logits():
+    famo = build_weighting(WeightingConfig(strategy="famo"), ["task/a", "task/b"])
+    x = torch.ones((), requires_grad=True)
+    famo.backward({"task/a": 2.0 * x, "task/b": 3.0 * x}, [])
+    weights = famo.backward({"task/a": 1.0 * x, "task/b": 0.0 * x}, [])  # no label for b
+    assert weights == {"task/a": 1.0, "task/b": 0.0}  # the one live loss: weight 1 (mean 1)
+    assert famo.logits.tolist() == [0.0, 0.0]  # a fall cannot be measured for task/b
+    assert math.isnan(float(famo.previous_log_losses[1]))
+
+
+def test_famo_settings_appear_in_the_dump_only_when_set():
+    assert not any(k.startswith("famo") for k in WeightingConfig().model_dump(mode="json"))
+    dump = WeightingConfig(strategy="famo", famo_lr=0.1).model_dump(mode="json")
+    assert dump["famo_lr"] == 0.1 and "famo_decay" not in dump
+    assert WeightingConfig.model_validate(dump).famo_lr == 0.1
+
+
 # ---------------------------------------------------------------------- config and registry
 
 
@@ -362,3 +453,18 @@ def test_build_weighting_rejects_unknown_strategy_with_a_clear_error():
     config = WeightingConfig().model_copy(update={"strategy": "gradnrom"})
     with pytest.raises(UserError, match="Unknown weighting strategy 'gradnrom'.*gradnorm"):
         build_weighting(config, NAMES)
+
+
+def test_famo_averages_the_losses_over_ddp_processes_before_using_them(monkeypatch):
+    import torch.distributed as dist
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    # the other process saw losses (2, 3): the all-reduce adds them to this one's (6, 1)
+    monkeypatch.setattr(dist, "all_reduce", lambda t: t.add_(torch.tensor([2.0, 3.0])))
+    famo = build_weighting(WeightingConfig(strategy="famo"), ["task/a", "task/b"])
+    x = torch.ones((), requires_grad=True)
+    weights = famo.backward({"task/a": 6.0 * x, "task/b": 1.0 * x}, [])
+    # the mean losses (4, 2): weights 2 * (1/4, 1/2) / (3/4)
+    assert weights == pytest.approx({"task/a": 2 / 3, "task/b": 4 / 3})
+    assert famo.previous_log_losses.tolist() == pytest.approx([math.log(4.0), math.log(2.0)])

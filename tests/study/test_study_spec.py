@@ -65,6 +65,27 @@ def test_product_and_ofat_expansion_counts():
     assert len(expand(ofat).cells) == 3 * 3 * 2
 
 
+def test_crossed_axes_vary_together_in_an_ofat_design():
+    conditions = {"label_fraction": [0.5, 1.0], "beta": [1.0, 4.0], "task_weight": [1, 0, 3]}
+    spec = parse_spec(spec_with(design="ofat", conditions=conditions,
+                                crossed=[["label_fraction", "task_weight"]]))
+    points = [point_label(p) for p in condition_points(spec)]
+    assert points == [
+        "label_fraction=0.5, beta=1, task_weight=1",  # the centre
+        "label_fraction=0.5, beta=1, task_weight=0", "label_fraction=0.5, beta=1, task_weight=3",
+        "label_fraction=1, beta=1, task_weight=1", "label_fraction=1, beta=1, task_weight=0",
+        "label_fraction=1, beta=1, task_weight=3",  # the crossed pair: all 2 x 3 combinations
+        "label_fraction=0.5, beta=4, task_weight=1"]
+    assert "crossed" not in parse_spec(BASE).model_dump(mode="json")  # old specs dump as before
+    for bad, message in [([["beta"]], "two or more axes"),
+                         ([["beta", "betta"]], "'betta', which is not a condition axis"),
+                         ([["beta", "task_weight"], ["beta", "label_fraction"]], "two groups")]:
+        with pytest.raises(UserError, match=message):
+            parse_spec(spec_with(design="ofat", conditions=conditions, crossed=bad))
+    with pytest.raises(UserError, match="product design already crosses"):
+        parse_spec(spec_with(conditions=conditions, crossed=[["beta", "task_weight"]]))
+
+
 def test_run_ids_are_deterministic_hashes_of_the_resolved_config():
     first, second = expand(parse_spec(BASE)), expand(parse_spec(BASE))
     assert list(first.runs) == list(second.runs)

@@ -37,6 +37,8 @@ OOD_PREFIX = "ood/"
 TRAINING = (
     info("time/*", "s", "wall time of a training stage"),
     info("train/*", "", "training bookkeeping (epochs, steps)"),
+    info("val/task/*", "", "a task head's score on the validation split (metric family "
+         "`val`): what a study tunes a setting on, e.g. the best task weight of a front"),
     info("val/*", "", "validation bookkeeping (best loss and its epoch)"),
 )
 

@@ -70,6 +70,15 @@ def _task(ctx: EvalContext) -> dict:
     return task_metrics(ctx.model, ctx.data.test, ctx.config.eval.batch_size)
 
 
+def _val(ctx: EvalContext) -> dict:
+    """The heads on the validation split's labelled samples (``val/task/<t>/<metric>``): what a
+    study tunes a setting on (the best task weight of a front), so the test split reports it."""
+    split = ctx.data.val
+    labelled = [t for t, mask in split.masks.items() if bool(mask.any())]
+    results = task_metrics(ctx.model, split, ctx.config.eval.batch_size, only=labelled)
+    return {f"val/{key}": value for key, value in results.items() if key.startswith("task/")}
+
+
 METRIC_FAMILIES: dict[str, MetricFamily] = {
     family.name: family
     for family in [
@@ -78,6 +87,8 @@ METRIC_FAMILIES: dict[str, MetricFamily] = {
             "nll", (GaussianLatentModel,), evaluate_likelihood, "ELBO, IWAE, KL"
         ),
         MetricFamily("task", (Multitask,), _task, "the model's own task heads"),
+        MetricFamily("val", (Multitask,), _val,
+                     "the task heads on the validation split, to tune a setting on"),
         MetricFamily(
             "vq",
             (Coded, Generative),

@@ -55,11 +55,14 @@ def predict_split(model, x: torch.Tensor, batch_size: int = 500) -> dict[str, np
     return {task: np.concatenate(parts) for task, parts in chunks.items()}
 
 
-def task_metrics(model, split, batch_size: int = 500) -> dict[str, float]:
-    """``task/<task>/<metric>`` on the labelled samples of ``split``."""
+def task_metrics(model, split, batch_size: int = 500, only=None) -> dict[str, float]:
+    """``task/<task>/<metric>`` on the labelled samples of ``split`` (of the tasks in ``only``,
+    when given)."""
     predictions = predict_split(model, split.x, batch_size)
     results = {}
     for task, pred in predictions.items():
+        if only is not None and task not in only:
+            continue
         mask = split.masks[task].numpy()
         y_true = split.targets[task].numpy()[mask]
         spec = model.tasks[task]

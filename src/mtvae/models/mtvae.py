@@ -28,12 +28,18 @@ from mtvae.latent.priors import ConditionalPrior
 from mtvae.models.gaussian_core import GaussianVAE, GaussianVAEOptions
 from mtvae.models.output import Output
 from mtvae.models.registry import NAME_DESCRIPTION
-from mtvae.models.task_heads import TaskHeads, TaskOptions, gather, task_setup
+from mtvae.models.task_heads import (
+    TaskHeads,
+    TaskOptions,
+    TaskWeightOption,
+    gather,
+    task_setup,
+)
 from mtvae.nn.heads import reverse_gradient
 from mtvae.objectives.task_losses import masked_task_loss, task_loss_terms
 
 
-class MTVAEConfig(GaussianVAEOptions, TaskOptions):
+class MTVAEConfig(GaussianVAEOptions, TaskOptions, TaskWeightOption):
     """Options of the multitask VAE."""
 
     name: Literal["mtvae"] = Field("mtvae", description=NAME_DESCRIPTION)

@@ -19,12 +19,12 @@ from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.models.output import Output
 from mtvae.models.registry import NAME_DESCRIPTION
-from mtvae.models.task_heads import TaskHeads, TaskOptions, task_setup
+from mtvae.models.task_heads import TaskHeads, TaskOptions, TaskWeightOption, task_setup
 from mtvae.models.vqvae import VQVAE, VQVAEConfig
 from mtvae.objectives.task_losses import task_loss_terms
 
 
-class MTVQVAEConfig(VQVAEConfig, TaskOptions):
+class MTVQVAEConfig(VQVAEConfig, TaskOptions, TaskWeightOption):
     """Options of the multitask VQ-VAE: the VQ-VAE's plus the task heads'."""
 
     name: Literal["mtvqvae"] = Field("mtvqvae", description=NAME_DESCRIPTION)

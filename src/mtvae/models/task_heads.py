@@ -60,6 +60,19 @@ class TaskOptions(StrictModel):
         return None
 
 
+class TaskWeightOption(StrictModel):
+    """The task weight as a multiple of ``task_scale``: the knob that moves a model with a
+    decoder and heads along its trade-off, from a VAE with untrained heads (0) towards a
+    supervised network (large). The study axis ``task_weight`` varies it."""
+
+    # Left out of config.yaml at 1 (exclude_if), so adding it changed no earlier run id.
+    task_scale_factor: float = Field(
+        1.0, ge=0, exclude_if=lambda v: v == 1.0,
+        description="multiplies model.task_scale (auto or a number) on every task loss; 0 "
+        "trains no head (the VAE's objective), the task_weight study axis varies it",
+    )
+
+
 def resolved_task_scale(options: TaskOptions, image_shape) -> float:
     """The number ``model.task_scale: auto`` stands for: D / 10 for D values per image.
 
@@ -83,8 +96,11 @@ def balanced_task_scale(image_shape) -> float:
 
 
 def effective_task_weights(options: TaskOptions, tasks, image_shape) -> dict[str, float]:
-    """Weight per task: ``task_scale`` times the task's entry in ``task_weights`` (default 1)."""
+    """Weight per task: ``task_scale`` times ``task_scale_factor`` (for models that have it)
+    times the task's entry in ``task_weights`` (default 1)."""
     scale = resolved_task_scale(options, image_shape)
+    if isinstance(options, TaskWeightOption):
+        scale *= options.task_scale_factor
     return {t: scale * options.task_weights.get(t, 1.0) for t in tasks}
 
 

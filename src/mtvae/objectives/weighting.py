@@ -12,15 +12,17 @@ into gradients. The trainer calls, per step::
 and ``strategy.end_epoch(epoch_mean_losses)`` once per epoch. Learnable strategy parameters
 (uncertainty's log-variances) are ``nn.Parameter``s of the strategy, so the trainer adds
 ``strategy.parameters()`` to its optimizer. State needed to resume (DWA's loss history,
-GradNorm's initial losses and inner optimizer, PCGrad's shuffle generator) lives in
+GradNorm's initial losses and inner optimizer, PCGrad's shuffle generator, FAMO's logits,
+previous log-losses and inner optimizer) lives in
 ``strategy.state_dict()``, so save it next to the optimizer's. Move the strategy to the
 model's device before the first step (GradNorm's inner Adam keeps its moments where they
 were first created).
 
 ``scope`` picks the *balanced* terms: ``"tasks"`` balances only names starting with
 ``"task/"`` (recon and KL keep weight 1 but share the same backward), ``"all"`` balances every
-term. The pure helpers :func:`project_conflicting`, :func:`min_norm_weights` and
-:func:`dwa_weights` hold the maths and are tested directly.
+term. The pure helpers :func:`project_conflicting`, :func:`min_norm_weights`,
+:func:`dwa_weights`, :func:`famo_weights` and :func:`famo_logit_gradient` hold the maths and
+are tested directly.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from torch import Tensor, nn
 from mtvae.errors import unknown_name
 
 TASK_PREFIX = "task/"
+FAMO_LR = 0.025  # Liu et al. 2023 (beta) and their reference code's default
+FAMO_DECAY = 0.01  # gamma of the reference implementation's example (famo.py)
+FAMO_EPS = 1e-8  # added to l_i - min_i before the log, as in the reference code
 
 Losses = Mapping[str, Tensor]
 
@@ -50,11 +55,13 @@ class WeightingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"] = Field(
+    strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "famo"] = Field(
         "fixed", description="fixed: the static weights; uncertainty: learned log-variances "
         "(Kendall et al. 2018); dwa: dynamic weight average (Liu et al. 2019); gradnorm: "
         "equalised gradient norms (Chen et al. 2018); pcgrad: projected conflicting gradients "
-        "(Yu et al. 2020); mgda: min-norm gradient weights (Sener & Koltun 2018)"
+        "(Yu et al. 2020); mgda: min-norm gradient weights (Sener & Koltun 2018); famo: fast "
+        "adaptive multitask optimization, log-loss weights that balance the rates at which "
+        "the losses fall (Liu et al. 2023)"
     )
     scope: Literal["tasks", "all"] = Field(
         "tasks", description="balance only 'task/*' losses, or every loss term"
@@ -66,6 +73,16 @@ class WeightingConfig(BaseModel):
     mgda_iters: int = Field(250, ge=1, description="Frank-Wolfe iterations for MGDA")
     pcgrad_seed: int | None = Field(
         None, description="seed of PCGrad's projection order (default: torch.initial_seed())"
+    )
+    # FAMO's settings are left out of config.yaml at their defaults (exclude_if), so adding
+    # them left the run id of every earlier config unchanged.
+    famo_lr: float = Field(
+        FAMO_LR, gt=0, exclude_if=lambda v: v == FAMO_LR,
+        description="learning rate beta of FAMO's task logits (their own Adam; the paper's 0.025)",
+    )
+    famo_decay: float = Field(
+        FAMO_DECAY, ge=0, exclude_if=lambda v: v == FAMO_DECAY,
+        description="weight decay gamma of FAMO's task logits (the reference example's 0.01)",
     )
 
 
@@ -177,6 +194,30 @@ def dwa_weights(
     return {n: len(exps) * e / total for n, e in exps.items()}
 
 
+def famo_weights(logits: Tensor, losses: Tensor, min_losses: Tensor | float = 0.0) -> Tensor:
+    """FAMO's weights on the losses (Liu et al. 2023): the gradient of its objective.
+
+    FAMO minimises ``Σ_i c · z_i · log(l_i - m_i + ε)`` with ``z = softmax(ξ)`` and the
+    constant ``c = 1 / Σ_j z_j / (l_j - m_j + ε)``; its gradient is ``Σ_i w_i ∇l_i`` with
+    ``w_i = c · z_i / (l_i - m_i + ε)``, which sum to 1. Returned times ``K`` (``(K,)``, summing
+    to ``K``), so they average 1 like ``fixed``'s, as :class:`MGDA`'s do.
+    """
+    z = torch.softmax(logits, -1)  # (K,)
+    ratios = z / (losses - min_losses + FAMO_EPS)
+    return len(logits) * ratios / ratios.sum()
+
+
+def famo_logit_gradient(logits: Tensor, decrease: Tensor) -> Tensor:
+    """The gradient FAMO steps its logits ``ξ`` on: ``J_softmax(ξ)ᵀ δ = z ⊙ (δ - z·δ)``.
+
+    ``decrease`` is ``δ_i = log(l_i(t) - m_i + ε) - log(l_i(t+1) - m_i + ε)``, how much each
+    log-loss fell over a step. Descending on it moves weight from the tasks whose loss fell
+    fastest to those that fell slowest (the paper's Algorithm 1).
+    """
+    z = torch.softmax(logits, -1)  # (K,)
+    return z * (decrease - (z * decrease).sum())
+
+
 def plain_sum(losses: Losses) -> Tensor:
     """``Σ_i L_i``, the same gradients as ``sum(losses.values())``."""
     # reduce(add) rather than sum(): sum() starts from 0 and adds an extra `0 + L` node.
@@ -233,6 +274,15 @@ def _add_to_grads(params: Sequence[nn.Parameter], flat: Tensor) -> None:
         offset += p.numel()
         if p.grad is not None:
             p.grad.add_(chunk)
+
+
+def _mean_over_processes(values: Tensor) -> Tensor:
+    """The mean of ``values`` over the processes of a DDP run (themselves in one process)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return values
+    total = values.clone()
+    torch.distributed.all_reduce(total)
+    return total / torch.distributed.get_world_size()
 
 
 # ----------------------------------------------------------------------------- strategies
@@ -500,6 +550,78 @@ class MGDA(WeightingStrategy):
         return {n: weights.get(n, 1.0) for n in losses}
 
 
+class FAMO(WeightingStrategy):
+    """Fast Adaptive Multitask Optimization (Liu et al., NeurIPS 2023).
+
+    Each balanced loss gets the weight :func:`famo_weights` from task logits ``ξ`` (zero at
+    the start: equal weights), i.e. the gradient of ``Σ_i c · z_i · log l_i``, so a loss's
+    scale no longer decides its share: the log-losses fall at rates that ``ξ`` keeps
+    balanced. One backward per step (O(1) in the number of tasks). Between steps ``ξ`` takes
+    one Adam step (learning rate ``famo_lr``, weight decay ``famo_decay``, as the reference
+    code) on :func:`famo_logit_gradient` of the fall of each log-loss.
+
+    The reference code measures that fall on the same batch, re-evaluated after the model's
+    step; a strategy here never runs the model, so the fall is measured from the previous
+    step's losses to this step's (a new batch): the update comes one step later and carries
+    the batch-to-batch noise of the losses, which Adam's moments average out.
+
+    Under DDP each process sees its own batch: the losses are averaged over the processes
+    first (one all-reduce of K numbers), so every process keeps the same logits and weights.
+
+    The log needs positive losses: the offset ``m_i`` (the paper's lower bound on a loss) is
+    0, which holds for cross-entropies, MSE, reconstruction and KL terms. A loss that is not
+    above it this step (a task with no label in the batch, whose masked loss is 0, or a
+    Gaussian NLL below 0) gets weight 0 and leaves ``ξ`` as it is for that step.
+    """
+
+    def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
+        super().__init__(config, names)
+        k = len(self.balanced)
+        self.logits = nn.Parameter(torch.zeros(k))  # (K,) ξ, in balanced order
+        # log(l_i - m_i + ε) at the previous step; NaN where loss i was absent or not positive
+        self.register_buffer("previous_log_losses", torch.full((k,), math.nan))
+        self._optimizer = torch.optim.Adam(
+            [self.logits], lr=config.famo_lr, weight_decay=config.famo_decay
+        )
+
+    def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
+        names = self.balanced_in(losses)
+        idx = [self.index_of(n) for n in names]
+        detached = torch.stack([losses[n].detach() for n in names]) if names else None
+        values = [] if detached is None else _mean_over_processes(detached).tolist()
+        valid = [v > 0.0 for v in values]
+        current = torch.full_like(self.previous_log_losses, math.nan)
+        for i, v, ok in zip(idx, values, valid, strict=True):
+            if ok:
+                current[i] = math.log(v + FAMO_EPS)
+        self._update_logits(current)
+        self.previous_log_losses.copy_(current)
+        weights = dict.fromkeys(names, 0.0)
+        live = [(n, i, v) for n, i, v, ok in zip(names, idx, values, valid, strict=True) if ok]
+        if live:
+            sub = self.logits.detach()[[i for _, i, _ in live]]
+            w = famo_weights(sub, sub.new_tensor([v for *_, v in live]))
+            weights.update({n: float(x) for (n, _, _), x in zip(live, w.tolist(), strict=True)})
+        weighted_sum(losses, weights).backward()
+        return {n: weights.get(n, 1.0) for n in losses}
+
+    def _update_logits(self, current: Tensor) -> None:
+        """One Adam step of ``ξ`` on the fall of every log-loss since the previous step
+        (none when some balanced loss is missing at either step)."""
+        decrease = self.previous_log_losses - current  # (K,)
+        if bool(decrease.isnan().any()):
+            return
+        self.logits.grad = famo_logit_gradient(self.logits.detach(), decrease)
+        self._optimizer.step()
+        self.logits.grad = None  # keep the trainer's optimizer off ξ
+
+    def get_extra_state(self) -> Any:
+        return {"optimizer": copy.deepcopy(self._optimizer.state_dict())}
+
+    def set_extra_state(self, state: Any) -> None:
+        self._optimizer.load_state_dict(state["optimizer"])
+
+
 STRATEGIES: dict[str, type[WeightingStrategy]] = {
     "fixed": Fixed,
     "uncertainty": Uncertainty,
@@ -507,6 +629,7 @@ STRATEGIES: dict[str, type[WeightingStrategy]] = {
     "gradnorm": GradNorm,
     "pcgrad": PCGrad,
     "mgda": MGDA,
+    "famo": FAMO,
 }
 
 

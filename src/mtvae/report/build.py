@@ -23,6 +23,7 @@ from mtvae.report import figures as F
 from mtvae.report.answer import answer_context, answer_figures, difference_figures
 from mtvae.report.figures import Figure
 from mtvae.report.findings import dagger, effect, fmt, signed, verdict_word
+from mtvae.report.front import front_context, front_figures
 from mtvae.report.methodology import methodology, table
 from mtvae.study.axes import level_label
 from mtvae.study.expand import point_label
@@ -98,6 +99,7 @@ def report_context(data: StudyData, figures: list[Figure]) -> dict[str, Any]:
         "generated": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "version": __version__,
         "answer": answer_context(data, len(failed)),
+        "front": front_context(data, figures),
         "methodology": methodology(spec, data.runs, data.cells, data.default, data.sessions),
         "hypotheses": hypotheses_table(data),
         "trends": trends_table(data),
@@ -248,6 +250,7 @@ def make_figures(data: StudyData) -> list[Figure]:
         figures += pareto_figures(data, dataset)
         figures += grid_figures(data, dataset)
         figures += curve_figures(data, dataset)
+    figures += front_figures(data)  # the task-weight fronts (#26), across datasets
     seen: dict[str, int] = {}
     for figure in figures:  # ids must be unique file names
         seen[figure.id] = seen.get(figure.id, 0) + 1

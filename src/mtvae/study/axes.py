@@ -25,6 +25,7 @@ AXIS_KEYS: dict[str, str] = {
     "beta": "model.beta",
     "latent_dim": "model.latent_dim",
     "weighting": "model.weighting.strategy",
+    "task_weight": "model.task_scale_factor",
     "tasks": "model.tasks",
     "n_tasks": "model.tasks",
 }
@@ -36,6 +37,7 @@ AXIS_DESCRIPTIONS: dict[str, str] = {
     "beta": "weight of the KL term",
     "latent_dim": "latent dimensions",
     "weighting": "task-weighting strategy",
+    "task_weight": "task weight, as a multiple of model.task_scale (0: no head is trained)",
     "tasks": "task set (relatedness of the tasks learned together)",
     "n_tasks": "number of tasks learned together",
 }

@@ -135,9 +135,24 @@ def condition_points(spec: StudySpec) -> list[dict[str, Any]]:
                 for values in itertools.product(*spec.conditions.values())]
     centre = {axis: spec.axis_default(axis) for axis in axes}
     points = [centre]
-    for axis in axes:
-        points += [{**centre, axis: v} for v in spec.conditions[axis] if v != centre[axis]]
+    for factor in ofat_factors(spec):  # an axis alone, or a crossed group of axes
+        for values in itertools.product(*(spec.conditions[a] for a in factor)):
+            point = {**centre, **dict(zip(factor, values, strict=True))}
+            if point not in points:
+                points.append(point)
     return points
+
+
+def ofat_factors(spec: StudySpec) -> list[list[str]]:
+    """The factors an ofat design varies one at a time: each axis alone, except the axes of a
+    ``crossed`` group, which vary together (at the place of the group's first axis)."""
+    group_of = {axis: group for group in spec.crossed for axis in group}
+    factors: list[list[str]] = []
+    for axis in spec.conditions:
+        factor = group_of.get(axis, [axis])
+        if factor not in factors:
+            factors.append(factor)
+    return factors
 
 
 def expand(spec: StudySpec, where: str = "study spec") -> Plan:

@@ -145,6 +145,12 @@ class StudySpec(StrictModel):
     default: dict[str, Any] = Field(
         default_factory=dict, description="ofat centre point (default: each axis' first value)"
     )
+    # Left out of study.yaml when empty (exclude_if), so earlier specs dump as before.
+    crossed: list[list[str]] = Field(
+        default_factory=list, exclude_if=lambda v: not v,
+        description="ofat: groups of axes varied together, every combination of their levels "
+        "(e.g. [[label_count, task_weight]]: a task-weight front at every label count)",
+    )
     seeds: list[int] = Field(
         default_factory=lambda: [0, 1, 2], min_length=1,
         description="seeds every run is repeated with (a count N is short for 0..N-1)",
@@ -323,6 +329,7 @@ def _check_axes(spec: StudySpec) -> list[str]:
         key = AXIS_KEYS.get(axis, axis)
         if keys.setdefault(key, axis) != axis:
             problems.append(f"condition axes '{keys[key]}' and '{axis}' both set {key}; keep one")
+    problems += _check_crossed(spec)
     for axis, value in spec.default.items():
         if axis not in spec.conditions:
             problems.append(f"default names '{axis}', which is not a condition axis")
@@ -330,6 +337,24 @@ def _check_axes(spec: StudySpec) -> list[str]:
             problems.append(
                 f"default {axis}={value!r} is not one of the axis' values {spec.conditions[axis]}"
             )
+    return problems
+
+
+def _check_crossed(spec: StudySpec) -> list[str]:
+    problems, seen = [], set()
+    if spec.crossed and spec.design != "ofat":
+        problems.append("crossed groups axes of an ofat design; a product design already "
+                        "crosses every axis (remove crossed, or set design: ofat)")
+    for group in spec.crossed:
+        if len(group) < 2:
+            problems.append(f"crossed group {group} needs two or more axes")
+        for axis in group:
+            if axis not in spec.conditions:
+                problems.append(f"crossed names '{axis}', which is not a condition axis."
+                                f"{did_you_mean(axis, spec.conditions)}")
+            elif axis in seen:
+                problems.append(f"crossed names '{axis}' in two groups; merge them")
+            seen.add(axis)
     return problems
 
 
