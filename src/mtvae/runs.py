@@ -286,6 +286,10 @@ def _finish(trainer, config: RunConfig, run_dir: Path) -> None:
             "train/steps": state.step,
             "val/best_loss": state.best_val,
             "val/best_epoch": state.best_epoch,
+            # the convergence record (mtvae.train.convergence)
+            "train/epochs_trained": state.epoch,
+            "train/best_epoch": state.best_epoch,
+            "train/converged": trainer.converged,
         },
     )
     warn_at_chance(trainer.model, trainer.dataset)

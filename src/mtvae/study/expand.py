@@ -41,7 +41,8 @@ RESERVED = {"seed": "the study's seeds", "data.source": "the study's datasets",
 
 # What decides how often, and on which validation labels, a model's heads see the labels.
 LABEL_BUDGET = ("train.epochs", "train.batch_size", "train.labelled_per_batch",
-                "train.early_stopping", "train.restore_best", "data.val_labels")
+                "train.early_stopping", "train.min_improvement", "train.restore_best",
+                "data.val_labels")
 
 
 @dataclass(frozen=True)

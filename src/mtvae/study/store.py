@@ -5,7 +5,9 @@ Tables:
 * ``runs`` — one row per run id (UNIQUE): variant, model, dataset, seed, resolved config
   (JSON), status (queued | running | done | failed), metrics (JSON of ``results.json``), error
   text, attempts, start/finish times and timings (wall, train and eval seconds, and the
-  worker's CPU seconds, which do not grow when other processes share the cores).
+  worker's CPU seconds, which do not grow when other processes share the cores), and the
+  convergence record of its training (``converged`` 0/1, ``epochs_trained``, ``best_epoch``;
+  see :mod:`mtvae.train.convergence`; NULL in a database written before mtvae recorded it).
 * ``cells`` — the grid: (dataset, condition point, variant, seed) -> run id. Several cells may
   share a run when a condition does not change a variant's config.
 * ``artifacts`` — small per-run outputs the report needs (PNG grids, training curves), so the
@@ -50,7 +52,10 @@ CREATE TABLE IF NOT EXISTS runs (
     wall_s      REAL,
     train_s     REAL,
     eval_s      REAL,
-    cpu_s       REAL
+    cpu_s       REAL,
+    converged      INTEGER,
+    epochs_trained INTEGER,
+    best_epoch     INTEGER
 );
 CREATE TABLE IF NOT EXISTS cells (
     dataset TEXT NOT NULL,
@@ -68,6 +73,20 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (run_id, name)
 );
 """
+
+# Columns of `runs` added after the first release, and their SQL types.
+ADDED_COLUMNS = {"cpu_s": "REAL", "converged": "INTEGER", "epochs_trained": "INTEGER",
+                 "best_epoch": "INTEGER"}
+# The convergence columns and the results.json key each is read from.
+CONVERGENCE_KEYS = {"converged": "train/converged", "epochs_trained": "train/epochs_trained",
+                    "best_epoch": "train/best_epoch"}
+
+
+def convergence_record(metrics: dict[str, Any] | None) -> list[int | None]:
+    """The convergence columns of a run from its metrics (None where a key is missing)."""
+    metrics = metrics or {}
+    values = [metrics.get(key) for key in CONVERGENCE_KEYS.values()]
+    return [None if v is None else int(v) for v in values]
 
 
 class Store:
@@ -92,11 +111,11 @@ class Store:
             raise UserError(f"Cannot open the results database '{self.path}': {exc}.") from None
 
     def _add_missing_columns(self) -> None:
-        """Databases written by an older mtvae get the timing columns added since (NULL)."""
+        """Databases written by an older mtvae get the columns added since (NULL)."""
         have = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-        for column in ("cpu_s",):
+        for column, kind in ADDED_COLUMNS.items():
             if column not in have:
-                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} REAL")
+                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -171,10 +190,12 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET status = ?, metrics = ?, error = ?, finished_at = ?, "
-                "wall_s = ?, train_s = ?, eval_s = ?, cpu_s = ? WHERE run_id = ?",
+                "wall_s = ?, train_s = ?, eval_s = ?, cpu_s = ?, converged = ?, "
+                "epochs_trained = ?, best_epoch = ? WHERE run_id = ?",
                 (status, json.dumps(result.get("metrics")) if result.get("metrics") else None,
                  result.get("error"), time.time(), result.get("wall_s"), result.get("train_s"),
-                 result.get("eval_s"), result.get("cpu_s"), result["run_id"]),
+                 result.get("eval_s"), result.get("cpu_s"),
+                 *convergence_record(result.get("metrics")), result["run_id"]),
             )
             db.executemany(
                 "INSERT INTO artifacts (run_id, name, kind, data) VALUES (?, ?, ?, ?) "

@@ -42,6 +42,8 @@ from mtvae.train.checkpoint import (
     save_weights,
 )
 from mtvae.train.config import TrainConfig
+from mtvae.train.convergence import improves
+from mtvae.train.convergence import window as convergence_window
 from mtvae.train.distributed import (
     all_reduce_sums,
     barrier,
@@ -64,15 +66,22 @@ class LoopState:
     step: int = 0  # optimizer steps taken
     best_val: float = math.inf
     best_epoch: int = 0
-    stale_epochs: int = 0  # epochs since the last validation improvement
+    stale_epochs: int = 0  # epochs since the last improving one (mtvae.train.convergence)
     train_seconds: float = 0.0
     batch_in_epoch: int = 0  # batches of the current epoch done (mid-epoch checkpoints)
     skipped_steps: int = 0  # batches skipped for a non-finite loss (train.nonfinite=skip)
+    anchor_val: float = math.inf  # the best validation objective at the last improving epoch
+
+
+# Counters added after checkpoints were first written: an older checkpoint lacks them and
+# gets them from the counters it has.
+LATER_COUNTERS = {"anchor_val": lambda loop: loop.get("best_val", math.inf)}
 
 
 def _loop_state(loop: dict, path: Path) -> LoopState:
     """The checkpoint's loop counters, checked field by field."""
     fields = {f.name: f.type for f in dataclasses.fields(LoopState)}
+    loop = {**{k: fill(loop) for k, fill in LATER_COUNTERS.items() if k not in loop}, **loop}
     unknown = sorted(set(loop) - set(fields))
     problem = None
     if unknown or not set(fields) <= set(loop):
@@ -385,17 +394,26 @@ class Trainer:
         )
 
     def _track_best(self, val_loss: float) -> None:
-        if val_loss < self.state.best_val:
-            self.state.best_val, self.state.best_epoch = val_loss, self.state.epoch
-            self.state.stale_epochs = 0
+        """Keep the best weights; count the epochs since the last improving one (the
+        convergence rule of :mod:`mtvae.train.convergence`, which ``assess`` applies to a
+        whole curve)."""
+        state = self.state
+        if math.isfinite(val_loss) and val_loss < state.best_val:
+            state.best_val, state.best_epoch = val_loss, state.epoch
             if self.cfg.restore_best and self.dist.is_main:
                 save_weights(self.run_dir / "checkpoint/best.safetensors", self.model, {})
+        if improves(state.best_val, state.anchor_val, self.cfg.min_improvement):
+            state.anchor_val, state.stale_epochs = state.best_val, 0
         else:
-            self.state.stale_epochs += 1
+            state.stale_epochs += 1
+
+    @property
+    def converged(self) -> bool:
+        """Whether training has converged by the rule of :mod:`mtvae.train.convergence`."""
+        return self.state.stale_epochs >= convergence_window(self.cfg.early_stopping)
 
     def _should_stop(self) -> bool:
-        patience = self.cfg.early_stopping
-        return patience is not None and self.state.stale_epochs >= patience
+        return self.cfg.early_stopping is not None and self.converged
 
     def _epoch_record(self, train: dict[str, float], val: dict[str, float]) -> dict:
         record = {"kind": "epoch", "epoch": self.state.epoch, "step": self.state.step}
