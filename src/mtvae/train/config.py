@@ -56,7 +56,11 @@ class TrainConfig(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="where to train; auto: CUDA when a GPU is available, else the CPU"
     )
-    amp: bool = Field(False, description="bfloat16/float16 autocast on CUDA")
+    amp: bool | Literal["auto"] = Field(
+        False, description="bfloat16 autocast of training's forward passes and losses (on "
+        "CUDA or the CPU; validation and evaluation stay float32); auto: on where the device "
+        "computes bfloat16 natively (a CPU with AVX512-BF16 or AMX), off elsewhere"
+    )
     log_every: int = Field(50, ge=1, description="log a training record every N steps")
     tensorboard: bool = Field(False, description="also write TensorBoard events (needs tensorboard)")
     progress: bool = Field(True, description="show a progress bar")

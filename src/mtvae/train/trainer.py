@@ -54,6 +54,7 @@ from mtvae.train.distributed import (
     rank_seed,
 )
 from mtvae.train.logger import NullLogger, RunLogger
+from mtvae.train.precision import resolve_amp
 
 CHECKPOINT = "checkpoint/last.pt"
 
@@ -150,6 +151,7 @@ class Trainer:
             # samples/s for the conv bodies on CPU (BENCHMARKS.md); a no-op for MLPs.
             self.model = self.model.to(memory_format=torch.channels_last)
             tune_cpu_allocator()  # reuse activation memory between steps (mtvae.allocator)
+        self.amp = resolve_amp(self.cfg.amp, self.device)  # bfloat16 autocast of training
         self.weighting = None if weighting is None else weighting.to(self.device)
         self.net = self._data_parallel(self.model)  # what forward passes go through
         if self.dist.enabled:  # DDP has broadcast rank 0's weights: from here ranks draw apart
@@ -317,13 +319,13 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean loss terms over the validation split (evaluation mode, full beta)."""
+        """Mean loss terms over the validation split (evaluation mode, full beta, float32:
+        it selects the best epoch and decides convergence)."""
         self.model.eval()
         sums: dict[str, float] = defaultdict(float)
         for batch in self.val_loader:
             batch = batch.to(self.device)
-            with self._autocast():
-                out = self.model(batch)
+            out = self.model(batch)
             n = len(batch.x)
             sums["loss"] += float(out.loss) * n
             for key, value in out.terms.items():
@@ -366,8 +368,8 @@ class Trainer:
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _autocast(self):
-        enabled = self.cfg.amp and self.device.type == "cuda"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        """bfloat16 autocast of a training step when ``train.amp`` is on (mtvae.train.precision)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     def _skip_batch(self, out) -> None:
         self.state.skipped_steps += 1
