@@ -22,6 +22,7 @@ import yaml
 from mtvae import __version__
 from mtvae.errors import UserError
 from mtvae.io import write_text
+from mtvae.study.cost import longest_first, task_cost
 from mtvae.study.expand import Plan, point_label
 from mtvae.study.runner import RunTask, check_backend, default_layout, get_backend
 from mtvae.study.spec import StudySpec, spec_yaml
@@ -206,8 +207,9 @@ def _task(plan: Plan, out: Path, rid: str, spec: StudySpec) -> RunTask:
 
 def _tasks(plan: Plan, out: Path, todo: list[str], spec: StudySpec, train_once: bool
            ) -> list[RunTask]:
-    """One task per training: runs to do that share a training id are evaluated from the
-    first one's trained model (``train_once``; otherwise every run trains)."""
+    """One task per training, longest first (:mod:`mtvae.study.cost`): runs to do that share
+    a training id are evaluated from the first one's trained model (``train_once``;
+    otherwise every run trains)."""
     groups: dict[str, list[str]] = {}
     for rid in todo:
         groups.setdefault(plan.runs[rid].train_id if train_once else rid, []).append(rid)
@@ -215,7 +217,7 @@ def _tasks(plan: Plan, out: Path, todo: list[str], spec: StudySpec, train_once: 
     for first, *others in groups.values():
         shared = tuple(_task(plan, out, rid, spec) for rid in others)
         tasks.append(replace(_task(plan, out, first, spec), shared=shared))
-    return tasks
+    return longest_first(tasks, lambda task: task_cost(task.config, len(task.shared)))
 
 
 def _execute(store, engine, tasks, plan, total, finished, log) -> None:
