@@ -20,6 +20,7 @@ from mtvae.evaluate.catalogue import FAMILY_ORDER, GROUP_ORDER
 from mtvae.io import atomic_write, write_text
 from mtvae.report import figures as F
 from mtvae.report.answer import answer_context, answer_figures, difference_figures
+from mtvae.report.convergence import convergence_figures, convergence_lines, mark
 from mtvae.report.figures import Figure
 from mtvae.report.findings import effect, fmt, verdict_word
 from mtvae.report.methodology import methodology, table
@@ -146,6 +147,7 @@ def report_context(data: StudyData, figures: list[Figure]) -> dict[str, Any]:
         "generated": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "version": __version__,
         "answer": answer_context(data, len(failed)),
+        "convergence": convergence_lines(data),
         "methodology": methodology(spec, data.runs, data.cells, data.default, data.sessions),
         "hypotheses": hypotheses_table(data),
         "trends": trends_table(data),
@@ -169,7 +171,7 @@ def hypotheses_table(data: StudyData) -> dict[str, Any]:
     """Every hypothesis at every condition point with its statistics and verdict."""
     rows = []
     for _, r in data.table.iterrows():
-        flag = " †" if r["unlearned"] else ""
+        flag = (" †" if r["unlearned"] else "") + mark(r, data)
         test = ("superiority" if r["test"] == "superiority"
                 else f"non-inferiority (margin {fmt(r['margin'])})")
         rows.append([r["hypothesis"], r["dataset"], point_label(r["point"]), test, r["n"],
@@ -296,6 +298,7 @@ def make_figures(data: StudyData) -> list[Figure]:
         figures += pareto_figures(data, dataset)
         figures += grid_figures(data, dataset)
         figures += curve_figures(data, dataset)
+    figures += convergence_figures(data)
     seen: dict[str, int] = {}
     for figure in figures:  # ids must be unique file names
         seen[figure.id] = seen.get(figure.id, 0) + 1

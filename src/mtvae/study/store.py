@@ -10,6 +10,9 @@ Tables:
   see :mod:`mtvae.train.convergence`; NULL in a database written before mtvae recorded it).
 * ``cells`` — the grid: (dataset, condition point, variant, seed) -> run id. Several cells may
   share a run when a condition does not change a variant's config.
+* ``robustness`` — the centre point re-run with the maximum budget times ``factor`` (a
+  spec's ``robustness``): (dataset, point, variant, seed, factor) -> run id. These runs are
+  in ``runs`` but in no cell, so the report's analyses never mix them with the grid.
 * ``artifacts`` — small per-run outputs the report needs (PNG grids, training curves), so the
   report is rebuilt from this file alone.
 * ``meta`` — the spec, hardware and session timings.
@@ -64,6 +67,15 @@ CREATE TABLE IF NOT EXISTS cells (
     seed    INTEGER NOT NULL,
     run_id  TEXT NOT NULL REFERENCES runs (run_id),
     PRIMARY KEY (dataset, point, variant, seed)
+);
+CREATE TABLE IF NOT EXISTS robustness (
+    dataset TEXT NOT NULL,
+    point   TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    seed    INTEGER NOT NULL,
+    factor  REAL NOT NULL,
+    run_id  TEXT NOT NULL REFERENCES runs (run_id),
+    PRIMARY KEY (dataset, point, variant, seed, factor)
 );
 CREATE TABLE IF NOT EXISTS artifacts (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
@@ -148,8 +160,10 @@ class Store:
         return json.loads(row[0]) if row else default
 
     # --- the plan -------------------------------------------------------------------------
-    def add_plan(self, runs: Iterable[Any], cells: Iterable[Any]) -> None:
-        """Insert planned runs (existing rows are kept as they are) and the grid's cells."""
+    def add_plan(self, runs: Iterable[Any], cells: Iterable[Any], robustness: Iterable[Any] = ()
+                 ) -> None:
+        """Insert planned runs (existing rows are kept as they are), the grid's cells and
+        the robustness re-runs' cells."""
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO runs (run_id, variant, model, dataset, seed, config) "
@@ -161,6 +175,13 @@ class Store:
                 "INSERT INTO cells (dataset, point, variant, seed, run_id) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (dataset, point, variant, seed) DO UPDATE SET run_id = excluded.run_id",
                 [(c.dataset, c.point, c.variant, c.seed, c.run_id) for c in cells],
+            )
+            db.executemany(
+                "INSERT INTO robustness (dataset, point, variant, seed, factor, run_id) VALUES "
+                "(?, ?, ?, ?, ?, ?) ON CONFLICT (dataset, point, variant, seed, factor) "
+                "DO UPDATE SET run_id = excluded.run_id",
+                [(c.dataset, c.point, c.variant, c.seed, c.factor, c.run_id)
+                 for c in robustness],
             )
 
     def requeue_interrupted(self) -> int:
@@ -221,6 +242,14 @@ class Store:
         cursor = self.db.execute(
             "SELECT dataset, point, variant, seed, run_id FROM cells ORDER BY rowid"
         )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor]
+
+    def robustness_cells(self) -> list[dict[str, Any]]:
+        """Every robustness re-run's cell as a dict (dataset, point, variant, seed, factor,
+        run_id)."""
+        cursor = self.db.execute("SELECT dataset, point, variant, seed, factor, run_id FROM "
+                                 "robustness ORDER BY rowid")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor]
 

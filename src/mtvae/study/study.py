@@ -162,7 +162,7 @@ def _run_pending(
     store, spec, plan, out, workers, threads, backend, retry_failed, log, options, train_once
 ) -> None:
     store.set_meta("spec", spec.model_dump(mode="json"))
-    store.add_plan(plan.runs.values(), plan.cells)
+    store.add_plan(plan.runs.values(), plan.cells, plan.robustness)
     store.requeue_interrupted()
     todo = _todo(store, plan, out, retry_failed)
     total, finished = len(plan.runs), len(plan.runs) - len(todo)
@@ -226,6 +226,8 @@ def _execute(store, engine, tasks, plan, total, finished, log) -> None:
     where = {}
     for cell in plan.cells:
         where.setdefault(cell.run_id, point_label(cell.point))
+    for cell in plan.robustness:  # in no cell of the grid
+        where.setdefault(cell.run_id, f"{point_label(cell.point)}, budget x{cell.factor:g}")
     with tqdm(total=total, initial=finished, unit="run", desc="study", dynamic_ncols=True) as bar:
         def started(task: RunTask) -> None:
             for rid in task.run_ids():
