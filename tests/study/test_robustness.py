@@ -18,7 +18,7 @@ SPEC = {
     "datasets": {"digits": {"tasks": ["digit"]}},
     "base": {"data": {"n_train": 64, "n_val": 16, "n_test": 16, "image_size": 16},
              "model": {"latent_dim": 2, "encoder": {"arch": "mlp", "hidden": [8]}},
-             "train": {"epochs": 1, "batch_size": 32},
+             "train": {"epochs": 1, "early_stopping": 2, "batch_size": 32},
              "eval": {"iwae_k": 2, "iwae_n": 4}},
     "variants": {"vae": {"model": "vae"},
                  "mtvae": {"model": "mtvae", "baselines": {"reconstruction": "vae"}}},
@@ -40,10 +40,12 @@ def test_the_centre_point_is_planned_again_with_the_budget_multiplied():
         assert cell.point == centre and cell.factor == 2.5
         config = plan.runs[cell.run_id].config
         assert config["train"]["epochs"] == 3  # ceil(1 x 2.5)
+        assert config["train"]["early_stopping"] == 5  # the patience too
         (twin,) = [c for c in plain.cells if (c.point, c.variant, c.seed) == (
             centre, cell.variant, cell.seed)]
         original = plain.runs[twin.run_id].config
-        assert {**config, "train": {**config["train"], "epochs": 1}} == original
+        assert {**config, "train": {**config["train"], "epochs": 1, "early_stopping": 2}
+                } == original
 
 
 def test_a_budget_must_grow():

@@ -194,13 +194,18 @@ def centre_point(spec: StudySpec) -> dict[str, Any]:
 
 
 def _add_robustness(spec: StudySpec, plan: Plan) -> None:
-    """The centre point's cells again, with ``train.epochs`` (the budget's maximum) times
-    ``spec.robustness.budget`` (rounded up), identically for every variant."""
+    """The centre point's cells again with the budget times ``spec.robustness.budget``
+    (rounded up), identically for every variant: ``train.epochs`` (the maximum) and the
+    early-stopping patience, so that a run which converged by the rule trains on as long
+    again before it may stop (multiplying the maximum alone would change nothing for it)."""
     factor, centre = spec.robustness.budget, point_key(centre_point(spec))
     for cell in [c for c in plan.cells if c.point == centre]:
         run = plan.runs[cell.run_id]
         config = copy.deepcopy(run.config)
-        config["train"]["epochs"] = math.ceil(config["train"]["epochs"] * factor)
+        train = config["train"]
+        train["epochs"] = math.ceil(train["epochs"] * factor)
+        if train.get("early_stopping") is not None:
+            train["early_stopping"] = math.ceil(train["early_stopping"] * factor)
         rid = run_id(config)
         plan.runs.setdefault(rid, PlannedRun(rid, run.variant, run.model, run.dataset,
                                              run.seed, config))

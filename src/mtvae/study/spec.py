@@ -121,9 +121,9 @@ class RobustnessSpec(StrictModel):
     """A budget-sensitivity check: the centre point re-run with a larger maximum budget."""
 
     budget: float = Field(
-        gt=1, description="multiplies train.epochs (the budget's maximum) of every run at the "
-        "centre point; the report says, per hypothesis, whether the effect keeps its sign and "
-        "how much its size moves"
+        gt=1, description="multiplies the budget (train.epochs, the maximum, and the "
+        "early-stopping patience) of every run at the centre point; the report says, per "
+        "hypothesis, whether the effect keeps its sign and how much its size moves"
     )
 
 
