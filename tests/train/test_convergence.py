@@ -65,8 +65,9 @@ def test_assess_gives_known_answers():
     assert assess([float("nan")] * 4, patience=3).best_epoch == 0
 
 
-def test_early_stopping_fires_when_the_rule_is_met(data, tmp_path, scripted):
+def test_early_stopping_fires_when_the_rule_is_met(data, tmp_path, scripted, capsys):
     run = train_run(make_config(early_stopping=3), tmp_path / "run", dataset=data)
+    assert "before it converged" not in capsys.readouterr().err
     got = results(run)
     want = assess(CURVE[:5], patience=3)
     assert got["train/epochs_trained"] == got["train/epochs"] == want.epochs_trained == 5
@@ -74,8 +75,9 @@ def test_early_stopping_fires_when_the_rule_is_met(data, tmp_path, scripted):
     assert got["train/converged"] is True
 
 
-def test_a_run_that_uses_up_its_epochs_is_not_converged(data, tmp_path, scripted):
+def test_a_run_that_uses_up_its_epochs_is_not_converged(data, tmp_path, scripted, capsys):
     run = train_run(make_config(epochs=4, early_stopping=3), tmp_path / "run", dataset=data)
+    assert "used up train.epochs=4 before it converged" in capsys.readouterr().err
     got = results(run)
     assert (got["train/epochs_trained"], got["train/best_epoch"]) == (4, 4)
     assert got["train/converged"] is False
