@@ -12,11 +12,13 @@ INFO = DataInfo(image_shape=(1, 16, 16), tasks={"digit": TaskSpec("digit", "cate
 BODY = {"arch": "mlp", "hidden": [32]}
 
 
-def test_by_default_the_heads_read_the_body_features():
+def test_by_default_linear_heads_read_the_body_features():
     model = Supervised(SupervisedConfig(latent_dim=4, encoder=BODY), INFO)
     x = torch.rand(5, 1, 16, 16)
     assert model.representation(x).shape == (5, 32)
     assert model.predict(x)["digit"].shape == (5,)
+    linear = [m for m in model.heads["digit"].modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(32, 10)]
 
 
 def test_the_bottleneck_is_a_latent_dim_wide_linear_layer():

@@ -157,9 +157,10 @@ def label_budget_text(runs: list[dict]) -> str:
             "the same maximum epochs, patience and improvement threshold).")
     if any(r["config"]["model"]["name"] == "supervised" for r in runs):
         text += (" The supervised baseline is the classifier a tuned practitioner would train: "
-                 "its heads read the encoder body's features directly (model.bottleneck false, "
-                 "its default; at 100 MNIST labels a latent-width bottleneck cost about 5 points "
-                 "of validation accuracy, benchmarks/bench_supervised.py).")
+                 "linear heads on the encoder body's features (model.bottleneck false and "
+                 "model.head_hidden [], its defaults, chosen on validation accuracy: at 100 "
+                 "MNIST labels a latent-width bottleneck with the MT-VAE's [64] heads cost "
+                 "about 4 points of it, benchmarks/bench_supervised.py).")
     if any(not reads(r) for r in runs):
         text += (" Label-free models (vae, vqvae and its prior) read no label in training: "
                  "each is trained once per seed and configuration and re-evaluated, its probes "
