@@ -35,7 +35,8 @@ OOD_PREFIX = "ood/"
 # Keys written by the trainer (mtvae.runs), not by an evaluation family.
 TRAINING = (
     info("time/*", "s", "wall time of a training stage"),
-    info("train/*", "", "training bookkeeping (epochs, steps)"),
+    info("train/*", "", "training bookkeeping (epochs, steps) and the convergence record "
+         "(train/converged, train/epochs_trained, train/best_epoch)"),
     info("val/*", "", "validation bookkeeping (best loss and its epoch)"),
 )
 
