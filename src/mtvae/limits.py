@@ -10,6 +10,9 @@ what the message says:
 * images: generated, or decoded from files (npz, IDX, the built-in sources) as float32 at
   ``data.image_size``, counted twice (the pool and the splits indexed out of it), plus the
   file's raw arrays (:func:`check_images_memory`);
+* image files (``celeba``, ``folder``): decoded once into a memory-mapped uint8 cache, so only
+  the splits' uint8 copies count, one byte per value (CelebA at 64x64: 2.5 GB, not 2 x 10 GB);
+  batches become float32 as they are drawn;
 * a training or evaluation batch: its images times the activations of the model's body
   (:func:`mtvae.batch_memory.check_batch_memory`, which needs the models' building blocks and
   so lives above them).

@@ -30,11 +30,12 @@ from mtvae import __version__
 from mtvae.autoconf import labelled_per_batch, model_tasks, resolve_auto
 from mtvae.batch_memory import check_evaluation_memory, check_training_memory
 from mtvae.data.dataset import DataInfo, Dataset
-from mtvae.data.sources import load_dataset
+from mtvae.data.sources import check_task_names, load_dataset
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError, WriteError, yaml_problem
 from mtvae.io import atomic_write, read_json, read_yaml, write_json, write_yaml
 from mtvae.models.capabilities import Multitask, Staged
+from mtvae.models.capacity import check_task_capacity
 from mtvae.models.registry import build_model
 from mtvae.models.task_heads import TaskOptions
 from mtvae.runconfig import RunConfig, resolve_config
@@ -156,6 +157,8 @@ def _train(config: RunConfig, out: str | Path, overwrite: bool, dataset: Dataset
     out = Path(out)
     set_threads(config)
     if dataset is None:
+        check_task_names(config.data, model_tasks(config.model))  # before a slow first decode
+        check_task_capacity(config.model, config.data)
         dataset = load_dataset(config.data)
     config = resolve_auto(config, dataset)  # config.yaml records the values `auto` stood for
     torch.manual_seed(config.seed)

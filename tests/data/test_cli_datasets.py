@@ -9,7 +9,8 @@ def test_datasets_lists_every_source_with_tasks_and_sizes(capsys):
     assert main(["datasets"]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = [line.split()[0] for line in lines]
-    assert names == ["shapes", "fashion-mnist", "mnist", "digits", "npz:PATH"]
+    assert names == ["shapes", "fashion-mnist", "mnist", "digits", "npz:PATH", "celeba:DIR",
+                     "folder:PATH"]
     for line in lines:
         assert "tasks" in line and "/" in line  # tasks and train/val/test sizes
     assert "thickness, slant" in lines[2] and "group (4" in lines[1]

@@ -20,6 +20,18 @@ def test_discrete_tasks_count_their_values():
     assert [t.n_values for t in (DIGIT, ODD, TAGS, SIZE)] == [10, 2, None, None]
 
 
+def test_discrete_kinds_read_as_categorical_over_their_values():
+    as_classes = [t.task_kind.as_categorical() for t in (DIGIT, ODD, TAGS, SIZE)]
+    assert as_classes[0] == DIGIT.task_kind  # a categorical task is itself
+    assert as_classes[1].n_values == 2 and as_classes[1].head_size("mse") == 2
+    assert as_classes[2:] == [None, None]
+    # a 0/1 float target is a class index: the same cross-entropy as on int64 classes
+    logits = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    floats, ints = torch.tensor([1.0, 0.0]), torch.tensor([1, 0])
+    assert torch.equal(as_classes[1].per_sample_loss(logits, floats),
+                       torch.nn.functional.cross_entropy(logits, ints, reduction="none"))
+
+
 def test_head_sizes_follow_the_kind_and_the_regression_loss():
     sizes = [t.task_kind.head_size("mse") for t in (DIGIT, ODD, TAGS, SIZE)]
     assert sizes == [10, 1, 3, 1]

@@ -129,6 +129,25 @@ def test_mtvae_writes_leakage_per_block_and_task_and_coherence(runs):
         assert (run / f"figures/{name}.png").is_file(), name
 
 
+def test_a_test_split_of_three_images_leaves_out_the_metrics_comparing_with_it(tmp_path):
+    sizes = {**SIZES, "n_test": 3}  # precision/recall need a 3rd nearest neighbour among them
+    config = resolve_config({
+        "data": sizes,
+        "model": {"name": "mtvae", "encoder": {"arch": "mlp", "hidden": [32]}, "latent_dim": 4,
+                  "tasks": ["shape"], "task_dim": 2, "prior": "conditional"},
+        "train": {"epochs": 1, "batch_size": 64, "progress": False},
+        "eval": EVAL,
+    })
+    run = train_run(config, tmp_path / "mtvae", dataset=load_shapes(**sizes))
+    lines: list[str] = []
+    results = evaluate_run(run, "gen", log=lines.append)
+    assert results["gen/n_real"] == 3 and 0.0 <= results["gen/coherence/shape"] <= 1.0
+    assert not {"gen/fd", "gen/kid", "gen/precision", "gen/recall"} & set(results)
+    assert lines == ["skipped gen/fd, gen/kid, gen/precision, gen/recall: the test split has 3 "
+                     "image(s) and comparing samples with them needs at least 4 "
+                     "(precision/recall reach each image's 3rd nearest neighbour)"]
+
+
 def test_supervised_gets_probes_and_disentanglement_only(runs):
     run, results, lines = runs["supervised"]
     _assert_finite(results, [*_probe_keys(), *(f"disent/{k}" for k in DISENT)])

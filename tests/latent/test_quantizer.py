@@ -9,21 +9,15 @@ import torch
 import torch.nn.functional as F
 from pydantic import ValidationError
 
-from mtvae.latent.quantizer import (
-    CodeUsage,
-    QuantizerConfig,
-    VectorQuantizer,
-    kmeans,
-    nearest_codes,
-    perplexity,
-)
+from mtvae.latent.quantization import CodeUsage, perplexity
+from mtvae.latent.quantizer import VectorQuantizer, VQOptions, kmeans, nearest_codes
 
 
 def make(**overrides) -> VectorQuantizer:
     """A small quantizer; dead-code restarts off unless asked for."""
     torch.manual_seed(0)
     fields = {"num_codes": 8, "code_dim": 4, "dead_code_steps": None} | overrides
-    return VectorQuantizer(QuantizerConfig(**fields))
+    return VectorQuantizer(VQOptions(**fields))
 
 
 def set_codebook(q: VectorQuantizer, rows: list[list[float]]) -> None:
@@ -45,7 +39,7 @@ def test_output_is_codebook_rows_of_indices(shape, cosine):
     codes = F.normalize(q.codebook, dim=1) if cosine else q.codebook
     expected = codes[out.indices].movedim(-1, 1)  # (B, D, ...) layout
     torch.testing.assert_close(out.z_q, expected)
-    torch.testing.assert_close(q.lookup(out.indices), expected)
+    torch.testing.assert_close(q.codes_from_indices(out.indices), expected)
     if cosine:
         torch.testing.assert_close(out.z_q.norm(dim=1), torch.ones(out.indices.shape))
 
@@ -72,7 +66,7 @@ def test_straight_through_gradient_plus_commitment():
     out = q(z)
     w = torch.randn_like(z)
     ((w * out.z_q).sum() + out.loss).backward()
-    e = q.lookup(out.indices).detach()
+    e = q.codes_from_indices(out.indices).detach()
     # d/dz of beta * mean((z - sg[e])^2); the codebook term sends nothing to z
     torch.testing.assert_close(z.grad, w + beta * 2 * (z.detach() - e) / z.numel())
 
@@ -238,11 +232,11 @@ def test_state_dict_round_trip_reproduces_outputs(ema):
 
 def test_config_is_validated():
     with pytest.raises(ValidationError):
-        QuantizerConfig(num_codes=0)
+        VQOptions(num_codes=0)
     with pytest.raises(ValidationError):
-        QuantizerConfig(dead_code_steps=0)
+        VQOptions(dead_code_steps=0)
     with pytest.raises(ValidationError):
-        QuantizerConfig(codes=8)  # unknown field
+        VQOptions(codes=8)  # unknown field
 
 
 def test_wrong_code_dim_is_a_clear_error():

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from mtvae.latent.quantizer import QuantizerConfig, VectorQuantizer
+from mtvae.latent.quantizer import VectorQuantizer, VQOptions
 from mtvae.train.distributed import rank_seed
 
 WORLD = 2
@@ -40,7 +40,7 @@ def _worker(rank: int, init_file: str, results) -> None:
     out = {}
     for name, options in CASES.items():
         torch.manual_seed(0)  # same initial codebook on both ranks, as DDP's broadcast makes it
-        vq = VectorQuantizer(QuantizerConfig(num_codes=4, code_dim=2, **options))
+        vq = VectorQuantizer(VQOptions(num_codes=4, code_dim=2, **options))
         if name == "ema codebook, fixed codes":
             vq.codebook.copy_(FIXED)
             vq.ema_sum.copy_(FIXED)  # unit counts: consistent EMA statistics

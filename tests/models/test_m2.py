@@ -138,6 +138,52 @@ def test_m2_models_the_first_categorical_task_and_needs_one():
               info).task == "other"
 
 
+def test_m2_models_a_binary_task_as_two_classes_in_its_0_1_values():
+    binary = {"x": TaskSpec("x", "regression"), "smiling": TaskSpec("smiling", "binary"),
+              "male": TaskSpec("male", "binary")}
+    torch.manual_seed(0)
+    model = M2(M2Config(latent_dim=D, encoder=BodyConfig(arch="mlp", hidden=[16])),
+               DataInfo(SHAPE, binary))
+    assert model.task == "smiling" and model.n_classes == 2  # the first discrete task
+    assert model.tasks == {"smiling": binary["smiling"]}  # metrics read the binary kind
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(6, *SHAPE, generator=g), torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+    labelled = torch.tensor([True, True, True, False, False, False])
+    out = model(Batch(x, {"smiling": y}, {"smiling": labelled}))
+    ce = F.cross_entropy(model.class_logits(x[:3]), y[:3].long())
+    assert torch.allclose(out.terms["task/smiling"], ce)  # softmax CE over the classes 0 and 1
+    assert torch.isfinite(out.loss) and model.encode(x).loc.shape == (6, 2 + D)
+    assert set(model.predict(x)["smiling"].tolist()) <= {0, 1}
+    assert model.sample(2, condition={"smiling": 1.0}).shape == (2, *SHAPE)  # 0/1 as stored
+    assert model.intervene(x, "smiling", 0.0).shape == (6, *SHAPE)
+    with pytest.raises(UserError, match="use 0..1"):
+        model.sample(2, condition={"smiling": 0.5})
+    # a categorical task comes first wherever it is listed; otherwise the first binary one
+    mixed = DataInfo(SHAPE, {**binary, "shape": TASKS["shape"]})
+    assert M2(M2Config(encoder=BodyConfig(arch="mlp", hidden=[8])), mixed).task == "shape"
+    assert M2(M2Config(tasks=["x", "male", "smiling"], encoder=BodyConfig(
+        arch="mlp", hidden=[8])), mixed).task == "male"
+
+
+def test_m2_trains_and_is_evaluated_on_a_binary_task(tmp_path):
+    config = resolve_config({
+        "data": {"source": "digits", "image_size": 16, "n_labelled": 100},
+        "model": {"name": "m2", "latent_dim": 4, "tasks": ["parity"],
+                  "encoder": {"arch": "mlp", "hidden": [32]}},
+        "train": {"epochs": 2, "batch_size": 64, "progress": False},
+    })
+    run = train_run(config, tmp_path / "m2")
+    results = evaluate_run(run, "task", log=lambda _: None)
+    assert {"task/parity/accuracy", "task/parity/balanced_accuracy",
+            "chance/parity/accuracy"} <= set(results)
+    assert 0.0 <= results["task/parity/accuracy"] <= 1.0
+    assert not any(key.startswith("task/digit") for key in results)  # digit is only probed
+    for figure in ("intervention_parity.png", "conditional_parity.png"):
+        assert (run / "figures" / figure).is_file()  # one column per value, 0 and 1
+    model, _ = load(run)
+    assert model.task == "parity" and model.n_classes == 2
+
+
 def test_m2_learns_digits_from_100_labels_and_is_evaluated_like_the_others(tmp_path):
     config = resolve_config({
         "data": {"source": "digits", "image_size": 16, "n_labelled": 100,

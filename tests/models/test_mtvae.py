@@ -190,7 +190,8 @@ def test_conditional_samples_and_interventions_use_the_label(data):
 def test_option_errors_are_clear(data):
     with pytest.raises(UserError, match="layout=partitioned"):
         _model(data, layout="shared", prior="conditional")
-    with pytest.raises(UserError, match="too small"):
+    with pytest.raises(UserError, match="latent_dim=3 holds at most 1 task blocks of "
+                       "model.task_dim=2, not 5; raise model.latent_dim to at least 10"):
         _model(data, latent_dim=3, task_dim=2)
     with pytest.raises(UserError, match="Did you mean 'shape'"):
         _model(data, tasks=["shap"])

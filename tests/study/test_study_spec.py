@@ -189,3 +189,28 @@ def test_hypotheses_are_validated():
             parse_spec(spec_with(hypotheses=[hypothesis]))
     with pytest.raises(UserError, match="declared twice"):
         parse_spec(spec_with(hypotheses=[good, good]))
+
+
+def test_other_image_data_drops_the_variants_task_lists_and_keeps_an_absolute_path(tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    quick = with_data(load_preset("quick"), "celeba:faces")
+    source = f"celeba:{tmp_path / 'faces'}"
+    five = ["Smiling", "Male", "Eyeglasses", "Young", "Wearing_Hat"]  # celeba's default tasks
+    assert list(quick.datasets) == [source] and quick.datasets[source].tasks == five
+    assert "model.tasks" not in quick.variants["m2"].set  # m2's [digit]: celeba's tasks apply
+    run = next(r for r in expand(quick).runs.values() if r.model == "mtvae")
+    assert run.config["data"]["source"] == source and run.config["model"]["tasks"] == five
+
+
+def test_the_celeba_preset_keeps_its_attributes_on_your_copy():
+    preset = load_preset("celeba")
+    plan = expand(preset)
+    assert (len(plan.cells), len(plan.runs)) == (75, 69)  # docs/guides/studies.md
+    assert len({train_id(r.config) for r in plan.runs.values()}) == 51
+    mine = with_data(preset, "celeba:/data/celeba")
+    assert list(mine.datasets) == ["celeba:/data/celeba"]
+    assert mine.datasets["celeba:/data/celeba"] == preset.datasets["celeba:~/data/celeba"]
+    assert mine.conditions == preset.conditions
+    npz = with_data(parse_spec(spec_with(datasets={"npz:/a.npz": {"tasks": ["t"]}})), "npz:/b.npz")
+    assert npz.datasets["npz:/b.npz"].tasks is None  # another npz file has its own tasks

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mtvae.data.byte_images import ByteImages, take_rows
 from mtvae.data.dataset import Dataset, Split
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError
@@ -77,7 +78,7 @@ def build_dataset(
 ) -> Dataset:
     """A dataset whose splits index into ``pools``.
 
-    ``pools`` maps a pool name to ``(x (N, C, H, W), {task: (N,) targets})``; ``parts`` maps
+    ``pools`` maps a pool name to ``(x (N, C, H, W) or ByteImages, {task: (N,) targets})``; ``parts`` maps
     train/val/test to ``(pool name, indices)``.
     """
     splits = {}
@@ -85,7 +86,7 @@ def build_dataset(
         x, targets = pools[pool]
         idx = torch.from_numpy(np.asarray(index, dtype=np.int64))
         splits[split] = Split(
-            x=x[idx].contiguous(),
+            x=take_rows(x, idx) if isinstance(x, ByteImages) else x[idx].contiguous(),
             targets={t: _as_target(tasks[t], v)[idx] for t, v in targets.items()},
         )
     return Dataset(name=name, **splits, tasks=tasks, description=description)

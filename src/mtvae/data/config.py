@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from mtvae.base import StrictModel
+
+OMITTED_AT_DEFAULT = ("skip_unreadable",)
 
 
 class DataConfig(StrictModel):
     """Which data to train on and how much of it."""
 
-    source: str = Field("shapes", description="shapes | fashion-mnist | mnist | digits | npz:PATH")
+    source: str = Field(
+        "shapes", description="shapes | fashion-mnist | mnist | digits | npz:PATH | celeba:DIR "
+        "| folder:PATH (mtvae datasets lists them)")
     root: str | None = Field(None, description="directory holding the source's files")
     n_train: int | None = Field(None, ge=1, description="training-set size (default: source's)")
     n_val: int | None = Field(None, ge=1, description="validation-set size (default: source's)")
@@ -20,7 +24,12 @@ class DataConfig(StrictModel):
     image_size: int = Field(
         32, ge=16, le=128,
         description="image side: shapes render at it, mnist/fashion-mnist (28x28) are zero-padded "
-        "to it (28: native), digits (8x8) upsampled to it (a multiple of 8); npz keeps its own",
+        "to it (28: native), digits (8x8) upsampled to it (a multiple of 8), celeba and folder "
+        "images resized to it (celeba's default: 64); npz keeps its own",
+    )
+    skip_unreadable: bool = Field(
+        False, description="celeba/folder: leave out image files that cannot be decoded (their "
+        "count is in the dataset's description) instead of stopping with an error naming them",
     )
     label_fraction: float | dict[str, float] = Field(
         1.0, description="share of training labels kept: one number, or per task {task: share}"
@@ -62,6 +71,28 @@ class DataConfig(StrictModel):
         "shape=0&x>0.5",
     )
     seed: int = Field(0, ge=0, description="seed of the data itself (generation and splits)")
+
+    @model_serializer(mode="wrap")
+    def _omit_new_keys_at_default(self, handler) -> dict[str, Any]:
+        """Keys added after studies existed are left out at their default: a run id hashes the
+        resolved config, so existing studies keep their ids (and resume) across versions."""
+        out = handler(self)
+        for key in OMITTED_AT_DEFAULT:
+            if key in out and getattr(self, key) == type(self).model_fields[key].default:
+                del out[key]
+        return out
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_image_size(cls, value: Any) -> Any:
+        """A source's own default side (celeba: 64) where data.image_size is not set."""
+        if isinstance(value, dict) and "image_size" not in value:
+            from mtvae.data.sources import SOURCES
+
+            entry = SOURCES.get(str(value.get("source", "")).partition(":")[0])
+            if entry is not None and entry.image_size is not None:
+                return {**value, "image_size": entry.image_size}
+        return value
 
     @field_validator("extra_tasks")
     @classmethod

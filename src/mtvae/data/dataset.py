@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mtvae.data.byte_images import ByteImages, take_rows
 from mtvae.data.tasks import TaskSpec
 
 
@@ -14,12 +15,13 @@ from mtvae.data.tasks import TaskSpec
 class Split:
     """One split held in memory as tensors.
 
-    ``x`` is ``(N, C, H, W)`` float32 in ``[0, 1]``; ``targets[task]`` is ``(N,)`` (or
+    ``x`` is ``(N, C, H, W)`` float32 in ``[0, 1]``, or :class:`ByteImages` (uint8 images
+    decoded from files, which index as such float32); ``targets[task]`` is ``(N,)`` (or
     ``(N, K)`` for multilabel); ``masks[task]`` is ``(N,)`` bool, True where the label is known;
     ``factors`` is ``(N, F)`` int64 factor levels when the generative factors are known.
     """
 
-    x: torch.Tensor
+    x: torch.Tensor | ByteImages
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
     masks: dict[str, torch.Tensor] = field(default_factory=dict)
     factors: torch.Tensor | None = None
@@ -39,7 +41,7 @@ class Split:
     def subset(self, index: torch.Tensor | slice) -> Split:
         """Return the rows selected by ``index`` as a new split (tensors are indexed, not shared)."""
         return Split(
-            x=self.x[index],
+            x=take_rows(self.x, index),
             targets={k: v[index] for k, v in self.targets.items()},
             masks={k: v[index] for k, v in self.masks.items()},
             factors=None if self.factors is None else self.factors[index],

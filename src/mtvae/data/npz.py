@@ -113,9 +113,9 @@ def load_npz(
         if isinstance(declared, str):
             declared = SidecarTask(kind=declared)
         mask = _mask(masks.get(task), n, f, task)
-        targets[task], tasks[task] = _labels(y, mask, declared, n, f, task)
+        targets[task], tasks[task] = validate_labels(y, mask, declared, n, f, task)
         known[task] = mask
-    parts = _parts(split, n, n_val, n_test, seed, f)
+    parts = split_parts(split, n, n_val, n_test, seed, f)
     dataset = build_dataset(
         "npz", {"all": (x, targets)}, {s: ("all", idx) for s, idx in parts.items()}, tasks,
         f"your data from {path}: {n} samples of shape {tuple(x.shape[1:])}; "
@@ -181,6 +181,13 @@ def npz_headers(path: Path) -> dict[str, tuple[np.dtype, tuple[int, ...]]] | Non
     except Exception:  # noqa: BLE001 - any damage: the reader itself reports it, named
         return None
     return headers
+
+
+def npz_tasks(path: Path) -> list[str] | None:
+    """The tasks of an ``.npz`` (its ``y_<task>`` arrays), from the archive's headers alone;
+    None when they cannot be read (loading then says what is wrong)."""
+    headers = npz_headers(path) if path.is_file() else None
+    return None if headers is None else [name[2:] for name in headers if name.startswith("y_")]
 
 
 def check_npz_memory(path: Path) -> None:
@@ -286,46 +293,49 @@ def _mask(mask, n: int, f: str, task: str) -> np.ndarray:
     return mask.astype(bool)
 
 
-def _labels(y: np.ndarray, mask: np.ndarray, declared, n: int, f: str, task: str):
-    """Validate one label array; return ``(targets, TaskSpec)``."""
+def validate_labels(y: np.ndarray, mask: np.ndarray, declared, n: int, f: str, task: str,
+            what: str | None = None):
+    """Validate one label array; return ``(targets, TaskSpec)``. ``what`` names it in messages
+    (default: the array ``y_<task>``)."""
     name = f"y_{task}"
+    what = what or f"Array '{name}'"
     if not _TASK_NAME.fullmatch(task):
-        raise UserError(f"Array '{name}' in {f}: task names may use letters, digits, _ . - only.")
+        raise UserError(f"{what} in {f}: task names may use letters, digits, _ . - only.")
     if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
-        raise UserError(f"Array '{name}' in {f} has dtype {y.dtype}; labels must be numbers.")
+        raise UserError(f"{what} in {f} has dtype {y.dtype}; labels must be numbers.")
     if y.ndim not in (1, 2) or len(y) != n:
-        raise UserError(f"Array '{name}' in {f} has shape {y.shape} but x has {n} samples; "
+        raise UserError(f"{what} in {f} has shape {y.shape} but x has {n} samples; "
                         f"expected ({n},) (or ({n}, K) for multilabel).")
     if y.size == 0:
-        raise UserError(f"Array '{name}' in {f} is empty (shape {y.shape}).")
+        raise UserError(f"{what} in {f} is empty (shape {y.shape}).")
     _check_finite(y, f, name, mask)
     y = np.where(mask.reshape(-1, *([1] * (y.ndim - 1))), y, y.dtype.type(0))  # unknown: 0
     kind = declared.kind if declared else _infer_kind(y, f, name)
     description = declared.description if declared else f"from {name} ({kind}, inferred)"
     k = declared.n_classes if declared else None
     if (y.ndim == 2) != (kind == "multilabel"):
-        raise UserError(f"Array '{name}' in {f} has shape {y.shape}: a {kind} task needs "
+        raise UserError(f"{what} in {f} has shape {y.shape}: a {kind} task needs "
                         + ("(N, K)." if kind == "multilabel" else "one label per sample, (N,)."))
     if kind == "regression":
         return y.astype(np.float32), TaskSpec(task, kind, description=description)
     if kind == "multilabel":
         k = k or y.shape[1]
-        _check_values(y[mask], (0, 1), f, name, "multilabel entries must be 0 or 1")
+        _check_values(y[mask], (0, 1), f, what, "multilabel entries must be 0 or 1")
         if y.shape[1] != k:
-            raise UserError(f"Array '{name}' in {f} has {y.shape[1]} columns but the sidecar "
+            raise UserError(f"{what} in {f} has {y.shape[1]} columns but the sidecar "
                             f"declares {k} classes.")
         return y.astype(np.float32), TaskSpec(task, kind, k, description)
     if kind == "binary":
-        _check_values(y[mask], (0, 1), f, name, "binary labels must be 0 or 1")
+        _check_values(y[mask], (0, 1), f, what, "binary labels must be 0 or 1")
         return y.astype(np.float32), TaskSpec(task, kind, description=description)
     known = y[mask]
     if np.any(known != np.round(known)):
-        raise UserError(f"Array '{name}' in {f} holds non-integer values for a categorical task.")
+        raise UserError(f"{what} in {f} holds non-integer values for a categorical task.")
     k = k or int(known.max()) + 1
-    _check_values(known, range(k), f, name,
+    _check_values(known, range(k), f, what,
                   f"labels must be classes 0..{k - 1}" + (" as the sidecar declares" if declared else ""))
     if k < 2:
-        raise UserError(f"Array '{name}' in {f} holds a single class; a categorical task needs "
+        raise UserError(f"{what} in {f} holds a single class; a categorical task needs "
                         "at least 2 (or declare n_classes in the sidecar).")
     return y.astype(np.int64), TaskSpec(task, "categorical", k, description)
 
@@ -346,16 +356,16 @@ def _infer_kind(y: np.ndarray, f: str, name: str) -> str:
     return "regression"
 
 
-def _check_values(values: np.ndarray, allowed, f: str, name: str, rule: str) -> None:
+def _check_values(values: np.ndarray, allowed, f: str, what: str, rule: str) -> None:
     allowed = np.asarray(list(allowed))
     bad = ~np.isin(values, allowed)
     if bad.any():
         example = float(values[bad].flat[0])
-        raise UserError(f"Array '{name}' in {f} holds the value {example:g}, outside the "
+        raise UserError(f"{what} in {f} holds the value {example:g}, outside the "
                         f"declared classes: {rule}.")
 
 
-def _parts(split, n: int, n_val, n_test, seed: int, f: str) -> dict[str, np.ndarray]:
+def split_parts(split, n: int, n_val, n_test, seed: int, f: str) -> dict[str, np.ndarray]:
     if split is None:
         n_val = max(1, round(0.1 * n)) if n_val is None else n_val
         n_test = max(1, round(0.1 * n)) if n_test is None else n_test
@@ -366,7 +376,7 @@ def _parts(split, n: int, n_val, n_test, seed: int, f: str) -> dict[str, np.ndar
     if split.shape != (n,) or not np.issubdtype(split.dtype, np.integer):
         raise UserError(f"Array 'split' in {f} must be integers of shape ({n},), got "
                         f"{split.dtype} {split.shape}.")
-    _check_values(split, (0, 1, 2), f, "split", "use 0 (train), 1 (val) or 2 (test)")
+    _check_values(split, (0, 1, 2), f, "Array 'split'", "use 0 (train), 1 (val) or 2 (test)")
     parts = {name: np.flatnonzero(split == i) for i, name in enumerate(SPLIT_NAMES)}
     for name, idx in parts.items():
         if not len(idx):

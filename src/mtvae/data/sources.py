@@ -1,6 +1,7 @@
 """Data sources by name, and :func:`load_dataset`, the one way in.
 
-Sources: ``shapes`` (built in), ``fashion-mnist``, ``mnist``, ``digits`` and ``npz:PATH``.
+Sources: ``shapes`` (built in), ``fashion-mnist``, ``mnist``, ``digits``, ``npz:PATH``, and image
+files: ``celeba:DIR`` (CelebA's published layout) and ``folder:PATH`` (images + a label table).
 Whatever the source, :func:`load_dataset` then applies the experimental conditions in a fixed
 order: the nuisance factor, extra (random / composite) tasks, the held-out region (``ood``
 split), the training-set size (a prefix of the source's seeded training order, so a smaller
@@ -35,6 +36,14 @@ class SourceEntry:
     generated: bool = False  # can draw any number of samples (so holdouts keep split sizes)
     takes_path: bool = False  # named as NAME:PATH
     max_per_split: int | None = None  # a generated source's distinct samples, where finite
+    image_size: int | None = None  # the data.image_size it loads at when none is set
+    # its task names, read from a file header without decoding anything (NAME:PATH sources
+    # check model.tasks, and the tasks a model can hold, with it first); None, or None from
+    # it: known only on loading
+    task_names: Callable[[str], list[str] | None] | None = None
+    fixed_tasks: bool = False  # every PATH holds the same tasks (celeba's 40 attributes)
+    # the tasks a study learns when it names none (celeba: 5 of its 40); None: every task
+    default_tasks: tuple[str, ...] | None = None
 
 
 def _load_shapes(cfg) -> Dataset:
@@ -72,6 +81,50 @@ def _load_npz(cfg) -> Dataset:
 
     path = cfg.source.partition(":")[2]
     return load_npz(path, n_val=cfg.n_val, n_test=cfg.n_test, seed=cfg.seed)
+
+
+def _load_celeba(cfg) -> Dataset:
+    from mtvae.data.celeba import load_celeba
+
+    return load_celeba(cfg.source.partition(":")[2], cfg.image_size, _early_sizes(cfg), cfg.seed,
+                       cfg.skip_unreadable)
+
+
+def _load_folder(cfg) -> Dataset:
+    from mtvae.data.folder import load_folder
+
+    return load_folder(cfg.source.partition(":")[2], cfg.image_size, cfg.root, n_val=cfg.n_val,
+                       n_test=cfg.n_test, seed=cfg.seed, skip_unreadable=cfg.skip_unreadable)
+
+
+def _early_sizes(cfg) -> dict[str, int | None]:
+    """Split sizes a source may cut to before building its splits (then only those images
+    are read into memory); none with a holdout, which removes samples after loading."""
+    return {s: None if cfg.holdout else getattr(cfg, f"n_{s}") for s in SPLITS}
+
+
+def _celeba_tasks(path: str) -> list[str]:
+    from mtvae.data.celeba import attribute_names
+
+    return attribute_names(path)
+
+
+def _folder_tasks(path: str) -> list[str]:
+    from mtvae.data.folder import folder_tasks
+
+    return folder_tasks(path)
+
+
+def _npz_tasks(path: str) -> list[str] | None:
+    from mtvae.data.npz import npz_tasks
+
+    return npz_tasks(Path(path).expanduser())
+
+
+def _celeba_default() -> tuple[str, ...]:
+    from mtvae.data.celeba import DEFAULT_ATTRIBUTES
+
+    return DEFAULT_ATTRIBUTES
 
 
 SOURCES: dict[str, SourceEntry] = {
@@ -112,6 +165,30 @@ SOURCES: dict[str, SourceEntry] = {
         "inferred or from a PATH.yaml sidecar), optional mask_<task>; seeded 80/10/10 split "
         "or your split array",
         takes_path=True,
+        task_names=_npz_tasks,
+    ),
+    "celeba": SourceEntry(
+        "celeba:DIR",
+        _load_celeba,
+        "CelebA in its published layout (DIR/img_align_celeba/*.jpg, list_attr_celeba.txt, "
+        "list_eval_partition.txt): 40 binary attribute tasks (Smiling, Male, ...); RGB faces "
+        "centre-cropped to 148 and resized to data.image_size (default 64); official "
+        "162770/19867/19962",
+        takes_path=True,
+        image_size=64,
+        task_names=_celeba_tasks,
+        fixed_tasks=True,
+        default_tasks=_celeba_default(),
+    ),
+    "folder": SourceEntry(
+        "folder:PATH",
+        _load_folder,
+        "your images (PNG/JPEG, grey or RGB, any size; resized to data.image_size) with a "
+        "label table PATH/labels.csv (or PATH itself): a filename column and tasks, one column "
+        "each (kinds inferred or from a sidecar; an empty cell is a missing label), optional "
+        "split column, else a seeded 80/10/10 split",
+        takes_path=True,
+        task_names=_folder_tasks,
     ),
 }
 
@@ -183,6 +260,72 @@ def check_source_memory(cfg) -> None:
         from mtvae.data.npz import check_npz_memory
 
         check_npz_memory(Path(arg).expanduser())
+    elif name == "celeba" and arg:
+        from mtvae.data.celeba import check_celeba_memory
+
+        check_celeba_memory(arg, cfg.image_size, _early_sizes(cfg))
+
+
+def check_task_names(cfg, tasks: list[str] | None) -> None:
+    """Refuse ``tasks`` (a model's ``model.tasks``) that the source does not have, from the
+    task names in its files' headers, before any image is decoded; a no-op for sources that
+    know their tasks only on loading (the model then checks them)."""
+    name, _, arg = cfg.source.partition(":")
+    entry = SOURCES.get(name)
+    if not tasks or entry is None or entry.task_names is None or not arg:
+        return
+    available = entry.task_names(arg)
+    if available is None:
+        return
+    for task in tasks:
+        if task not in available and task not in _extra_task_names(cfg):
+            raise unknown_name(f"task of {cfg.source}", task, available)
+
+
+def planned_tasks(cfg, tasks: list[str] | None) -> list[str] | None:
+    """The tasks a model learns on data ``cfg``: ``tasks`` (its ``model.tasks``) when named,
+    else every task of the source (from its files' headers) and of ``data.extra_tasks``, read
+    without decoding anything; None when the source knows its tasks only on loading."""
+    if tasks is not None:
+        return list(tasks)
+    name, _, arg = cfg.source.partition(":")
+    entry = SOURCES.get(name)
+    if entry is None or entry.task_names is None or not arg:
+        return None
+    available = entry.task_names(arg)
+    return None if available is None else [*available, *_extra_task_names(cfg)]
+
+
+def default_tasks(source: str) -> list[str] | None:
+    """The tasks a study on ``source`` learns when it names none (CelebA: five of its 40
+    attributes); None: every task of the data."""
+    entry = SOURCES.get(source.partition(":")[0])
+    return None if entry is None or entry.default_tasks is None else list(entry.default_tasks)
+
+
+def _extra_task_names(cfg) -> list[str]:
+    from mtvae.data.relatedness import parse_extra_task
+
+    return [parse_extra_task(spec).name for spec in cfg.extra_tasks]
+
+
+def same_tasks(source: str, other: str) -> bool:
+    """Whether two data sources hold the same tasks without reading them: the same name of a
+    source whose every PATH has the same tasks (``celeba:A`` and ``celeba:B``)."""
+    name = source.partition(":")[0]
+    entry = SOURCES.get(name)
+    return (entry is not None and entry.fixed_tasks and ":" in other
+            and other.partition(":")[0] == name)
+
+
+def absolute_source(source: str) -> str:
+    """``source`` with its PATH made absolute (NAME:PATH sources), so that a run or study
+    started elsewhere, or resumed from another directory, finds the same files."""
+    name, sep, arg = source.partition(":")
+    entry = SOURCES.get(name)
+    if not sep or not arg or entry is None or not entry.takes_path:
+        return source
+    return f"{name}:{Path(arg).expanduser().resolve()}"
 
 
 def _load_with_conditions(entry: SourceEntry, cfg) -> Dataset:

@@ -7,7 +7,8 @@ object knows the head a task needs (``head_size``), its loss (``per_sample_loss`
 raw output becomes a prediction (``predict``) or class probabilities (``probabilities``), how
 many values a label takes (``n_values``), how targets are stored (``target_dtype``) and what
 the label-policy and evaluation code asks of it (``discrete``, ``continuous``, ``scalar``,
-``label_score``). Code elsewhere asks the object instead of comparing kind names.
+``label_score``, ``as_categorical``). Code elsewhere asks the object instead of comparing kind
+names.
 
 Raw head outputs: logits ``(B, K)`` for categorical and multilabel tasks, one logit ``(B, 1)``
 for binary tasks, and ``(B, 2)`` (mean, log-variance) or ``(B, 1)`` (mean) for regression with
@@ -75,6 +76,12 @@ class TaskKind:
     def probe_labels(self, y: np.ndarray) -> np.ndarray:
         """Labels as a probe fits them: int64 classes for discrete kinds, values otherwise."""
         return y.astype(np.int64) if self.discrete else y
+
+    def as_categorical(self) -> TaskKind | None:
+        """The kind read as a categorical over its ``n_values`` classes (a binary task as 2
+        classes, so a model with a softmax over classes, e.g. M2, can learn it); None for kinds
+        without classes. Targets of either stay valid class indices once cast to int64."""
+        return Categorical(self.n_values) if self.discrete else None
 
 
 class Categorical(TaskKind):

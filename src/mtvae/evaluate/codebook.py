@@ -20,7 +20,7 @@ import torch
 from mtvae.evaluate.figures import save_grid
 from mtvae.evaluate.metric import info, outcome
 from mtvae.latent.autoregressive import UniformPrior
-from mtvae.latent.quantizer import CodeUsage
+from mtvae.latent.quantization import CodeUsage
 
 METRICS = (
     outcome("nll/vq_bound", "reconstruction", "lower", "nats per image",

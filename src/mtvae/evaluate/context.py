@@ -3,6 +3,7 @@ figures go."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,8 @@ class EvalContext:
     # figures not to draw (by name, e.g. "training_curves"): a study's worker skips those its
     # report draws from stored numbers when it adds a family for the report's sake
     skip_figures: frozenset[str] = frozenset()
+    # where a family says why it leaves some of its metrics out (the evaluation's log)
+    log: Callable[[str], None] = print
 
     @property
     def figures(self) -> Path:

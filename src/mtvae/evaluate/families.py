@@ -190,9 +190,14 @@ def needs_factors(ctx: EvalContext) -> str | None:
 
 
 def needs_blocks(ctx: EvalContext) -> str | None:
-    """Leakage needs a latent split into more than one block."""
+    """Leakage needs a latent split into more than one block, and enough test samples that
+    carry every task's label for its probes' 70/30 split."""
     if not isinstance(ctx.model, Blocked) or len(ctx.model.blocks) < 2:
         return f"{type(ctx.model).__name__} has a single latent block (nothing can leak)"
+    n = int(_leakage_rows(ctx).sum())
+    if n < MIN_LEAKAGE_ROWS:  # e.g. a label table with many empty cells, or a tiny test split
+        return (f"only {n} test sample(s) carry every task's label; the leakage probes need "
+                f"at least {MIN_LEAKAGE_ROWS}")
     return needs_representation(ctx)
 
 
@@ -284,16 +289,27 @@ def evaluate_disentanglement(ctx: EvalContext) -> dict[str, float]:
 # ----------------------------------------------------------------------------- leakage
 
 
+MIN_LEAKAGE_ROWS = 10  # fully labelled test samples: a 70/30 probe split needs a few each side
+
+
+def _leakage_tasks(ctx: EvalContext) -> dict:
+    tasks = (ctx.model.tasks if isinstance(ctx.model, Multitask) else None) or ctx.data.tasks
+    return {t: spec for t, spec in tasks.items() if spec.task_kind.scalar}
+
+
+def _leakage_rows(ctx: EvalContext) -> np.ndarray:
+    """The test samples labelled for every task the leakage probes predict."""
+    rows = np.ones(len(ctx.data.test), dtype=bool)
+    for task in _leakage_tasks(ctx):
+        rows &= ctx.data.test.masks[task].numpy()
+    return rows
+
+
 @quiet_fits()
 def leakage_scores(ctx: EvalContext) -> dict[str, dict[str, float]]:
     """``{block: {task: score}}`` on the test split (rows labelled for every task); a random
     70/30 split of them fits and scores each linear probe (accuracy or R^2)."""
-    tasks = (ctx.model.tasks if isinstance(ctx.model, Multitask) else None) or ctx.data.tasks
-    tasks = {t: spec for t, spec in tasks.items() if spec.task_kind.scalar}
-    test = ctx.data.test
-    rows = np.ones(len(test), dtype=bool)
-    for task in tasks:
-        rows &= test.masks[task].numpy()
+    tasks, test, rows = _leakage_tasks(ctx), ctx.data.test, _leakage_rows(ctx)
     codes = split_representation(ctx, "test")[rows]
     block_codes = {name: codes[:, s] for name, s in blocks(ctx.model, codes.shape[1]).items()}
     targets = {t: (test.targets[t].numpy()[rows], spec.kind) for t, spec in tasks.items()}
@@ -323,22 +339,38 @@ def draw_samples(model, n: int, batch_size: int, seed: int, condition=None) -> t
     return torch.cat(parts)
 
 
+PR_K = 3  # precision/recall: each point's manifold ball reaches its 3rd nearest neighbour
+
+
 def evaluate_generation(ctx: EvalContext) -> dict[str, float]:
-    """FD, KID, precision/recall (k=3) in the reference classifier's features; coherence."""
+    """FD, KID, precision/recall (k=3) in the reference classifier's features; coherence.
+
+    The four metrics that compare samples with test images need more than ``PR_K`` test images
+    (a k-th nearest neighbour among the others); with fewer they are left out with a line to
+    the log, and the rest (coherence, the reference accuracy) are still reported.
+    """
     cfg, seed = ctx.config.eval, ctx.config.seed
     ref = reference_classifier(ctx.data)
     n = cfg.gen_samples
-    real = ref.features(ctx.data.test.x[:n], cfg.batch_size)
-    fake = ref.features(draw_samples(ctx.model, n, cfg.batch_size, seed), cfg.batch_size)
-    kid = gen.kernel_distance(real, fake, n_subsets=cfg.kid_subsets, rng=seed)
+    test = ctx.data.test.x[:n]
     results = {
-        "gen/fd": gen.frechet_distance(real, fake)["frechet_distance"],
-        "gen/kid": kid["kid"],
-        **{f"gen/{k}": v for k, v in gen.precision_recall(real, fake, k=3).items()},
         "gen/n_samples": n,
-        "gen/n_real": len(real),
+        "gen/n_real": len(test),
         "gen/reference_accuracy": ref.accuracy(ctx.data.test),
     }
+    if len(test) > PR_K:
+        real = ref.features(test, cfg.batch_size)
+        fake = ref.features(draw_samples(ctx.model, n, cfg.batch_size, seed), cfg.batch_size)
+        kid = gen.kernel_distance(real, fake, n_subsets=cfg.kid_subsets, rng=seed)
+        results |= {
+            "gen/fd": gen.frechet_distance(real, fake)["frechet_distance"],
+            "gen/kid": kid["kid"],
+            **{f"gen/{k}": v for k, v in gen.precision_recall(real, fake, k=PR_K).items()},
+        }
+    else:  # e.g. a folder of images whose split leaves a handful for testing
+        ctx.log(f"skipped gen/fd, gen/kid, gen/precision, gen/recall: the test split has "
+                f"{len(test)} image(s) and comparing samples with them needs at least "
+                f"{PR_K + 1} (precision/recall reach each image's {PR_K}rd nearest neighbour)")
     if ref.task in discrete_conditional_tasks(ctx.model):
         results[f"gen/coherence/{ref.task}"] = _coherence(ctx, ref)
     return results

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mtvae.data.byte_images import image_bytes
 from mtvae.data.dataset import Dataset, Split
 from mtvae.errors import UserError
 from mtvae.train.checkpoint import load_state_into, read_weights, save_weights
@@ -110,7 +111,7 @@ def fingerprint(data: Dataset, task: str) -> str:
     for split in (data.train, data.val):
         for tensor in (split.x, split.targets[task]):
             h.update(str((tuple(tensor.shape), tensor.dtype)).encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            h.update(image_bytes(tensor))  # uint8 images hash their bytes
     return h.hexdigest()
 
 

@@ -33,7 +33,7 @@ def _batch_representation(model, kind: str, x: torch.Tensor) -> torch.Tensor:
         return model.representation(x)
     if kind == "posterior_mean":
         return model.encode(x).loc
-    return model.quantizer.lookup(model.encode_codes(x)).flatten(1)
+    return model.quantizer.codes_from_indices(model.encode_codes(x)).flatten(1)
 
 
 @torch.no_grad()

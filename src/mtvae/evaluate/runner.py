@@ -178,7 +178,8 @@ def evaluate_model(
     written raises :class:`FamilyWriteFailed` once its family's metrics are computed. Reading
     and writing ``results.json`` is the run's (:func:`mtvae.runs.evaluate_run`).
     """
-    ctx = EvalContext(model, data, config, Path(run_dir), skip_figures=frozenset(skip_figures))
+    ctx = EvalContext(model, data, config, Path(run_dir), skip_figures=frozenset(skip_figures),
+                      log=log)
     torch.manual_seed(seed)  # evaluation draws are reproducible
     results: dict = {}
     for name in families:

@@ -1,1 +1,1 @@
-"""Latent variables: Gaussian posteriors, vector quantizers, priors."""
+"""Latent variables: Gaussian posteriors, quantizers (VQ, FSQ), priors."""

@@ -1,21 +1,24 @@
 """Vector quantisation bottleneck (van den Oord et al. 2017, "Neural Discrete Representation
-Learning"), with optional EMA codebook updates, dead-code restarts, k-means initialisation and
-cosine-similarity codes.
+Learning"), with optional EMA codebook updates, dead-code restarts, k-means initialisation,
+cosine-similarity codes, and two gradient estimators: the straight-through copy and the
+rotation trick (Fifty et al. 2024, "Restructuring Vector Quantization with the Rotation Trick").
 
-Layout: the code dimension is dim 1, as for ``nn.Conv2d``. Inputs may be flat ``(B, D)``,
-sequences ``(B, D, L)`` or grids ``(B, D, H, W)``; the output has the input's layout and the
-indices have the input's shape without dim 1, e.g. ``(B, H, W)`` for a grid.
+Layout: the code dimension is dim 1, as for ``nn.Conv2d`` (see :mod:`mtvae.latent.quantization`,
+whose :class:`~mtvae.latent.quantization.Quantizer` interface this module implements).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import ClassVar, Literal
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor, nn
+
+from mtvae.base import StrictModel
+from mtvae.latent.quantization import Quantized, Quantizer, perplexity
 
 
 def _distributed() -> bool:
@@ -41,10 +44,15 @@ def _from_rank_zero(t: Tensor) -> None:
 KMEANS_ITERS = 10  # Lloyd iterations for k-means initialisation; a few suffice from k-means++ seeds
 
 
-class QuantizerConfig(BaseModel):
-    """Configuration of a :class:`VectorQuantizer`."""
+VQGradient = Literal["straight_through", "rotation"]
 
-    model_config = ConfigDict(extra="forbid")
+
+class VQOptions(StrictModel):
+    """Options of a :class:`VectorQuantizer` (``model.quantizer`` with ``kind: vq``)."""
+
+    # keys added after run directories existed: written to a resolved config only when they
+    # differ from their default, so the configs (and run ids) of earlier runs stay the same
+    LATER_KEYS: ClassVar[tuple[str, ...]] = ("gradient",)
 
     num_codes: int = Field(128, gt=0, description="codebook size K")
     code_dim: int = Field(16, gt=0, description="code dimension D")
@@ -60,19 +68,11 @@ class QuantizerConfig(BaseModel):
     )
     kmeans_init: bool = Field(False, description="k-means init on the first training batch")
     cosine: bool = Field(False, description="l2-normalise inputs and codes")
-
-
-@dataclass
-class Quantized:
-    """Output of :class:`VectorQuantizer`. All statistics are 0-dim tensors (no host sync)."""
-
-    z_q: Tensor  # straight-through quantised input, same shape as the input
-    indices: Tensor  # long, input shape without the code dim
-    loss: Tensor  # codebook + beta * commitment (beta * commitment with EMA)
-    codebook_loss: Tensor  # detached
-    commitment_loss: Tensor  # detached
-    perplexity: Tensor  # exp(entropy) of the batch's code usage
-    used: Tensor  # number of distinct codes in the batch
+    gradient: VQGradient = Field(
+        "straight_through", description="how the reconstruction's gradient passes the "
+        "quantisation to the encoder: straight_through (copied unchanged) or rotation (rotated "
+        "and rescaled by the map from the encoder output onto its code, Fifty et al. 2024)"
+    )
 
 
 def squared_distances(z: Tensor, codebook: Tensor) -> Tensor:
@@ -87,13 +87,24 @@ def nearest_codes(z: Tensor, codebook: Tensor) -> Tensor:
     return squared_distances(z, codebook).argmin(1)
 
 
-def perplexity(counts: Tensor) -> Tensor:
-    """``exp`` of the entropy of the usage frequencies ``counts / counts.sum()``.
+def rotation_trick(e: Tensor, q: Tensor, eps: float = 1e-12) -> Tensor:
+    """``q`` ``(N, D)`` in the forward; in the backward the gradient ``g`` reaching the output
+    reaches ``e`` ``(N, D)`` as ``(||q|| / ||e||) R^T g`` (Fifty et al. 2024, eq. 4 and sec. 4.2).
 
-    Equals K for uniform usage of K codes and 1 when a single code is used.
+    ``R = I - 2 r r^T + 2 q̂ ê^T`` with ``ê = e/||e||``, ``q̂ = q/||q||``, ``r = (ê + q̂)/||ê + q̂||``
+    is the rotation in the plane of ``e`` and ``q`` that takes ``ê`` to ``q̂``, so
+    ``(||q|| / ||e||) R e = q``. The scale and the rotation are treated as constants
+    (detached), so the output is linear in ``e``; no gradient reaches ``q`` through it. The
+    forward returns ``q`` itself plus an exact zero, so its value is the code, bit for bit.
     """
-    p = counts.float() / counts.sum().clamp_min(1)
-    return torch.exp(-torch.special.xlogy(p, p).sum())
+    e_norm = e.norm(dim=1, keepdim=True).clamp_min(eps)  # (N, 1)
+    q_norm = q.norm(dim=1, keepdim=True).clamp_min(eps)
+    e_hat, q_hat = (e / e_norm).detach(), (q / q_norm).detach()
+    r = F.normalize(e_hat + q_hat, dim=1)  # (N, D), a constant: built from detached parts
+    # R e without forming R (N x D x D): e - 2 (r.e) r + 2 (ê.e) q̂
+    rotated = e - 2 * (e * r).sum(1, keepdim=True) * r + 2 * (e * e_hat).sum(1, keepdim=True) * q_hat
+    transformed = (q_norm / e_norm).detach() * rotated
+    return q.detach() + (transformed - transformed.detach())
 
 
 def kmeans(x: Tensor, k: int, iters: int = KMEANS_ITERS, spherical: bool = False) -> Tensor:
@@ -128,7 +139,7 @@ def _kmeans_pp_seeds(x: Tensor, k: int) -> Tensor:
     return torch.cat(seeds)
 
 
-class VectorQuantizer(nn.Module):
+class VectorQuantizer(Quantizer):
     """Maps each ``D``-vector at dim 1 of the input to its nearest of ``K`` learned codes.
 
     Training-mode forwards also update the module's state (EMA codebook, usage counters, dead-code
@@ -137,9 +148,9 @@ class VectorQuantizer(nn.Module):
     and codes placed from data (restarts, k-means) are rank 0's choice, broadcast.
     """
 
-    def __init__(self, config: QuantizerConfig | None = None) -> None:
+    def __init__(self, config: VQOptions | None = None) -> None:
         super().__init__()
-        self.config = config or QuantizerConfig()
+        self.config = config or VQOptions()
         k, d = self.config.num_codes, self.config.code_dim
         # unit scale, like Sonnet's VQ-VAE: matches normalised encoder outputs
         codebook = torch.randn(k, d)
@@ -153,9 +164,32 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("unused_steps", torch.zeros(k, dtype=torch.long))
         self.register_buffer("initialized", torch.tensor(not self.config.kmeans_init))
 
+    @property
+    def n_codes(self) -> int:
+        """Codebook size K."""
+        return self.config.num_codes
+
+    @staticmethod
+    def code_dim_of(options: VQOptions) -> int:
+        """Code dimension D, as configured."""
+        return options.code_dim
+
+    @staticmethod
+    def describe(options: VQOptions) -> str:
+        """E.g. "vq: 32 codes of dimension 2, EMA codebook (decay 0.99), straight-through ..."."""
+        parts = [f"vq: {options.num_codes} codes of dimension {options.code_dim}",
+                 f"EMA codebook (decay {options.ema_decay:g})" if options.ema else "codebook loss",
+                 f"commitment weight {options.beta:g}",
+                 "rotation-trick gradient" if options.gradient == "rotation"
+                 else "straight-through gradient",
+                 f"dead codes restarted after {options.dead_code_steps} steps"
+                 if options.dead_code_steps else "no dead-code restarts"]
+        parts += ["k-means init"] * options.kmeans_init + ["cosine codes"] * options.cosine
+        return ", ".join(parts)
+
     def forward(self, z: Tensor) -> Quantized:
         """Quantise ``z`` of shape ``(B, D, *spatial)``."""
-        flat = self._flatten(z)  # (N, D)
+        flat = self.flatten(z)  # (N, D)
         if self.config.cosine:
             flat = F.normalize(flat, dim=1)
         if self.config.kmeans_init and self.training and not self.initialized:
@@ -168,12 +202,15 @@ class VectorQuantizer(nn.Module):
         loss = self.config.beta * commitment
         if not self.config.ema:
             loss = loss + codebook_loss
-        z_q = flat + (codes - flat).detach()  # straight-through estimator
+        if self.config.gradient == "rotation":
+            z_q = rotation_trick(flat, codes)
+        else:
+            z_q = flat + (codes - flat).detach()  # straight-through estimator
         counts = torch.bincount(indices, minlength=self.config.num_codes)
         if self.training:
             self._update_state(flat.detach(), indices, counts)
         return Quantized(
-            z_q=self._unflatten(z_q, z.shape),
+            z_q=self.unflatten(z_q, z.shape),
             indices=indices.view(z.shape[0], *z.shape[2:]),
             loss=loss,
             codebook_loss=codebook_loss.detach(),
@@ -183,17 +220,17 @@ class VectorQuantizer(nn.Module):
         )
 
     @torch.no_grad()
-    def nearest(self, z: Tensor) -> Tensor:
+    def indices(self, z: Tensor) -> Tensor:
         """Indices of the nearest codes for ``z`` ``(B, D, *spatial)``: ``(B, *spatial)``.
 
         The forward's indices without its side effects: no state changes in any mode.
         """
-        flat = self._flatten(z)
+        flat = self.flatten(z)
         if self.config.cosine:
             flat = F.normalize(flat, dim=1)
         return nearest_codes(flat, self._codes()).view(z.shape[0], *z.shape[2:])
 
-    def lookup(self, indices: Tensor) -> Tensor:
+    def codes_from_indices(self, indices: Tensor) -> Tensor:
         """Decode indices ``(B, *spatial)`` to code vectors ``(B, D, *spatial)``."""
         if indices.ndim < 1:
             raise ValueError("indices need a batch dimension")
@@ -206,19 +243,6 @@ class VectorQuantizer(nn.Module):
         # in-place state updates after the forward leave backward intact
         codes = self.codebook if indices is None else self.codebook[indices]
         return F.normalize(codes, dim=1) if self.config.cosine else codes
-
-    def _flatten(self, z: Tensor) -> Tensor:
-        """``(B, D, *spatial) -> (N, D)``."""
-        if z.ndim < 2 or z.shape[1] != self.config.code_dim:
-            raise ValueError(
-                f"expected input (B, {self.config.code_dim}, ...) with the code dim at dim 1, "
-                f"got shape {tuple(z.shape)}"
-            )
-        return z.movedim(1, -1).reshape(-1, self.config.code_dim)
-
-    def _unflatten(self, flat: Tensor, shape: torch.Size) -> Tensor:
-        """``(N, D) -> (B, D, *spatial)``, the inverse of :meth:`_flatten`."""
-        return flat.view(shape[0], *shape[2:], shape[1]).movedim(-1, 1)
 
     @torch.no_grad()
     def _update_state(self, flat: Tensor, indices: Tensor, counts: Tensor) -> None:
@@ -269,34 +293,3 @@ class VectorQuantizer(nn.Module):
             self._reset_ema_rows(torch.ones_like(self.ema_count, dtype=torch.bool))
         self.initialized.fill_(True)
 
-
-class CodeUsage:
-    """Streaming code-usage statistics over many batches (``update`` / ``compute`` / ``reset``).
-
-    ``compute`` returns ``perplexity`` (exp entropy of usage), ``usage`` (fraction of codes used
-    at least once) and ``dead`` (number of codes never used).
-    """
-
-    def __init__(self, num_codes: int) -> None:
-        self.num_codes = num_codes
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget all counts."""
-        self.counts = torch.zeros(self.num_codes, dtype=torch.long)
-
-    def update(self, indices: Tensor) -> None:
-        """Add the codes in ``indices`` (any shape) to the counts."""
-        counts = torch.bincount(indices.reshape(-1), minlength=self.num_codes)
-        if len(counts) > self.num_codes:
-            raise ValueError(f"indices must lie in [0, {self.num_codes}), got {len(counts) - 1}")
-        self.counts = self.counts.to(counts.device) + counts
-
-    def compute(self) -> dict[str, float]:
-        """Statistics of all indices seen since the last reset."""
-        used = int((self.counts > 0).sum())
-        return {
-            "perplexity": float(perplexity(self.counts)),
-            "usage": used / self.num_codes,
-            "dead": self.num_codes - used,
-        }

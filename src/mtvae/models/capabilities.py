@@ -73,9 +73,9 @@ class GaussianLatentModel(Protocol):
 
 @runtime_checkable
 class Coded(Protocol):
-    """A discrete code grid from a vector quantizer, decoded back, with a prior over codes."""
+    """A discrete code grid from a quantizer, decoded back, with a prior over codes."""
 
-    quantizer: nn.Module  # lookup(codes) gives the code vectors
+    quantizer: nn.Module  # a latent.quantization.Quantizer: codes_from_indices(codes), n_codes
     prior: nn.Module  # nll(codes) and sample over code grids
 
     def encode_codes(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """M2, the semi-supervised VAE of Kingma, Rezende, Mohamed & Welling (2014), "Semi-Supervised
 Learning with Deep Generative Models".
 
-Generative model ``p(y) p(z) p(x | y, z)`` with ``y`` one categorical task (uniform ``p(y)``)
+Generative model ``p(y) p(z) p(x | y, z)`` with ``y`` one discrete task (uniform ``p(y)``)
 and ``z ~ N(0, I)``; inference ``q(y | x)`` (a classifier with its own encoder body, as in the
 paper) and ``q(z | x, y)`` (the encoder's features and the one-hot ``y``). Per sample:
 
@@ -28,6 +28,11 @@ The loss components (``recon``, ``kl``, ``kl_y``, ``task/<task>``) add up to the
 ``kl_y`` is ``-log p(y) = log K`` for a labelled sample and ``KL(q(y|x) || p(y))`` for an
 unlabelled one (``log K - H``), so ``recon + kl + kl_y`` is the negative bound.
 
+**Binary tasks.** A binary task (e.g. a CelebA attribute) is y with K = 2 classes, 0 and 1:
+the task kind's :meth:`~mtvae.data.task_kinds.TaskKind.as_categorical` gives the softmax
+cross-entropy over the two classes, so predictions, ``condition`` and ``intervene`` take the
+0/1 values the data holds, and the task's metrics are the binary task's.
+
 For evaluation the model reads as one latent vector ``[y part (K), z (D)]``: ``encode(x)`` has
 mean ``[q(y|x), mu(x, q(y|x))]`` (the class probabilities, fed to ``q(z|x, y)`` in place of a
 one-hot ``y``; the y part has scale 0) and ``decode`` reads that vector, so probes and
@@ -42,6 +47,7 @@ p(z) dz``; ``sample`` draws ``y`` from ``p(y)`` or fixes it (``condition``), and
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated, Literal
 
 import torch
@@ -70,8 +76,8 @@ class M2Config(GaussianVAEOptions):
     name: Literal["m2"] = Field("m2", description=NAME_DESCRIPTION)
     tasks: list[str] | None = Field(
         None,
-        description="the categorical task y is (None: the data's first categorical task); "
-        "other tasks listed are not learned, only probed",
+        description="the task y is: the first categorical task listed, else the first binary "
+        "one (None: the data's tasks); other tasks listed are not learned, only probed",
     )
     alpha: Annotated[float, Field(ge=0)] | Literal["auto"] = Field(
         "auto",
@@ -90,18 +96,20 @@ def resolved_alpha(config: M2Config, image_shape) -> float:
 
 
 def m2_task(names: list[str] | None, info: DataInfo) -> str:
-    """The one categorical task M2 models: the first categorical task of ``names`` (in order; all
-    of the data's when None). The others are only probed, so M2 runs in multitask studies
-    (e.g. beside a random control task) with the same ``model.tasks`` as the MT-VAE."""
+    """The one discrete task M2 models: the first task of ``names`` (in order; all of the
+    data's when None) whose kind declares its classes (categorical), else the first other
+    discrete one (binary, read as 2 classes). The others are only probed, so M2 runs in
+    multitask studies (e.g. beside a random control task) with the same ``model.tasks`` as the
+    MT-VAE, and on data whose labels are all binary (CelebA's attributes)."""
     tasks = select_tasks(names, info)
-    categorical = [t for t, spec in tasks.items() if spec.kind == "categorical"]
-    if categorical:
-        return categorical[0]
+    discrete = [t for t, spec in tasks.items() if spec.task_kind.as_categorical() is not None]
+    if discrete:  # a stable sort: declared classes first, each group in the given order
+        return sorted(discrete, key=lambda t: not tasks[t].task_kind.needs_classes)[0]
     where = f"model.tasks={names}" if names is not None else "the data"
     raise UserError(
-        f"m2 models one categorical task, and {where} has none (kinds: "
-        f"{', '.join(f'{t}={s.kind}' for t, s in tasks.items())}); name a categorical task "
-        "in model.tasks, or use another model."
+        f"m2 models one categorical or binary task, and {where} has none (kinds: "
+        f"{', '.join(f'{t}={s.kind}' for t, s in tasks.items())}); name a categorical or "
+        "binary task in model.tasks, or use another model."
     )
 
 
@@ -114,8 +122,11 @@ class M2(nn.Module):
         self.image_shape = tuple(data_info.image_shape)
         self.task = m2_task(config.tasks, data_info)
         self.alpha = resolved_alpha(config, self.image_shape)
-        self.tasks = {self.task: data_info.tasks[self.task]}
-        self.n_classes = int(self.tasks[self.task].n_classes)
+        spec = data_info.tasks[self.task]
+        self.tasks = {self.task: spec}  # the data's own kind: metrics and figures read it
+        classes = spec.task_kind.as_categorical()  # q(y|x) is a softmax over these classes
+        self.class_spec = replace(spec, kind=classes.name, n_classes=classes.n_classes)
+        self.n_classes = int(classes.n_values)
         k, d = self.n_classes, config.latent_dim
         self.blocks = {"y": slice(0, k), "z": slice(k, k + d)}
         self.classifier_body = Encoder(config.encoder, self.image_shape)
@@ -247,7 +258,7 @@ class M2(nn.Module):
         labelled, target = batch.masks[task], batch.targets[task]
         parts = self.bound_terms(batch.x, target, labelled, training=True)
         kl_losses, kl_logged = kl_terms(cfg, parts["kl_dim"], step, self.training)
-        ce = masked_task_loss(self.tasks[task], parts["logits"], target, labelled)
+        ce = masked_task_loss(self.class_spec, parts["logits"], target, labelled)
         recon, kl_y = parts["recon"].mean(), parts["kl_y"].mean()
         losses = {"recon": recon, **kl_losses, "kl_y": kl_y, f"task/{task}": self.alpha * ce}
         terms = {"recon": recon.detach(), **kl_logged, "kl_y": kl_y.detach(),

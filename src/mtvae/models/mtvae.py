@@ -59,6 +59,16 @@ class MTVAEConfig(GaussianVAEOptions, TaskOptions):
     head_input: Literal["mean", "sample"] = Field("mean", description="what heads read")
     detach: bool = Field(False, description="stop task gradients at the latent (two-stage)")
 
+    def task_capacity_problem(self, n_tasks: int) -> str | None:
+        """A partitioned latent gives each task a block of ``task_dim`` dimensions within
+        ``latent_dim`` (the shared block is what is left, possibly nothing)."""
+        if self.layout == "shared" or self.task_dim * n_tasks <= self.latent_dim:
+            return None
+        return (f"model.latent_dim={self.latent_dim} holds at most "
+                f"{self.latent_dim // self.task_dim} task blocks of model.task_dim="
+                f"{self.task_dim}, not {n_tasks}; raise model.latent_dim to at least "
+                f"{self.task_dim * n_tasks} or lower model.task_dim")
+
 
 def check_options(cfg: MTVAEConfig, tasks: dict) -> None:
     """Reject task weights, head blocks and prior/inhibition settings that name no task or
@@ -87,12 +97,10 @@ def block_layout(config: MTVAEConfig, tasks: list[str]) -> dict[str, slice]:
     """Slices of the latent vector per block: ``shared`` and (partitioned) one per task."""
     if config.layout == "shared":
         return {"shared": slice(0, config.latent_dim)}
+    problem = config.task_capacity_problem(len(tasks))
+    if problem:
+        raise UserError(f"The MT-VAE cannot learn its {len(tasks)} tasks: {problem}.")
     shared = config.latent_dim - config.task_dim * len(tasks)
-    if shared < 0:
-        raise UserError(
-            f"model.latent_dim={config.latent_dim} is too small for {len(tasks)} task blocks of "
-            f"model.task_dim={config.task_dim}; raise latent_dim or lower task_dim."
-        )
     blocks = {"shared": slice(0, shared)} if shared else {}
     for i, task in enumerate(tasks):
         start = shared + i * config.task_dim

@@ -1,8 +1,8 @@
 """Multitask VQ-VAE: a VQ-VAE whose quantised code grid also feeds task heads.
 
 The encoder, quantiser, decoder and second-stage prior are the VQ-VAE's; each task head reads
-the flattened straight-through quantised grid ``z_q`` (so task gradients reach the encoder
-through the straight-through path). Loss: ``recon + vq + sum_t w_t * task_t`` with masked task
+the flattened quantised grid ``z_q`` (so task gradients reach the encoder through the
+quantizer's gradient estimator: straight-through, rotation trick, or FSQ's rounding). Loss: ``recon + vq + sum_t w_t * task_t`` with masked task
 losses, exactly as in the Gaussian MT-VAE.
 """
 
@@ -36,7 +36,7 @@ class MTVQVAE(VQVAE):
     def __init__(self, config: MTVQVAEConfig, data_info: DataInfo) -> None:
         super().__init__(config, data_info)
         self.tasks, self.scaling, self.task_weights = task_setup(config, data_info)
-        width = config.quantizer.code_dim * math.prod(self.grid_shape)
+        width = self.quantizer.code_dim * math.prod(self.grid_shape)
         self.heads = TaskHeads(self.tasks, width, config, config.encoder.activation)
 
     def task_outputs(self, z_q: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -46,7 +46,7 @@ class MTVQVAE(VQVAE):
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Point predictions per task from the quantised codes of ``x``."""
-        z_q = self.quantizer.lookup(self.encode_codes(x))
+        z_q = self.quantizer.codes_from_indices(self.encode_codes(x))
         return self.heads.predictions(self.task_outputs(z_q), self.scaling)
 
     def forward(self, batch: Batch, step: int | None = None) -> Output:

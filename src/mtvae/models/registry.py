@@ -58,8 +58,8 @@ MODELS: dict[str, ModelEntry] = {
             "mtvae.models.vqvae",
             "VQVAEConfig",
             "VQVAE",
-            "VQ-VAE: codebook with straight-through gradient, EMA, dead-code restart, k-means "
-            "init; PixelCNN prior fitted in a second stage",
+            "VQ-VAE: codebook with straight-through or rotation-trick gradient, EMA, dead-code "
+            "restart, k-means init, or FSQ; PixelCNN prior fitted in a second stage",
             reads_labels=False,
             relative_cost=2.5,
         ),

@@ -54,6 +54,11 @@ class TaskOptions(StrictModel):
         "each other during training (model.weighting.*)"
     )
 
+    def task_capacity_problem(self, n_tasks: int) -> str | None:
+        """Why these options cannot hold ``n_tasks`` tasks, and which option to change; None
+        when they can (any number, unless a model's latent gives each task a block)."""
+        return None
+
 
 def resolved_task_scale(options: TaskOptions, image_shape) -> float:
     """The number ``model.task_scale: auto`` stands for: D / 10 for D values per image.

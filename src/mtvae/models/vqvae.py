@@ -1,9 +1,12 @@
 """VQ-VAE (van den Oord et al. 2017, "Neural Discrete Representation Learning").
 
-Encoder -> a grid of code vectors ``(B, D, H', W')`` -> nearest of ``K`` codebook vectors
-(straight-through gradient) -> decoder -> likelihood p(x|z_q). Loss per image:
-``-log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2`` (the codebook term is replaced by
-EMA updates with ``quantizer.ema``).
+Encoder -> a grid of code vectors ``(B, D, H', W')`` -> quantizer -> decoder -> likelihood
+p(x|z_q). The quantizer is the one ``model.quantizer.kind`` names
+(:mod:`mtvae.latent.quantizers`): by default the nearest of ``K`` codebook vectors, with the loss
+per image ``-log p(x|z_q) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2`` (the codebook term is
+replaced by EMA updates with ``quantizer.ema``); or finite scalar quantization, whose loss is the
+reconstruction alone. The model reads the quantizer only through its interface (indices,
+codes from indices, number of codes), so every kind works here and in the MT-VQ-VAE.
 
 Generation needs a prior over code grids, fitted in a second stage once the VQ-VAE is trained:
 a gated PixelCNN over the training set's codes (``prior.kind: pixelcnn``), or a uniform prior
@@ -24,7 +27,8 @@ from mtvae.base import StrictModel
 from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.latent.autoregressive import PixelCNNConfig, PixelCNNPrior, UniformPrior
-from mtvae.latent.quantizer import CodeUsage, QuantizerConfig, VectorQuantizer
+from mtvae.latent.quantization import CodeUsage, Quantized
+from mtvae.latent.quantizers import QuantizerConfig, build_quantizer, quantizer_code_dim
 from mtvae.models.output import Output
 from mtvae.models.registry import NAME_DESCRIPTION
 from mtvae.nn.bodies import BODY_DESCRIPTION
@@ -48,7 +52,7 @@ class VQVAEConfig(StrictModel):
 
     name: Literal["vqvae"] = Field("vqvae", description=NAME_DESCRIPTION)
     quantizer: QuantizerConfig = Field(
-        default_factory=QuantizerConfig, description="the codebook and how it learns"
+        default_factory=QuantizerConfig, description="the quantizer (kind) and its options"
     )
     likelihood: LikelihoodName = Field("bernoulli", description="observation model p(x|z)")
     sigma: float = Field(0.1, gt=0, description="fixed sigma of the 'gaussian' likelihood")
@@ -76,15 +80,16 @@ class VQVAE(nn.Module):
         super().__init__()
         self.config = config
         self.image_shape = tuple(data_info.image_shape)
-        q = config.quantizer
-        self.encoder = CodeEncoder(config.encoder, self.image_shape, q.code_dim, config.n_latents)
+        d = quantizer_code_dim(config.quantizer)
+        # built in this order so that the weights draw the random numbers they always drew
+        self.encoder = CodeEncoder(config.encoder, self.image_shape, d, config.n_latents)
         self.grid_shape = self.encoder.grid_shape  # (H', W')
-        self.quantizer = VectorQuantizer(q)
-        self.decoder = CodeDecoder(config.encoder, self.image_shape, q.code_dim, config.n_latents)
+        self.quantizer = build_quantizer(config.quantizer)
+        self.decoder = CodeDecoder(config.encoder, self.image_shape, d, config.n_latents)
         self.likelihood = build_likelihood(config.likelihood, self.image_shape[0], config.sigma)
-        self.prior = build_prior(config.prior, q.num_codes)
+        self.prior = build_prior(config.prior, self.quantizer.n_codes)
         # Usage over training forwards since the last epoch_terms() call; not model state.
-        self.usage = CodeUsage(q.num_codes)
+        self.usage = CodeUsage(self.quantizer.n_codes)
 
     @property
     def second_stage(self) -> str | None:
@@ -93,17 +98,17 @@ class VQVAE(nn.Module):
 
     @property
     def num_codes(self) -> int:
-        """Codebook size K."""
-        return self.config.quantizer.num_codes
+        """Number of codes K (a FSQ's implicit codebook: the product of its levels)."""
+        return self.quantizer.n_codes
 
     # --- codes ----------------------------------------------------------------------------
     def encode_codes(self, x: torch.Tensor) -> torch.Tensor:
         """Code indices ``(B, H', W')`` in ``[0, K)`` of images ``(B, C, H, W)``."""
-        return self.quantizer.nearest(self.encoder(x))
+        return self.quantizer.indices(self.encoder(x))
 
     def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Likelihood parameters ``(B, C, H, W)`` for code indices ``(B, H', W')``."""
-        return self.decoder(self.quantizer.lookup(codes))
+        return self.decoder(self.quantizer.codes_from_indices(codes))
 
     def code_nll(self, x: torch.Tensor) -> torch.Tensor:
         """``-log p(codes(x))`` under the prior, nats per image ``(B,)``."""
@@ -112,7 +117,7 @@ class VQVAE(nn.Module):
     @torch.no_grad()
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         """Quantised code vectors flattened per image ``(B, D * H' * W')`` (for probes)."""
-        return self.quantizer.lookup(self.encode_codes(x)).flatten(1)
+        return self.quantizer.codes_from_indices(self.encode_codes(x)).flatten(1)
 
     # --- inference and generation ---------------------------------------------------------
     @torch.no_grad()
@@ -124,7 +129,7 @@ class VQVAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean images decoded from ``n`` code grids drawn from the prior."""
         codes = self.prior.sample(n, self.grid_shape, generator=generator)
-        device = self.quantizer.codebook.device
+        device = next(self.decoder.parameters()).device
         return self.likelihood.mean(self.decode_codes(codes.to(device)))
 
     # --- objectives -----------------------------------------------------------------------
@@ -132,7 +137,7 @@ class VQVAE(nn.Module):
         """Training objective on a batch (``step`` is unused: there is no schedule)."""
         return self.quantized_objective(batch, self.quantizer(self.encoder(batch.x)))
 
-    def quantized_objective(self, batch: Batch, quantized) -> Output:
+    def quantized_objective(self, batch: Batch, quantized: Quantized) -> Output:
         """Reconstruction + quantiser loss for an already quantised batch.
 
         Public so that a model built on the VQ-VAE (the MT-VQ-VAE's heads read the same

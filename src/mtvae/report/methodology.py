@@ -202,6 +202,10 @@ def hyper_section(configs: dict[str, dict], variants: list[str], runs: list[dict
     keys = list(dict.fromkeys(k for f in flat.values() for k in f))
     model_rows = [[k, *[flat[v].get(k, "n/a") if v in flat else "n/a" for v in variants]]
                   for k in keys]
+    quantizers = [quantizer_text(configs[v]["model"]) if v in configs else "n/a"
+                  for v in variants]
+    if any(q != "n/a" for q in quantizers):  # named in words: a default kind is not in the config
+        model_rows.insert(0, ["quantizer", *quantizers])
     shared, varying = {}, set()
     for run in runs:
         for key, value in flatten({s: run["config"][s] for s in ("train", "eval")}).items():
@@ -213,6 +217,13 @@ def hyper_section(configs: dict[str, dict], variants: list[str], runs: list[dict
                           if v in configs else "n/a" for v in variants]] for k in sorted(varying)]
     return {"model": table(["model.*", *variants], model_rows + varying_rows),
             "shared": table(["setting (all runs)", "value"], shared_rows)}
+
+
+def quantizer_text(model: dict[str, Any]) -> str:
+    """The quantizer of a resolved model config in words ("n/a" for a model without one)."""
+    from mtvae.latent.quantizers import describe_quantizer
+
+    return describe_quantizer(model["quantizer"]) if "quantizer" in model else "n/a"
 
 
 def metrics_section(runs: list[dict]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, get_origin
 from pydantic import BaseModel
 
 from mtvae.errors import UserError
+from mtvae.models.capacity import example_tasks, task_capacity_problem
 from mtvae.models.registry import get_model_entry
 from mtvae.runconfig import LABEL_KEYS, resolve_config
 from mtvae.study.axes import AXIS_KEYS
@@ -166,12 +167,14 @@ def expand(spec: StudySpec, where: str = "study spec") -> Plan:
         if raw is None:  # this dataset does not define the point's task set
             continue
         try:
-            config = resolve_config(raw).to_dict()
+            resolved = resolve_config(raw)
         except UserError as exc:
             raise UserError(
                 f"Invalid {where}: variant '{name}' on {source} at {point_key(point)}, seed "
                 f"{seed}: {exc}"
             ) from None
+        _check_task_capacity(resolved, name, where)
+        config = resolved.to_dict()
         rid = run_id(config)
         if owner.setdefault(rid, name) != name:
             raise UserError(
@@ -211,6 +214,20 @@ def _add_robustness(spec: StudySpec, plan: Plan) -> None:
                                              run.seed, config))
         plan.robustness.append(RobustCell(cell.dataset, cell.point, cell.variant, cell.seed,
                                           factor, rid))
+
+
+def _check_task_capacity(config, variant: str, where: str) -> None:
+    """Refuse a variant whose model cannot hold the tasks it gets (e.g. an MT-VAE's latent
+    too narrow for one block per task), before any run starts (see mtvae.models.capacity)."""
+    problem = task_capacity_problem(config.model, config.data)
+    if problem:
+        source = config.data.source
+        example = ", ".join(example_tasks(config.model, config.data))
+        raise UserError(
+            f"Invalid {where}: variant '{variant}' on {source}: {problem} (in the spec's "
+            f"base.model or the variant's set). Or name the tasks the study uses in a spec "
+            f"file, `datasets: {{{source}: {{tasks: [{example}]}}}}`, and run it with --spec."
+        )
 
 
 def _check_label_budgets(spec: StudySpec, plan: Plan, where: str) -> None:

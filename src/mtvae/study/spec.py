@@ -66,7 +66,8 @@ class DatasetSpec(StrictModel):
     """One data source of the study and the tasks its models learn."""
 
     tasks: list[str] | None = Field(
-        None, description="tasks every model with heads learns (None: all the data's tasks)"
+        None, description="tasks every model with heads learns (None: the source's default "
+        "tasks where it has them, CelebA's five; else all the data's tasks)"
     )
     task_sets: dict[str, list[str]] = Field(
         default_factory=dict, description="named task lists for the `tasks` condition axis"
@@ -182,9 +183,9 @@ class StudySpec(StrictModel):
     @classmethod
     def _list_of_names(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):  # [shapes, mnist] is short for {shapes: {}, ...}
-            return {str(name): {} for name in value}
+            value = {str(name): {} for name in value}
         if isinstance(value, dict):  # `mnist:` with nothing under it
-            return {k: {} if v is None else v for k, v in value.items()}
+            return {k: _default_tasks(k, {} if v is None else v) for k, v in value.items()}
         return value
 
     @field_validator("conditions")
@@ -232,6 +233,17 @@ class StudySpec(StrictModel):
         return self.default.get(axis, self.conditions[axis][0])
 
 
+def _default_tasks(source: Any, dataset: Any) -> Any:
+    """A dataset naming no tasks learns its source's default ones where it has them
+    (CelebA's five of 40 attributes; :func:`mtvae.data.sources.default_tasks`)."""
+    from mtvae.data.sources import default_tasks
+
+    default = default_tasks(str(source))
+    if default and isinstance(dataset, dict) and dataset.get("tasks") is None:
+        return {**dataset, "tasks": default}
+    return dataset
+
+
 def _is_count(value: Any) -> bool:
     return value == "all" or (isinstance(value, int) and not isinstance(value, bool))
 
@@ -250,7 +262,7 @@ def _check_spec(spec: StudySpec) -> list[str]:
         if source.split(":", 1)[0] not in SOURCES:
             problems.append(
                 f"unknown data source '{source}'.{did_you_mean(source, SOURCES)} "
-                f"Available: {', '.join(SOURCES)}, npz:PATH"
+                f"Available: {', '.join(e.name for e in SOURCES.values())}"
             )
     for name in spec.metrics:
         if name not in METRIC_FAMILIES:
@@ -425,19 +437,26 @@ def _allowed_at(path: list[str]) -> list[str]:
 def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> StudySpec:
     """The spec with every run on data ``source`` (and/or files under ``root``) instead.
 
-    The study's own settings for ``source`` are kept when it is one of its datasets; otherwise
-    the first dataset's overrides carry over, but not its task lists (they name the other
-    data's tasks: models then learn every task of the new data), its ``tasks`` axis or its
-    split sizes (the new source's own apply).
+    The study's own settings for ``source`` are kept when it is one of its datasets, or the same
+    source at another path whose tasks do not depend on the path (a preset's
+    ``celeba:~/data/celeba`` -> your copy); otherwise
+    the first dataset's overrides carry over, but not its task lists nor the variants'
+    ``model.tasks`` (they name the other data's tasks: models then learn the new source's
+    default tasks, CelebA's five, or where it has none every task of the new data), its
+    ``tasks`` axis or its split sizes (the new source's own apply).
     """
+    from mtvae.data.sources import absolute_source, same_tasks
+
     raw = spec.model_dump(mode="json")
-    if source and source.startswith("npz:"):  # absolute, so a resume from elsewhere finds it
-        source = "npz:" + str(Path(source[4:]).expanduser().resolve())
+    if source:  # a PATH absolute, so a resume from elsewhere finds it
+        source = absolute_source(source)
     if root:
         raw["base"].setdefault("data", {})["root"] = str(Path(root).expanduser().resolve())
     datasets = raw["datasets"]
-    if source in datasets:
-        raw["datasets"] = {source: datasets[source]}
+    same = [k for k in datasets  # the same files (a relative PATH too) or the same tasks
+            if source and (absolute_source(k) == source or same_tasks(k, source))]
+    if source in datasets or same:
+        raw["datasets"] = {source: datasets[source if source in datasets else same[0]]}
     elif source:
         sizes = ("n_train", "n_val", "n_test")
         first = next(iter(datasets.values()))
@@ -447,6 +466,8 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
             raw["base"].get("data", {}).pop(size, None)
         raw["conditions"].pop("tasks", None)
         raw["default"].pop("tasks", None)
+        for variant in raw["variants"].values():  # e.g. m2's [digit]: the new data's apply
+            variant.get("set", {}).pop("model.tasks", None)
     return parse_spec(raw, f"study spec '{spec.name}' with --data {source or root}")
 
 
