@@ -3,8 +3,9 @@
 A default that suits 32x32 shapes with every label can fail a user's 24x24 images with 1% of
 them, so a few defaults depend on the data: how much the task losses weigh
 (``model.task_scale``, M2's ``model.alpha``), how many labelled samples each batch gets
-(``train.labelled_per_batch``) and how much a conv body pads the images
-(``model.encoder.padding``). :func:`resolve_auto`
+(``train.labelled_per_batch``), how much a conv body pads the images
+(``model.encoder.padding``) and whether training autocasts to bfloat16 (``train.amp``: on
+where the device computes it natively). :func:`resolve_auto`
 replaces each ``auto`` with its value, and that config is what ``config.yaml`` records, so a
 reader sees the numbers the run used and a resume uses them again. The rules live beside the
 code they configure; this module only applies them.
@@ -20,6 +21,8 @@ from mtvae.models.task_heads import TaskOptions, resolved_task_scale
 from mtvae.nn.bodies import BodyConfig, conv_padding
 from mtvae.runconfig import RunConfig
 from mtvae.train.config import TrainConfig
+from mtvae.train.precision import resolve_amp
+from mtvae.train.trainer import resolve_device
 
 # Below this share of labelled training samples a model with task heads gets labelled
 # oversampling by default: a plain batch then holds a handful of labels, and the heads see
@@ -60,4 +63,5 @@ def resolve_auto(config: RunConfig, dataset: Dataset) -> RunConfig:
     if isinstance(body, BodyConfig) and body.padding == "auto":
         body.padding = conv_padding(body, shape)
     resolved.train.labelled_per_batch = labelled_per_batch(config.train, model, dataset.train)
+    resolved.train.amp = resolve_amp(config.train.amp, resolve_device(config.train.device))
     return resolved

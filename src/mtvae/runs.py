@@ -289,8 +289,16 @@ def _finish(trainer, config: RunConfig, run_dir: Path) -> None:
             "train/steps": state.step,
             "val/best_loss": state.best_val,
             "val/best_epoch": state.best_epoch,
+            # the convergence record (mtvae.train.convergence)
+            "train/epochs_trained": state.epoch,
+            "train/best_epoch": state.best_epoch,
+            "train/converged": trainer.converged,
         },
     )
+    if not trainer.converged:
+        print(f"mtvae: training used up train.epochs={state.epoch} before it converged (best "
+              f"validation epoch {state.best_epoch}; see docs/guides/models.md, 'Training to "
+              "convergence'); raise train.epochs to let it finish.", file=sys.stderr)
     warn_at_chance(trainer.model, trainer.dataset)
     stage = trainer.model.second_stage if isinstance(trainer.model, Staged) else None
     if stage is not None:  # e.g. a VQ-VAE's prior, fitted on the trained model's codes

@@ -36,7 +36,8 @@ OOD_PREFIX = "ood/"
 # Keys written by the trainer (mtvae.runs), not by an evaluation family.
 TRAINING = (
     info("time/*", "s", "wall time of a training stage"),
-    info("train/*", "", "training bookkeeping (epochs, steps)"),
+    info("train/*", "", "training bookkeeping (epochs, steps) and the convergence record "
+         "(train/converged, train/epochs_trained, train/best_epoch)"),
     info("val/task/*", "", "a task head's score on the validation split (metric family "
          "`val`): what a study tunes a setting on, e.g. the best task weight of a front"),
     info("val/*", "", "validation bookkeeping (best loss and its epoch)"),

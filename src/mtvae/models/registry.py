@@ -25,6 +25,11 @@ class ModelEntry:
     model: str
     description: str
     reads_labels: bool = True  # False: training never reads a label (label settings do not matter)
+    # Rough training cost per image and epoch next to the supervised baseline's (1.0), which
+    # only orders a study's runs longest first: a decoder about doubles a step, a VQ model adds
+    # its prior stage, and M2 decodes every class for an unlabelled image (issue #25 measured
+    # an M2 run at 3-6x a supervised one).
+    relative_cost: float = 2.0
 
     @property
     def config_cls(self) -> Any:
@@ -56,6 +61,7 @@ MODELS: dict[str, ModelEntry] = {
             "VQ-VAE: codebook with straight-through or rotation-trick gradient, EMA, dead-code "
             "restart, k-means init, or FSQ; PixelCNN prior fitted in a second stage",
             reads_labels=False,
+            relative_cost=2.5,
         ),
         ModelEntry(
             "mtvae",
@@ -72,6 +78,7 @@ MODELS: dict[str, ModelEntry] = {
             "MTVQVAE",
             "multitask VQ-VAE: task heads on the quantised code grid, missing labels, weighting; "
             "PixelCNN prior fitted in a second stage",
+            relative_cost=2.5,
         ),
         ModelEntry(
             "m2",
@@ -80,6 +87,7 @@ MODELS: dict[str, ModelEntry] = {
             "M2",
             "semi-supervised VAE M2 (Kingma et al. 2014): q(y|x), q(z|x,y), p(x|y,z), y "
             "marginalised when unlabelled, alpha-weighted classifier; one categorical task",
+            relative_cost=5.0,
         ),
         ModelEntry(
             "supervised",
@@ -87,6 +95,7 @@ MODELS: dict[str, ModelEntry] = {
             "SupervisedConfig",
             "Supervised",
             "baseline: the same encoder and task heads, no decoder, no KL",
+            relative_cost=1.0,
         ),
     ]
 }

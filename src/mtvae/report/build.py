@@ -21,6 +21,7 @@ from mtvae.evaluate.catalogue import FAMILY_ORDER, GROUP_ORDER
 from mtvae.io import atomic_write, write_text
 from mtvae.report import figures as F
 from mtvae.report.answer import answer_context, answer_figures, difference_figures
+from mtvae.report.convergence import convergence_figures, convergence_lines, mark
 from mtvae.report.figures import Figure
 from mtvae.report.findings import dagger, effect, fmt, signed, verdict_word
 from mtvae.report.front import front_context, front_figures
@@ -100,6 +101,7 @@ def report_context(data: StudyData, figures: list[Figure]) -> dict[str, Any]:
         "version": __version__,
         "answer": answer_context(data, len(failed)),
         "front": front_context(data, figures),
+        "convergence": convergence_lines(data),
         "methodology": methodology(spec, data.runs, data.cells, data.default, data.sessions),
         "hypotheses": hypotheses_table(data),
         "trends": trends_table(data),
@@ -128,7 +130,7 @@ def hypotheses_table(data: StudyData) -> dict[str, Any]:
         rows.append([r["hypothesis"], r["dataset"], point_label(r["point"]), test, r["n"],
                      fmt(r["mean_variant"]), fmt(r["mean_baseline"]), effect(r),
                      r["family_size"], _p(r["d_z"]), _p(r["g_z"]), _p(r["p_t"]),
-                     _p(r["p_t_adj"]), _p(r["p_w"]), verdict_word(r) + dagger(r),
+                     _p(r["p_t_adj"]), _p(r["p_w"]), verdict_word(r) + dagger(r) + mark(r, data),
                      _p(r["detectable"])])
     return table(["hypothesis", "dataset", "condition", "test", "seeds", "variant mean",
                   "baseline mean", "Δ [simultaneous interval]", "cells in family", "d_z",
@@ -251,6 +253,7 @@ def make_figures(data: StudyData) -> list[Figure]:
         figures += grid_figures(data, dataset)
         figures += curve_figures(data, dataset)
     figures += front_figures(data)  # the task-weight fronts (#26), across datasets
+    figures += convergence_figures(data)
     seen: dict[str, int] = {}
     for figure in figures:  # ids must be unique file names
         seen[figure.id] = seen.get(figure.id, 0) + 1

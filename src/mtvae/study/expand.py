@@ -23,6 +23,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_origin
 
@@ -42,7 +43,8 @@ RESERVED = {"seed": "the study's seeds", "data.source": "the study's datasets",
 
 # What decides how often, and on which validation labels, a model's heads see the labels.
 LABEL_BUDGET = ("train.epochs", "train.batch_size", "train.labelled_per_batch",
-                "train.early_stopping", "train.restore_best", "data.val_labels")
+                "train.early_stopping", "train.min_improvement", "train.restore_best",
+                "data.val_labels")
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,25 @@ class PlannedRun:
         self.train_id = self.train_id or train_id(self.config)
 
 
+@dataclass(frozen=True)
+class RobustCell:
+    """A cell of the centre point re-run with the maximum budget times ``factor``."""
+
+    dataset: str
+    point: str
+    variant: str
+    seed: int
+    factor: float
+    run_id: str
+
+
 @dataclass
 class Plan:
     """Every run of a study (ordered: seed-major, so early results cover every variant)."""
 
     runs: dict[str, PlannedRun] = field(default_factory=dict)
     cells: list[Cell] = field(default_factory=list)
+    robustness: list[RobustCell] = field(default_factory=list)  # spec.robustness's re-runs
 
 
 def run_id(config: dict[str, Any]) -> str:
@@ -186,7 +201,34 @@ def expand(spec: StudySpec, where: str = "study spec") -> Plan:
     if not plan.cells:
         raise UserError(f"Invalid {where}: it expands to no runs.")
     _check_label_budgets(spec, plan, where)
+    if spec.robustness is not None:
+        _add_robustness(spec, plan)
     return plan
+
+
+def centre_point(spec: StudySpec) -> dict[str, Any]:
+    """The centre point: every axis at its default (the first point of an ofat design)."""
+    return {axis: spec.axis_default(axis) for axis in spec.conditions}
+
+
+def _add_robustness(spec: StudySpec, plan: Plan) -> None:
+    """The centre point's cells again with the budget times ``spec.robustness.budget``
+    (rounded up), identically for every variant: ``train.epochs`` (the maximum) and the
+    early-stopping patience, so that a run which converged by the rule trains on as long
+    again before it may stop (multiplying the maximum alone would change nothing for it)."""
+    factor, centre = spec.robustness.budget, point_key(centre_point(spec))
+    for cell in [c for c in plan.cells if c.point == centre]:
+        run = plan.runs[cell.run_id]
+        config = copy.deepcopy(run.config)
+        train = config["train"]
+        train["epochs"] = math.ceil(train["epochs"] * factor)
+        if train.get("early_stopping") is not None:
+            train["early_stopping"] = math.ceil(train["early_stopping"] * factor)
+        rid = run_id(config)
+        plan.runs.setdefault(rid, PlannedRun(rid, run.variant, run.model, run.dataset,
+                                             run.seed, config))
+        plan.robustness.append(RobustCell(cell.dataset, cell.point, cell.variant, cell.seed,
+                                          factor, rid))
 
 
 def _check_task_capacity(config, variant: str, where: str) -> None:

@@ -118,6 +118,16 @@ class HypothesisSpec(StrictModel):
     )
 
 
+class RobustnessSpec(StrictModel):
+    """A budget-sensitivity check: the centre point re-run with a larger maximum budget."""
+
+    budget: float = Field(
+        gt=1, description="multiplies the budget (train.epochs, the maximum, and the "
+        "early-stopping patience) of every run at the centre point; the report says, per "
+        "hypothesis, whether the effect keeps its sign and how much its size moves"
+    )
+
+
 class StudySpec(StrictModel):
     """A grid of runs: datasets x condition points x variants x seeds, and how to compare them."""
 
@@ -167,6 +177,10 @@ class StudySpec(StrictModel):
     hypotheses: list[HypothesisSpec] = Field(
         default_factory=list,
         description="the study's questions (none: one primary hypothesis per outcome kind)",
+    )
+    robustness: RobustnessSpec | None = Field(
+        None, description="re-run the centre point with the maximum budget multiplied, e.g. "
+        "{budget: 4} (None: no re-run)"
     )
     # The spec's expansion and the dump of the spec it was made from (see plan()).
     _expansion: tuple[dict[str, Any], Plan] | None = PrivateAttr(None)
@@ -483,5 +497,9 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
 
 
 def spec_yaml(spec: StudySpec) -> str:
-    """The canonical YAML form of ``spec`` (what ``study.yaml`` holds)."""
-    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+    """The canonical YAML form of ``spec`` (what ``study.yaml`` holds); without a robustness
+    check it has no ``robustness`` key, as the study.yaml of a study from before the option."""
+    raw = spec.model_dump(mode="json")
+    if raw.get("robustness") is None:
+        raw.pop("robustness", None)
+    return yaml.safe_dump(raw, sort_keys=False)

@@ -5,9 +5,14 @@ Tables:
 * ``runs`` — one row per run id (UNIQUE): variant, model, dataset, seed, resolved config
   (JSON), status (queued | running | done | failed), metrics (JSON of ``results.json``), error
   text, attempts, start/finish times and timings (wall, train and eval seconds, and the
-  worker's CPU seconds, which do not grow when other processes share the cores).
+  worker's CPU seconds, which do not grow when other processes share the cores), and the
+  convergence record of its training (``converged`` 0/1, ``epochs_trained``, ``best_epoch``;
+  see :mod:`mtvae.train.convergence`; NULL in a database written before mtvae recorded it).
 * ``cells`` — the grid: (dataset, condition point, variant, seed) -> run id. Several cells may
   share a run when a condition does not change a variant's config.
+* ``robustness`` — the centre point re-run with the maximum budget times ``factor`` (a
+  spec's ``robustness``): (dataset, point, variant, seed, factor) -> run id. These runs are
+  in ``runs`` but in no cell, so the report's analyses never mix them with the grid.
 * ``artifacts`` — small per-run outputs the report needs (PNG grids, training curves), so the
   report is rebuilt from this file alone.
 * ``meta`` — the spec, hardware and session timings.
@@ -50,7 +55,10 @@ CREATE TABLE IF NOT EXISTS runs (
     wall_s      REAL,
     train_s     REAL,
     eval_s      REAL,
-    cpu_s       REAL
+    cpu_s       REAL,
+    converged      INTEGER,
+    epochs_trained INTEGER,
+    best_epoch     INTEGER
 );
 CREATE TABLE IF NOT EXISTS cells (
     dataset TEXT NOT NULL,
@@ -60,6 +68,15 @@ CREATE TABLE IF NOT EXISTS cells (
     run_id  TEXT NOT NULL REFERENCES runs (run_id),
     PRIMARY KEY (dataset, point, variant, seed)
 );
+CREATE TABLE IF NOT EXISTS robustness (
+    dataset TEXT NOT NULL,
+    point   TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    seed    INTEGER NOT NULL,
+    factor  REAL NOT NULL,
+    run_id  TEXT NOT NULL REFERENCES runs (run_id),
+    PRIMARY KEY (dataset, point, variant, seed, factor)
+);
 CREATE TABLE IF NOT EXISTS artifacts (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
     name   TEXT NOT NULL,
@@ -68,6 +85,20 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (run_id, name)
 );
 """
+
+# Columns of `runs` added after the first release, and their SQL types.
+ADDED_COLUMNS = {"cpu_s": "REAL", "converged": "INTEGER", "epochs_trained": "INTEGER",
+                 "best_epoch": "INTEGER"}
+# The convergence columns and the results.json key each is read from.
+CONVERGENCE_KEYS = {"converged": "train/converged", "epochs_trained": "train/epochs_trained",
+                    "best_epoch": "train/best_epoch"}
+
+
+def convergence_record(metrics: dict[str, Any] | None) -> list[int | None]:
+    """The convergence columns of a run from its metrics (None where a key is missing)."""
+    metrics = metrics or {}
+    values = [metrics.get(key) for key in CONVERGENCE_KEYS.values()]
+    return [None if v is None else int(v) for v in values]
 
 
 class Store:
@@ -92,11 +123,11 @@ class Store:
             raise UserError(f"Cannot open the results database '{self.path}': {exc}.") from None
 
     def _add_missing_columns(self) -> None:
-        """Databases written by an older mtvae get the timing columns added since (NULL)."""
+        """Databases written by an older mtvae get the columns added since (NULL)."""
         have = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
-        for column in ("cpu_s",):
+        for column, kind in ADDED_COLUMNS.items():
             if column not in have:
-                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} REAL")
+                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -129,8 +160,10 @@ class Store:
         return json.loads(row[0]) if row else default
 
     # --- the plan -------------------------------------------------------------------------
-    def add_plan(self, runs: Iterable[Any], cells: Iterable[Any]) -> None:
-        """Insert planned runs (existing rows are kept as they are) and the grid's cells."""
+    def add_plan(self, runs: Iterable[Any], cells: Iterable[Any], robustness: Iterable[Any] = ()
+                 ) -> None:
+        """Insert planned runs (existing rows are kept as they are), the grid's cells and
+        the robustness re-runs' cells."""
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO runs (run_id, variant, model, dataset, seed, config) "
@@ -142,6 +175,13 @@ class Store:
                 "INSERT INTO cells (dataset, point, variant, seed, run_id) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (dataset, point, variant, seed) DO UPDATE SET run_id = excluded.run_id",
                 [(c.dataset, c.point, c.variant, c.seed, c.run_id) for c in cells],
+            )
+            db.executemany(
+                "INSERT INTO robustness (dataset, point, variant, seed, factor, run_id) VALUES "
+                "(?, ?, ?, ?, ?, ?) ON CONFLICT (dataset, point, variant, seed, factor) "
+                "DO UPDATE SET run_id = excluded.run_id",
+                [(c.dataset, c.point, c.variant, c.seed, c.factor, c.run_id)
+                 for c in robustness],
             )
 
     def requeue_interrupted(self) -> int:
@@ -171,10 +211,12 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET status = ?, metrics = ?, error = ?, finished_at = ?, "
-                "wall_s = ?, train_s = ?, eval_s = ?, cpu_s = ? WHERE run_id = ?",
+                "wall_s = ?, train_s = ?, eval_s = ?, cpu_s = ?, converged = ?, "
+                "epochs_trained = ?, best_epoch = ? WHERE run_id = ?",
                 (status, json.dumps(result.get("metrics")) if result.get("metrics") else None,
                  result.get("error"), time.time(), result.get("wall_s"), result.get("train_s"),
-                 result.get("eval_s"), result.get("cpu_s"), result["run_id"]),
+                 result.get("eval_s"), result.get("cpu_s"),
+                 *convergence_record(result.get("metrics")), result["run_id"]),
             )
             db.executemany(
                 "INSERT INTO artifacts (run_id, name, kind, data) VALUES (?, ?, ?, ?) "
@@ -200,6 +242,14 @@ class Store:
         cursor = self.db.execute(
             "SELECT dataset, point, variant, seed, run_id FROM cells ORDER BY rowid"
         )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor]
+
+    def robustness_cells(self) -> list[dict[str, Any]]:
+        """Every robustness re-run's cell as a dict (dataset, point, variant, seed, factor,
+        run_id)."""
+        cursor = self.db.execute("SELECT dataset, point, variant, seed, factor, run_id FROM "
+                                 "robustness ORDER BY rowid")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor]
 

@@ -22,6 +22,7 @@ import yaml
 from mtvae import __version__
 from mtvae.errors import UserError
 from mtvae.io import write_text
+from mtvae.study.cost import longest_first, task_cost
 from mtvae.study.expand import Plan, point_label
 from mtvae.study.runner import RunTask, check_backend, default_layout, get_backend
 from mtvae.study.spec import StudySpec, spec_yaml
@@ -161,7 +162,7 @@ def _run_pending(
     store, spec, plan, out, workers, threads, backend, retry_failed, log, options, train_once
 ) -> None:
     store.set_meta("spec", spec.model_dump(mode="json"))
-    store.add_plan(plan.runs.values(), plan.cells)
+    store.add_plan(plan.runs.values(), plan.cells, plan.robustness)
     store.requeue_interrupted()
     todo = _todo(store, plan, out, retry_failed)
     total, finished = len(plan.runs), len(plan.runs) - len(todo)
@@ -206,8 +207,9 @@ def _task(plan: Plan, out: Path, rid: str, spec: StudySpec) -> RunTask:
 
 def _tasks(plan: Plan, out: Path, todo: list[str], spec: StudySpec, train_once: bool
            ) -> list[RunTask]:
-    """One task per training: runs to do that share a training id are evaluated from the
-    first one's trained model (``train_once``; otherwise every run trains)."""
+    """One task per training, longest first (:mod:`mtvae.study.cost`): runs to do that share
+    a training id are evaluated from the first one's trained model (``train_once``;
+    otherwise every run trains)."""
     groups: dict[str, list[str]] = {}
     for rid in todo:
         groups.setdefault(plan.runs[rid].train_id if train_once else rid, []).append(rid)
@@ -215,7 +217,7 @@ def _tasks(plan: Plan, out: Path, todo: list[str], spec: StudySpec, train_once: 
     for first, *others in groups.values():
         shared = tuple(_task(plan, out, rid, spec) for rid in others)
         tasks.append(replace(_task(plan, out, first, spec), shared=shared))
-    return tasks
+    return longest_first(tasks, lambda task: task_cost(task.config, len(task.shared)))
 
 
 def _execute(store, engine, tasks, plan, total, finished, log) -> None:
@@ -224,6 +226,8 @@ def _execute(store, engine, tasks, plan, total, finished, log) -> None:
     where = {}
     for cell in plan.cells:
         where.setdefault(cell.run_id, point_label(cell.point))
+    for cell in plan.robustness:  # in no cell of the grid
+        where.setdefault(cell.run_id, f"{point_label(cell.point)}, budget x{cell.factor:g}")
     with tqdm(total=total, initial=finished, unit="run", desc="study", dynamic_ncols=True) as bar:
         def started(task: RunTask) -> None:
             for rid in task.run_ids():

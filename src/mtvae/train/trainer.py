@@ -42,6 +42,8 @@ from mtvae.train.checkpoint import (
     save_weights,
 )
 from mtvae.train.config import TrainConfig
+from mtvae.train.convergence import improves
+from mtvae.train.convergence import window as convergence_window
 from mtvae.train.distributed import (
     all_reduce_sums,
     barrier,
@@ -52,6 +54,7 @@ from mtvae.train.distributed import (
     rank_seed,
 )
 from mtvae.train.logger import NullLogger, RunLogger
+from mtvae.train.precision import resolve_amp
 
 CHECKPOINT = "checkpoint/last.pt"
 
@@ -64,15 +67,22 @@ class LoopState:
     step: int = 0  # optimizer steps taken
     best_val: float = math.inf
     best_epoch: int = 0
-    stale_epochs: int = 0  # epochs since the last validation improvement
+    stale_epochs: int = 0  # epochs since the last improving one (mtvae.train.convergence)
     train_seconds: float = 0.0
     batch_in_epoch: int = 0  # batches of the current epoch done (mid-epoch checkpoints)
     skipped_steps: int = 0  # batches skipped for a non-finite loss (train.nonfinite=skip)
+    anchor_val: float = math.inf  # the best validation objective at the last improving epoch
+
+
+# Counters added after checkpoints were first written: an older checkpoint lacks them and
+# gets them from the counters it has.
+LATER_COUNTERS = {"anchor_val": lambda loop: loop.get("best_val", math.inf)}
 
 
 def _loop_state(loop: dict, path: Path) -> LoopState:
     """The checkpoint's loop counters, checked field by field."""
     fields = {f.name: f.type for f in dataclasses.fields(LoopState)}
+    loop = {**{k: fill(loop) for k, fill in LATER_COUNTERS.items() if k not in loop}, **loop}
     unknown = sorted(set(loop) - set(fields))
     problem = None
     if unknown or not set(fields) <= set(loop):
@@ -141,6 +151,7 @@ class Trainer:
             # samples/s for the conv bodies on CPU (BENCHMARKS.md); a no-op for MLPs.
             self.model = self.model.to(memory_format=torch.channels_last)
             tune_cpu_allocator()  # reuse activation memory between steps (mtvae.allocator)
+        self.amp = resolve_amp(self.cfg.amp, self.device)  # bfloat16 autocast of training
         self.weighting = None if weighting is None else weighting.to(self.device)
         self.net = self._data_parallel(self.model)  # what forward passes go through
         if self.dist.enabled:  # DDP has broadcast rank 0's weights: from here ranks draw apart
@@ -308,13 +319,13 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean loss terms over the validation split (evaluation mode, full beta)."""
+        """Mean loss terms over the validation split (evaluation mode, full beta, float32:
+        it selects the best epoch and decides convergence)."""
         self.model.eval()
         sums: dict[str, float] = defaultdict(float)
         for batch in self.val_loader:
             batch = batch.to(self.device)
-            with self._autocast():
-                out = self.model(batch)
+            out = self.model(batch)
             n = len(batch.x)
             sums["loss"] += float(out.loss) * n
             for key, value in out.terms.items():
@@ -357,8 +368,8 @@ class Trainer:
 
     # --- bookkeeping ----------------------------------------------------------------------
     def _autocast(self):
-        enabled = self.cfg.amp and self.device.type == "cuda"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        """bfloat16 autocast of a training step when ``train.amp`` is on (mtvae.train.precision)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     def _skip_batch(self, out) -> None:
         self.state.skipped_steps += 1
@@ -385,17 +396,26 @@ class Trainer:
         )
 
     def _track_best(self, val_loss: float) -> None:
-        if val_loss < self.state.best_val:
-            self.state.best_val, self.state.best_epoch = val_loss, self.state.epoch
-            self.state.stale_epochs = 0
+        """Keep the best weights; count the epochs since the last improving one (the
+        convergence rule of :mod:`mtvae.train.convergence`, which ``assess`` applies to a
+        whole curve)."""
+        state = self.state
+        if math.isfinite(val_loss) and val_loss < state.best_val:
+            state.best_val, state.best_epoch = val_loss, state.epoch
             if self.cfg.restore_best and self.dist.is_main:
                 save_weights(self.run_dir / "checkpoint/best.safetensors", self.model, {})
+        if improves(state.best_val, state.anchor_val, self.cfg.min_improvement):
+            state.anchor_val, state.stale_epochs = state.best_val, 0
         else:
-            self.state.stale_epochs += 1
+            state.stale_epochs += 1
+
+    @property
+    def converged(self) -> bool:
+        """Whether training has converged by the rule of :mod:`mtvae.train.convergence`."""
+        return self.state.stale_epochs >= convergence_window(self.cfg.early_stopping)
 
     def _should_stop(self) -> bool:
-        patience = self.cfg.early_stopping
-        return patience is not None and self.state.stale_epochs >= patience
+        return self.cfg.early_stopping is not None and self.converged
 
     def _epoch_record(self, train: dict[str, float], val: dict[str, float]) -> dict:
         record = {"kind": "epoch", "epoch": self.state.epoch, "step": self.state.step}

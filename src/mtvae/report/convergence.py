@@ -1,0 +1,172 @@
+"""Did the models converge, and does the answer depend on the budget?
+
+Every run records whether its training converged by the rule of
+:mod:`mtvae.train.convergence` (``converged``, ``epochs_trained``, ``best_epoch`` in
+``results.db``). The report uses it four ways, all built here:
+
+* the **convergence line**: how many runs of each variant converged;
+* a **mark** (:data:`MARK`) on every hypothesis cell comparing a model of which at least one
+  seed did not converge (:func:`unconverged_sides` tells which side, :func:`cell_converged`
+  answers per cell, :func:`run_converged` per run, for the Answer's sentences);
+* the **validation curves**: the median over seeds of each variant's validation objective
+  per epoch at the centre point, one panel per dataset;
+* the **robustness statement** of a study with ``robustness: {budget: F}``: per hypothesis,
+  its effect at the centre point (mean over its datasets and tasks) under the study's budget
+  and under F times its maximum, whether it keeps its sign and how much its size moves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from mtvae.report import figures as F
+from mtvae.report.figures import Figure
+from mtvae.study.expand import point_label
+from mtvae.study.inference import hypothesis_table
+from mtvae.study.stats import results_frame
+
+if TYPE_CHECKING:
+    from mtvae.report.build import StudyData
+
+MARK = "‡"
+RULE = ("a run converged when its last k epochs (the early-stopping patience) did not lower "
+        "its best validation objective by more than train.min_improvement")
+
+
+def run_converged(run: dict[str, Any]) -> bool | None:
+    """Whether a run's training converged (None: not recorded, e.g. an older study)."""
+    value = run.get("converged")
+    if value is None:
+        value = (run.get("metrics") or {}).get("train/converged")
+    return None if value is None else bool(value)
+
+
+def cell_converged(data: StudyData, dataset: str, point: str, variant: str) -> bool | None:
+    """Whether every finished seed of a variant converged at a condition point (None when
+    no seed finished or any seed's record is missing)."""
+    values = [run_converged(data.run_by_id[c["run_id"]]) for c in data.cells
+              if (c["dataset"], c["point"], c["variant"]) == (dataset, point, variant)
+              and data.run_by_id.get(c["run_id"], {}).get("status") == "done"]
+    if not values or any(v is None for v in values):
+        return None
+    return all(values)
+
+
+def unconverged_sides(row, data: StudyData) -> list[str]:
+    """The variants of a hypothesis row (variant, baseline) with a seed that did not converge."""
+    return [v for v in (row["variant"], row["baseline"])
+            if cell_converged(data, row["dataset"], row["point"], v) is False]
+
+
+def mark(row, data: StudyData) -> str:
+    """`` ‡`` for a hypothesis row comparing a model that did not converge, else ''."""
+    return f" {MARK}" if unconverged_sides(row, data) else ""
+
+
+def convergence_lines(data: StudyData) -> list[str]:
+    """The convergence line (runs converged per variant), and the robustness statements."""
+    counts: dict[str, list[bool | None]] = {}
+    for run in data.runs:
+        if run["status"] == "done":
+            counts.setdefault(run["variant"], []).append(run_converged(run))
+    if not counts:
+        return []
+    if all(v is None for values in counts.values() for v in values):
+        return ["Convergence: not recorded (the study ran on an mtvae from before runs "
+                "recorded it)."]
+    parts = [f"{variant} {sum(v is True for v in values)} of {len(values)}"
+             for variant, values in counts.items()]
+    line = (f"Convergence ({RULE}): runs converged per variant: {', '.join(parts)}.")
+    if any(v is False for values in counts.values() for v in values):
+        line += (f" Cells marked {MARK} compare a model of which at least one seed did not "
+                 "converge: their effect may be a property of the budget.")
+    return [line, *robustness_lines(data)]
+
+
+# --- robustness ---------------------------------------------------------------------------
+def robustness_lines(data: StudyData) -> list[str]:
+    """Per hypothesis: its centre-point effect under the study's budget and under the
+    robustness re-runs' budget, whether it keeps its sign and how much its size moves."""
+    cells = data.store.robustness_cells()
+    if not cells:
+        return []
+    factor, point = cells[0]["factor"], cells[0]["point"]
+    runs = data.store.runs()
+    plain = [c for c in data.cells if c["point"] == point]
+    longer = [{k: c[k] for k in ("dataset", "point", "variant", "seed", "run_id")}
+              for c in cells]
+    alpha = data.spec["alpha"]
+    before = _effects(hypothesis_table(results_frame(plain, runs), data.hypotheses, alpha))
+    after = _effects(hypothesis_table(results_frame(longer, runs), data.hypotheses, alpha))
+    lines = []
+    for name, base in before.items():
+        if name not in after:
+            continue
+        lines.append(_robustness_sentence(name, base, after[name], factor, point))
+    return lines
+
+
+def _effects(table: pd.DataFrame) -> dict[str, float]:
+    """Per hypothesis, the mean of its effects Δ over its datasets and tasks."""
+    if table.empty:
+        return {}
+    return {name: float(group["diff"].mean()) for name, group in
+            table.groupby("hypothesis", sort=False) if group["diff"].notna().any()}
+
+
+def _robustness_sentence(name: str, base: float, longer: float, factor: float,
+                         point: str) -> str:
+    keeps = (base > 0) == (longer > 0) and base != 0
+    moved = abs(longer - base) / abs(base) if base else math.inf
+    sign = "keeps its sign" if keeps else "changes sign"
+    return (f"Budget ×{factor:g} ({point_label(point)}): {name}'s effect {base:+.4g} "
+            f"becomes {longer:+.4g}; it {sign} and its size moves by {moved:.0%}.")
+
+
+# --- curves -------------------------------------------------------------------------------
+def convergence_figures(data: StudyData) -> list[Figure]:
+    """Validation curves at the centre point: median over seeds per variant, a panel per
+    dataset."""
+    panels: dict[str, dict[str, list[list[dict]]]] = {}
+    for cell in data.cells:
+        if cell["point"] != data.default:
+            continue
+        stored = data.store.artifact(cell["run_id"], "curve")
+        if stored:
+            panels.setdefault(cell["dataset"], {}).setdefault(cell["variant"], []).append(
+                json.loads(stored[1]))
+    if not any(any(any(c) for c in runs.values()) for runs in panels.values()):
+        return []
+    return [Figure("convergence-curves", "Validation curves",
+                   f"Validation objective per epoch at {point_label(data.default)}: median over "
+                   "seeds per variant (a seed that stopped early leaves the median); a dot marks "
+                   "the last epoch. Objectives are each model's own, so scales differ between "
+                   "models.", _curves_png(panels, list(data.spec["variants"])), "curves")]
+
+
+def _curves_png(panels: dict[str, dict[str, list[list[dict]]]], variants: list[str]) -> bytes:
+    plt = F._plt()
+    colors = F.variant_colors(variants)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (dataset, curves) in zip(axes.flat, panels.items(), strict=True):
+        for variant, runs in curves.items():
+            series = [pd.Series({r["epoch"]: r["val/loss"] for r in run if "val/loss" in r})
+                      for run in runs]
+            series = [s for s in series if not s.empty]
+            if not series:
+                continue
+            median = pd.concat(series, axis=1).median(axis=1).sort_index()
+            ax.plot(median.index, median.values, color=colors.get(variant), label=variant)
+            ax.plot(median.index[-1:], median.values[-1:], "o", color=colors.get(variant))
+        ax.set_title(dataset, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_ylabel("validation objective", fontsize=8)
+        ax.set_yscale("symlog")
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return F.to_png(fig)

@@ -1,0 +1,100 @@
+"""The report's convergence line, its mark on cells comparing a model that did not converge,
+the validation-curve figure and the robustness statement (mtvae.report.convergence)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from conftest import SPEC, fake_metrics
+from mtvae.report.build import StudyData, build_report
+from mtvae.report.convergence import MARK, cell_converged, convergence_lines, run_converged
+from mtvae.study.expand import expand
+from mtvae.study.spec import parse_spec
+from mtvae.study.store import Store
+
+
+def write(out, robust_shift: float = 0.0, converged=lambda run: True, record: bool = True):
+    """A synthetic study: ``converged(run)`` decides each run's record; with ``robustness``
+    re-runs whose MT-VAE's nll/iwae is ``robust_shift`` worse than at the study's budget."""
+    raw = copy.deepcopy(SPEC) | {"robustness": {"budget": 4}}
+    raw["variants"] = {"vae": {"model": "vae"},
+                       "mt": {"model": "mtvae",
+                              "baselines": {"reconstruction": "vae", "task": "sup"}},
+                       "sup": {"model": "supervised"}}
+    spec = parse_spec(raw)
+    plan = expand(spec)
+    out.mkdir()
+    store = Store(out / "results.db")
+    store.set_meta("spec", spec.model_dump(mode="json"))
+    store.add_plan(plan.runs.values(), plan.cells, plan.robustness)
+    robust = {c.run_id for c in plan.robustness}
+    for rid, run in plan.runs.items():
+        metrics = fake_metrics(run.model, run.config["data"]["label_fraction"], run.seed)
+        if rid in robust and run.model == "mtvae":
+            metrics["nll/iwae"] += robust_shift
+        if record:
+            metrics |= {"train/converged": converged(run), "train/epochs_trained": 3,
+                        "train/best_epoch": 2}
+        curve = [{"epoch": e, "train/loss": 10 / e, "val/loss": 11 / e + run.seed}
+                 for e in (1, 2, 3)]
+        store.record({"run_id": rid, "status": "done", "metrics": metrics,
+                      "artifacts": {"curve": ("json", json.dumps(curve).encode())}})
+    store.close()
+    return out
+
+
+def data_of(out) -> StudyData:
+    store = Store(out / "results.db", create=False)
+    return StudyData(store.meta("spec"), store.runs(), store.cells(), [], store)
+
+
+def not_sup_seed_1(run) -> bool:
+    return not (run.model == "supervised" and run.seed == 1)
+
+
+def test_the_line_counts_converged_runs_per_variant(tmp_path):
+    data = data_of(write(tmp_path / "s", converged=not_sup_seed_1))
+    line = convergence_lines(data)[0]
+    # runs, not trainings: the VAE trains once for both label fractions, but has 6 runs
+    assert "vae 6 of 6" in line and "mt 6 of 6" in line and "sup 4 of 6" in line
+    assert f"marked {MARK}" in line
+
+
+def test_cells_and_runs_say_whether_they_converged(tmp_path):
+    data = data_of(write(tmp_path / "s", converged=not_sup_seed_1))
+    point = data.default
+    assert cell_converged(data, "shapes", point, "sup") is False
+    assert cell_converged(data, "shapes", point, "mt") is True
+    assert cell_converged(data, "shapes", point, "nothing") is None
+    assert run_converged({"converged": None, "metrics": {"train/converged": False}}) is False
+    assert run_converged({"converged": 1}) is True and run_converged({"metrics": {}}) is None
+
+
+def test_the_report_marks_cells_and_shows_curves_and_robustness(tmp_path):
+    out = write(tmp_path / "s", robust_shift=1.0, converged=not_sup_seed_1)
+    build_report(out)
+    text = (out / "report" / "report.md").read_text()
+    marked = [line for line in text.splitlines() if MARK in line and "|" in line]
+    assert marked and all("sup" in line for line in marked)  # only cells comparing sup
+    assert "Validation curves" in text and (out / "report/figures/convergence-curves.png").is_file()
+    # the MT-VAE's nll/iwae advantage (a few hundredths) becomes a loss of about 1 nat
+    (sentence,) = [s for s in text.splitlines() if "Budget ×4" in s and "nll/iwae" in s]
+    assert "changes sign" in sentence
+
+
+def test_robustness_keeps_the_sign_of_a_robust_effect(tmp_path):
+    data = data_of(write(tmp_path / "s", robust_shift=-1.0))
+    (sentence,) = [s for s in convergence_lines(data) if "nll/iwae" in s]
+    assert "keeps its sign" in sentence
+    before, after = (float(w.rstrip(";")) for w in sentence.split() if w.startswith(("+", "-"))
+                     and w[1:2].isdigit())
+    assert after == pytest.approx(before + 1.0, abs=0.01)  # lower nats: +1 for the MT-VAE
+
+
+def test_an_older_study_says_convergence_was_not_recorded(tmp_path):
+    data = data_of(write(tmp_path / "s", record=False))
+    assert convergence_lines(data)[0].startswith("Convergence: not recorded")
+    assert cell_converged(data, "shapes", data.default, "mt") is None
