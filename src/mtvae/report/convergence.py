@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from mtvae.analysis.inference import hypothesis_table
+from mtvae.analysis.stats import results_frame
 from mtvae.report import figures as F
 from mtvae.report.figures import Figure
 from mtvae.study.expand import point_label
-from mtvae.study.inference import hypothesis_table
-from mtvae.study.stats import results_frame
 
 if TYPE_CHECKING:
     from mtvae.report.build import StudyData
