@@ -13,15 +13,39 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from mtvae.errors import UserError, did_you_mean, yaml_problem
+from mtvae.errors import UserError, did_you_mean, quoted, yaml_problem
+
+# Every integer setting (seeds, sizes, counts) lies within +-MAX_INTEGER: torch, numpy's seeds
+# and SQLite all hold it, where 10**30 overflows them deep inside a run.
+MAX_INTEGER = 2**31 - 1
 
 
 class StrictModel(BaseModel):
-    """Base for config sections: unknown keys are errors, assignments are validated."""
+    """Base for config sections: unknown keys are errors, assignments are validated, and
+    integers (alone or in lists) lie within +-:data:`MAX_INTEGER`."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_integers(cls, value: Any) -> Any:
+        if any(abs(n) > MAX_INTEGER for n in _integers(value)):
+            raise ValueError(f"integer settings lie within +-{MAX_INTEGER:,} (2**31 - 1)")
+        return value
+
+
+def _integers(value: Any) -> list[int]:
+    """The integers in ``value`` and in the lists, tuples and mapping values it holds."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(items, list | tuple) or isinstance(value, dict):
+        return [n for item in items for n in _integers(item)]
+    return []
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -82,7 +106,7 @@ def validation_problems(
                 f"unknown config key '{key}'.{hint} Allowed here: {', '.join(allowed)}"
             )
         else:
-            problems.append(f"'{key}': {err['msg']} (got {err.get('input')!r})")
+            problems.append(f"'{key}': {err['msg']} (got {quoted(err.get('input'))})")
     return problems
 
 

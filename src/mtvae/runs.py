@@ -28,7 +28,11 @@ import yaml
 
 from mtvae import __version__
 from mtvae.autoconf import labelled_per_batch, model_tasks, resolve_auto
-from mtvae.batch_memory import check_evaluation_memory, check_training_memory
+from mtvae.batch_memory import (
+    check_evaluation_memory,
+    check_model_memory,
+    check_training_memory,
+)
 from mtvae.data.dataset import DataInfo, Dataset
 from mtvae.data.sources import load_dataset
 from mtvae.data.tasks import TaskSpec
@@ -158,6 +162,7 @@ def _train(config: RunConfig, out: str | Path, overwrite: bool, dataset: Dataset
     if dataset is None:
         dataset = load_dataset(config.data)
     config = resolve_auto(config, dataset)  # config.yaml records the values `auto` stood for
+    check_model_memory(config.model, dataset.info, training=True)  # before allocating it
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
     check_training_memory(config, dataset)
@@ -198,6 +203,7 @@ def resume_run(
     config = load_config(run_dir)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
+    check_model_memory(config.model, dataset.info, training=True)
     check_training_memory(config, dataset)
     candidates = [CHECKPOINT, f"checkpoint/{PREVIOUS}"] if restart else [CHECKPOINT]
     for name in candidates:
@@ -496,6 +502,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch
         for name, spec in meta.get("tasks", {}).items()
     }
     info = DataInfo(image_shape=tuple(meta["image_shape"]), tasks=tasks)
+    check_model_memory(config.model, info, training=False)
     model = build_model(config.model, info)
     load_state_into(model, tensors, str(run_dir / "model.safetensors"))
     return model.to(device).eval(), config
