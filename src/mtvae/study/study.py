@@ -157,6 +157,15 @@ def run_study(
     return out
 
 
+def failed_runs(out: str | Path) -> int:
+    """How many runs of the study in ``out`` are recorded as failed."""
+    store = Store(Path(out) / "results.db", create=False)
+    try:
+        return sum(status == "failed" for status in store.statuses().values())
+    finally:
+        store.close()
+
+
 def _run_pending(
     store, spec, plan, out, workers, threads, backend, retry_failed, log, options, train_once
 ) -> None:
