@@ -15,7 +15,8 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from mtvae.errors import UserError, did_you_mean, quoted, yaml_problem
+from mtvae.errors import UserError, did_you_mean, not_a_file, quoted, yaml_problem
+from mtvae.safe_yaml import load_yaml, read_yaml_file
 
 # Every integer setting (seeds, sizes, counts) lies within +-MAX_INTEGER: torch, numpy's seeds
 # and SQLite all hold it, where 10**30 overflows them deep inside a run.
@@ -52,12 +53,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse ``a.b.c=value``; the value is read as YAML (``[a,b]`` is a list, ``3`` an int)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise UserError(f"Bad --set '{text}': expected key=value, e.g. --set train.epochs=5.")
+        raise UserError(f"Bad --set {quoted(text)}: expected key=value, e.g. --set train.epochs=5.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise UserError(
-            f"Bad --set '{text}': the value is not valid YAML ({yaml_problem(exc)})."
+            f"Bad --set {quoted(text)}: the value is not valid YAML ({yaml_problem(exc)})."
         ) from None
     return [part.strip() for part in key.split(".")], value
 
@@ -71,7 +72,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         for part in path[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise UserError(f"Bad --set '{text}': '{part}' is a value, not a section.")
+                raise UserError(f"Bad --set {quoted(text)}: '{part}' is a value, not a section.")
             node = child
         node[path[-1]] = value
     return out
@@ -81,9 +82,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file; the top level must be a mapping."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"Config file '{path}' does not exist. Pass an existing YAML file.")
+        raise UserError(f"Config file '{path}' {not_a_file(path)}. Pass an existing YAML file.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml_file(path) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UserError(f"Config file '{path}' is not valid YAML: {yaml_problem(exc)}.") from None
     if not isinstance(data, dict):

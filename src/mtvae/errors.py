@@ -83,6 +83,23 @@ def quoted(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def not_a_file(path: object) -> str:
+    """Why ``path``, expected to be a file, cannot be read as one: ``is a directory``, ``is
+    not a regular file (a device, a pipe...)`` or ``does not exist``."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "does not exist"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a device, a pipe or a socket)"
+    return "cannot be read as a file"
+
+
 def yaml_problem(exc: Exception) -> str:
     """One line saying why a YAML text could not be read (PyYAML's own message spans lines).
 

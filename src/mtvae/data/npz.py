@@ -49,8 +49,9 @@ from mtvae.data.arrays import build_dataset, holdout_parts
 from mtvae.data.dataset import Dataset
 from mtvae.data.task_kinds import KindName
 from mtvae.data.tasks import TaskSpec
-from mtvae.errors import UserError
+from mtvae.errors import UserError, yaml_problem
 from mtvae.limits import check_images_memory
+from mtvae.safe_yaml import read_yaml_file
 
 MAX_INFERRED_CLASSES = 100
 SPLIT_NAMES = ("train", "val", "test")
@@ -208,10 +209,14 @@ def read_sidecar(path: Path) -> Sidecar:
                         "keep one.")
     side = found[0]
     try:
-        text = side.read_text(encoding="utf-8")
-        raw = json.loads(text) if side.suffix == ".json" else yaml.safe_load(text)
+        raw = (json.loads(side.read_text(encoding="utf-8")) if side.suffix == ".json"
+               else read_yaml_file(side))
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise UserError(f"Cannot read the sidecar file '{side}': {exc}") from None
+        kind = "JSON" if side.suffix == ".json" else "YAML"
+        raise UserError(
+            f"Cannot read the sidecar file '{side}': {yaml_problem(exc)}. It must be UTF-8 "
+            f"{kind} describing the tasks of '{path.name}', e.g. "
+            "{tasks: {digit: {kind: categorical, n_classes: 10}}}.") from None
     try:
         return Sidecar.model_validate(raw or {})
     except ValidationError as exc:

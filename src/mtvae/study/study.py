@@ -17,11 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mtvae import __version__
 from mtvae.errors import UserError
-from mtvae.io import write_text
+from mtvae.io import read_yaml, write_text
+from mtvae.safe_yaml import load_yaml
 from mtvae.study.expand import Plan, point_label
 from mtvae.study.runner import RunTask, check_backend, default_layout, get_backend
 from mtvae.study.spec import StudySpec, spec_yaml
@@ -54,8 +53,8 @@ def prepare_study_dir(out: Path, spec: StudySpec) -> None:
     text = spec_yaml(spec)
     stored = out / "study.yaml"
     if stored.is_file():
-        previous = yaml.safe_load(stored.read_text(encoding="utf-8"))
-        current = yaml.safe_load(text)
+        previous = read_yaml(stored)
+        current = load_yaml(text)
         if previous != current:
             raise UserError(
                 f"'{out}' holds a different study: its study.yaml differs from this spec at "
