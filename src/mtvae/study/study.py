@@ -232,7 +232,11 @@ def _execute(store, engine, tasks, plan, total, finished, log) -> None:
     where = {}
     for cell in plan.cells:
         where.setdefault(cell.run_id, point_label(cell.point))
-    with tqdm(total=total, initial=finished, unit="run", desc="study", dynamic_ncols=True) as bar:
+    from mtvae.train.progress import draws_bars
+
+    count = finished  # the bar's own count stays put when it is not drawn (not a terminal)
+    with tqdm(total=total, initial=finished, unit="run", desc="study", dynamic_ncols=True,
+              disable=not draws_bars(True)) as bar:
         def started(task: RunTask) -> None:
             for rid in task.run_ids():
                 store.mark_running(rid)
@@ -241,8 +245,9 @@ def _execute(store, engine, tasks, plan, total, finished, log) -> None:
             for result in [task_result, *task_result.pop("shared", [])]:
                 store.record(result)
                 bar.update()
+                count += 1
                 run = plan.runs[result["run_id"]]
-                bar.write(summary_line(result, run, where[run.run_id], bar.n, total))
+                bar.write(summary_line(result, run, where[run.run_id], count, total))
 
 
 def summary_line(result: dict, run, where: str, n: int, total: int) -> str:
