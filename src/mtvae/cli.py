@@ -314,8 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         with _signals_stop_the_command():
             status = args.func(args)
     except KeyboardInterrupt as exc:
-        message = getattr(exc, "message", None) or (
-            "interrupted; resume a training run with `mtvae train --resume RUN_DIR`.")
+        message = getattr(exc, "message", None) or interrupted_message(args)
         print(f"mtvae: {message}", file=sys.stderr)
         return getattr(exc, "status", 130)
     except Exception as exc:
@@ -331,6 +330,22 @@ def main(argv: list[str] | None = None) -> int:
               "traceback and report it.", file=sys.stderr)
         return 1
     return status or 0
+
+
+def interrupted_message(args: argparse.Namespace) -> str:
+    """What to do after a signal that the command did not explain itself (training that has
+    checkpointed does): ``--resume`` is advised only where the run has a checkpoint."""
+    from mtvae.train.trainer import CHECKPOINT
+
+    run = getattr(args, "resume", None) or (
+        getattr(args, "out", None) if args.command == "train" else None)
+    if run and (Path(run) / CHECKPOINT).is_file():
+        return f"interrupted; continue the run with `mtvae train --resume {run}`."
+    if run and (Path(run) / "config.yaml").is_file():
+        return (f"interrupted before the run saved a checkpoint; start it again with `mtvae "
+                f"train --resume {run} --restart`.")
+    return ("interrupted; nothing was left half-written (files are replaced whole), so run the "
+            "same command again.")
 
 
 @contextlib.contextmanager
