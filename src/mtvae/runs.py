@@ -85,6 +85,20 @@ def prepare_run_dir(out: Path, overwrite: bool = False) -> None:
         raise UserError(f"Run directory '{out}' is not writable; choose another --out.")
 
 
+def refuse_links_out(run_dir: Path) -> None:
+    """Refuse a run directory whose own folders (``figures/``, ``checkpoint/``, ...) are
+    symbolic links to somewhere outside it: its files would be written (or replaced) there."""
+    root = Path(run_dir).resolve()
+    for name in RUN_FILES:
+        path = Path(run_dir) / name
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise UserError(
+                f"'{path}' is a symbolic link to '{path.resolve()}', outside the run directory; "
+                "mtvae writes a run's files only inside it. Replace the link with a real "
+                f"directory (e.g. `rm {path}`; copy what you need from the target first), then "
+                "run the command again.")
+
+
 def _refuse_foreign_files(out: Path) -> None:
     """A directory that is not a run must be empty (or hold only a run's leftovers)."""
     foreign = sorted(p.name for p in out.iterdir()
@@ -170,6 +184,7 @@ def _train(config: RunConfig, out: str | Path, overwrite: bool, dataset: Dataset
     # (and an existing run is not replaced by one that would fail).
     ctx = init_distributed(resolve_device(config.train.device))
     if ctx.is_main:  # under DDP, rank 0 alone touches the disk
+        refuse_links_out(out)
         prepare_run_dir(out, overwrite=overwrite)
         write_yaml(out / "config.yaml", config.to_dict())
     barrier(ctx)
@@ -201,6 +216,7 @@ def resume_run(
 
     run_dir = Path(run_dir)
     config = load_config(run_dir)
+    refuse_links_out(run_dir)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
     check_model_memory(config.model, dataset.info, training=True)
@@ -332,6 +348,7 @@ def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None)
     run_dir = Path(run_dir)
     get_stage(stage)  # an unknown name fails here, with a suggestion
     config = load_config(run_dir)
+    refuse_links_out(run_dir)
     steps = read_results(run_dir).get("train/steps")
     if steps is None or not (run_dir / "model.safetensors").is_file():
         raise UserError(
@@ -385,6 +402,7 @@ def evaluate_run(
     else:
         run_dir = Path(run)
         model, config = load(run_dir)
+    refuse_links_out(run_dir)
     if dataset is None:
         dataset = load_dataset(config.data)
     check_evaluation_memory(config, dataset)
