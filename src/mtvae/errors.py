@@ -7,7 +7,9 @@ Anything the user can fix (a bad config value, an unknown name, a missing file) 
 from __future__ import annotations
 
 import difflib
+import os
 import reprlib
+import stat
 from collections.abc import Iterable
 
 
@@ -86,9 +88,6 @@ def quoted(value: object, limit: int = 80) -> str:
 def not_a_file(path: object) -> str:
     """Why ``path``, expected to be a file, cannot be read as one: ``is a directory``, ``is
     not a regular file (a device, a pipe...)`` or ``does not exist``."""
-    import os
-    import stat
-
     try:
         mode = os.stat(path).st_mode
     except OSError:

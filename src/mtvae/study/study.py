@@ -157,7 +157,10 @@ def run_study(
 
 
 def failed_runs(out: str | Path) -> int:
-    """How many runs of the study in ``out`` are recorded as failed."""
+    """How many runs of the study in ``out`` are recorded as failed (none without a
+    ``results.db``)."""
+    if not (Path(out) / "results.db").is_file():
+        return 0
     store = Store(Path(out) / "results.db", create=False)
     try:
         return sum(status == "failed" for status in store.statuses().values())
