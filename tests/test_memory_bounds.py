@@ -1,6 +1,7 @@
 """Sizes a user can make absurd are refused before the work starts, with what to lower: images
-decoded from files (npz, IDX) or upsampled (``data.image_size``), and training / evaluation
-batches (``train.batch_size``, ``eval.batch_size`` times the body's activations). Normal runs,
+decoded from files (npz, IDX) or upsampled (``data.image_size``), training / evaluation
+batches (``train.batch_size``, ``eval.batch_size`` times the body's activations) and the
+model's parameters with their gradients and optimizer state (``model.latent_dim``, layer sizes). Normal runs,
 every preset's included, are never refused."""
 
 from __future__ import annotations
@@ -114,7 +115,11 @@ def wide_run(tmp_path_factory):
 def test_a_training_batch_beyond_the_available_memory_is_refused_and_leaves_no_run(
     capsys, monkeypatch, tmp_path, wide_run
 ):
+    import mtvae.runs
+
     available(monkeypatch, 2 * MiB)  # the 96 images fit (0.1 MiB); a batch of 16 (4 MiB) not
+    # the model's 287,045 parameters (4.4 MiB to train) are tested on their own below
+    monkeypatch.setattr(mtvae.runs, "check_model_memory", lambda *args, **kwargs: None)
     err = refused(capsys, *train_argv(tmp_path / "r"), *WIDE)
     assert "training batch of 16 images" in err and "16,384 values per image" in err
     assert "lower train.batch_size" in err and "of memory, but only 2 MiB" in err
@@ -139,15 +144,88 @@ def test_the_tiny_settings_are_not_refused(capsys, tmp_path, monkeypatch):
     assert run_cli(capsys, "evaluate", tmp_path / "r", "--metrics", "recon")[0] == 0
 
 
+# --- the model's parameters --------------------------------------------------------------
+@pytest.mark.parametrize("setting", ["model.latent_dim=100000000", "model.encoder.hidden=[100000000]"])
+def test_a_model_beyond_the_available_memory_is_refused_before_it_is_allocated(
+    capsys, tmp_path, setting
+):
+    """Hundreds of GiB of weights (the real available memory): refused at once, exit 2, no
+    run directory; torch never tries to allocate them."""
+    err = refused(capsys, *train_argv(tmp_path / "r"), "--set", setting)
+    assert "lower model.latent_dim or narrow the model's layers" in err
+    assert "Training the model (" in err and "parameters, the largest '" in err
+    assert "of memory, but only" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("setting", ["seed=1000000000000000000000000000000",
+                                     "model.encoder.hidden=[8, 1000000000000000000000000000000]",
+                                     "train.epochs=-3000000000"])
+def test_integer_settings_beyond_their_documented_bound_are_refused(capsys, tmp_path, setting):
+    """seeds and sizes lie within +-(2**31 - 1): 10**30 would overflow numpy's seeds, SQLite
+    and torch's sizes deep inside a run."""
+    err = refused(capsys, *train_argv(tmp_path / "r"), "--set", setting)
+    assert f"'{setting.split('=')[0]}'" in err
+    assert "integer settings lie within +-2,147,483,647" in err or "greater than" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_parameter_estimate_counts_weights_gradients_and_adam_state(monkeypatch):
+    """The count is the built model's own, and training needs 16 bytes per parameter."""
+    import torch
+
+    from mtvae.batch_memory import check_model_memory, parameter_sizes
+    from mtvae.models.registry import build_model
+
+    config = resolve_config({"model": {"name": "vae", "latent_dim": 3,
+                                       "encoder": {"arch": "mlp", "hidden": [8]}},
+                             "data": {"image_size": 16}})
+    info = load_dataset(config.data.model_copy(update={"n_train": 8, "n_val": 4,
+                                                       "n_test": 4})).info
+    state = torch.get_rng_state()
+    sizes = parameter_sizes(config.model, info)
+    assert torch.equal(torch.get_rng_state(), state)  # no random number drawn
+    n = sum(p.numel() for p in build_model(config.model, info).parameters())
+    assert sum(sizes.values()) == n
+    available(monkeypatch, int(16 * n / 0.8) + 1)
+    check_model_memory(config.model, info, training=True)  # just fits
+    available(monkeypatch, int(16 * n / 0.8) - 64)
+    with pytest.raises(UserError, match=f"Training the model \\({n:,} parameters"):
+        check_model_memory(config.model, info, training=True)
+    check_model_memory(config.model, info, training=False)  # weights alone: 4 bytes each
+
+
+def test_a_run_too_large_to_load_is_refused_by_evaluate_and_resume(capsys, monkeypatch,
+                                                                  wide_run):
+    before = (wide_run / "results.json").read_bytes()
+    available(monkeypatch, 1 * MiB)  # the data fit; the 287,045 weights (1.1 MiB) not
+    err = refused(capsys, "evaluate", wide_run, "--metrics", "recon")
+    assert "Loading the model (287,045 parameters" in err and "lower model.latent_dim" in err
+    assert (wide_run / "results.json").read_bytes() == before
+    available(monkeypatch, 2 * MiB)  # the weights fit; with gradients and Adam (4.4 MiB) not
+    err = refused(capsys, "train", "--resume", wide_run)
+    assert "Training the model (" in err
+
+
 def test_every_preset_run_fits_a_machine_with_4_gib_free(monkeypatch):
     """Every run of every study preset passes the data and batch checks with 4 GiB
     available (Fashion-MNIST's files are checked by their headers where installed)."""
-    from mtvae.batch_memory import check_batch_memory
+    from mtvae.batch_memory import check_batch_memory, check_model_memory
     from mtvae.study.expand import expand
     from mtvae.study.spec import load_preset, preset_names
 
     available(monkeypatch, 4 * 2**30)
     seen = set()
+    cache: dict[str, object] = {}
+
+    def infos(data):  # the data's image shape and tasks, from a few samples of it
+        small = data.model_copy(update={"n_train": 200, "n_val": 100, "n_test": 100,
+                                        "n_labelled": None, "label_fraction": 1.0})
+        key = small.model_dump_json()
+        if key not in cache:
+            cache[key] = load_dataset(small).info
+        return cache[key]
+
     for name in preset_names():
         for run in expand(load_preset(name)).runs.values():
             config = resolve_config(run.config)
@@ -157,6 +235,7 @@ def test_every_preset_run_fits_a_machine_with_4_gib_free(monkeypatch):
                 continue
             seen.add(key)
             check_source_memory(config.data)
+            check_model_memory(config.model, infos(config.data), training=True)
             shape = (1, config.data.image_size, config.data.image_size)
             batch = config.train.batch_size
             check_batch_memory(config.model, shape, batch + batch // 2, True, "")  # auto's most

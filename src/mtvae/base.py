@@ -13,27 +13,52 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from mtvae.errors import UserError, did_you_mean, yaml_problem
+from mtvae.errors import UserError, did_you_mean, not_a_file, quoted, yaml_problem
+from mtvae.safe_yaml import load_yaml, read_yaml_file
+
+# Every integer setting (seeds, sizes, counts) lies within +-MAX_INTEGER: torch, numpy's seeds
+# and SQLite all hold it, where 10**30 overflows them deep inside a run.
+MAX_INTEGER = 2**31 - 1
 
 
 class StrictModel(BaseModel):
-    """Base for config sections: unknown keys are errors, assignments are validated."""
+    """Base for config sections: unknown keys are errors, assignments are validated, and
+    integers (alone or in lists) lie within +-:data:`MAX_INTEGER`."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_integers(cls, value: Any) -> Any:
+        if any(abs(n) > MAX_INTEGER for n in _integers(value)):
+            raise ValueError(f"integer settings lie within +-{MAX_INTEGER:,} (2**31 - 1)")
+        return value
+
+
+def _integers(value: Any) -> list[int]:
+    """The integers in ``value`` and in the lists, tuples and mapping values it holds."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value
+    if isinstance(items, list | tuple) or isinstance(value, dict):
+        return [n for item in items for n in _integers(item)]
+    return []
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse ``a.b.c=value``; the value is read as YAML (``[a,b]`` is a list, ``3`` an int)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise UserError(f"Bad --set '{text}': expected key=value, e.g. --set train.epochs=5.")
+        raise UserError(f"Bad --set {quoted(text)}: expected key=value, e.g. --set train.epochs=5.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         raise UserError(
-            f"Bad --set '{text}': the value is not valid YAML ({yaml_problem(exc)})."
+            f"Bad --set {quoted(text)}: the value is not valid YAML ({yaml_problem(exc)})."
         ) from None
     return [part.strip() for part in key.split(".")], value
 
@@ -47,7 +72,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         for part in path[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise UserError(f"Bad --set '{text}': '{part}' is a value, not a section.")
+                raise UserError(f"Bad --set {quoted(text)}: '{part}' is a value, not a section.")
             node = child
         node[path[-1]] = value
     return out
@@ -57,9 +82,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file; the top level must be a mapping."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"Config file '{path}' does not exist. Pass an existing YAML file.")
+        raise UserError(f"Config file '{path}' {not_a_file(path)}. Pass an existing YAML file.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml_file(path) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UserError(f"Config file '{path}' is not valid YAML: {yaml_problem(exc)}.") from None
     if not isinstance(data, dict):
@@ -82,7 +107,7 @@ def validation_problems(
                 f"unknown config key '{key}'.{hint} Allowed here: {', '.join(allowed)}"
             )
         else:
-            problems.append(f"'{key}': {err['msg']} (got {err.get('input')!r})")
+            problems.append(f"'{key}': {err['msg']} (got {quoted(err.get('input'))})")
     return problems
 
 

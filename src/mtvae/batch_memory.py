@@ -1,6 +1,9 @@
-"""Whether a training or evaluation batch fits in memory, checked before any work starts.
+"""Whether a model and a training or evaluation batch fit in memory, checked before any work
+starts.
 
-The activations of a batch are the images times the sizes of the model's body layers (the
+A model's parameters are counted by building it on PyTorch's ``meta`` device, where tensors
+have shapes but no storage, so the count is exact and nothing is allocated; training keeps
+each parameter four times (weights, gradients, Adam's two moments). The activations of a batch are the images times the sizes of the model's body layers (the
 decoder mirrors the encoder); training keeps them for the backward pass, evaluation only the
 widest layer. Like every bound of :mod:`mtvae.limits` the estimate counts the dominant arrays
 only, so it errs low. It reads the body's config and what ``train.labelled_per_batch: auto``
@@ -9,13 +12,49 @@ adds, so it sits above the building blocks and :mod:`mtvae.autoconf`, beside the
 
 from __future__ import annotations
 
+import torch
+
 from mtvae.autoconf import labelled_per_batch
+from mtvae.errors import UserError
 from mtvae.limits import check_memory
+from mtvae.models.registry import build_model
 from mtvae.nn.bodies import conv_padding
 from mtvae.nn.code_bodies import CodeBodyConfig
 
 TRAIN_BYTES_PER_VALUE = 4 * 2 * 2  # float32; encoder and mirrored decoder; output and gradient
 EVAL_BYTES_PER_VALUE = 4 * 4  # float32; no graph: a few layer-sized buffers alive at once
+TRAIN_BYTES_PER_PARAMETER = 4 * 4  # float32; weights, gradients, Adam's two moments
+EVAL_BYTES_PER_PARAMETER = 4  # float32; the weights alone
+MODEL_FIX = ("lower model.latent_dim or narrow the model's layers (model.encoder.hidden / "
+             "model.encoder.channels, and the task heads' sizes).")
+
+
+def parameter_sizes(model_config, info) -> dict[str, int]:
+    """Values of each parameter of the model ``model_config`` builds for data ``info``,
+    counted on the ``meta`` device: no memory is allocated and no random number is drawn."""
+    try:
+        with torch.random.fork_rng(devices=[]), torch.device("meta"):
+            model = build_model(model_config, info)
+    except (RuntimeError, OverflowError) as exc:  # a size torch cannot even describe
+        raise UserError(
+            f"Model '{model_config.name}' cannot be built with these sizes "
+            f"({str(exc).strip().splitlines()[0][:200]}); {MODEL_FIX}") from None
+    return {name: p.numel() for name, p in model.named_parameters()}
+
+
+def check_model_memory(model_config, info, training: bool) -> None:
+    """Refuse a model whose parameters (with their gradients and optimizer state, when
+    ``training``) cannot fit in memory, before any of them is allocated."""
+    sizes = parameter_sizes(model_config, info)
+    if not sizes:
+        return
+    total = sum(sizes.values())
+    largest = max(sizes, key=sizes.__getitem__)
+    state = ", plus their gradients and the optimizer's two moments" if training else ""
+    check_memory(
+        total * (TRAIN_BYTES_PER_PARAMETER if training else EVAL_BYTES_PER_PARAMETER),
+        f"{'Training' if training else 'Loading'} the model ({total:,} parameters, the largest "
+        f"'{largest}' with {sizes[largest]:,} values{state}; float32)", MODEL_FIX)
 
 
 def activation_sizes(body, image_shape: tuple[int, int, int]) -> list[int]:

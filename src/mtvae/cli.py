@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from mtvae.errors import UserError, on_signal
 from mtvae.limits import MAX_SAMPLES
+
+STUDY_RUNS_FAILED = 3  # exit status of `mtvae study` when it ended with failed runs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,10 +225,11 @@ def cmd_models(args: argparse.Namespace) -> None:
         print(f"{entry.name:<14} {entry.description}")
 
 
-def cmd_study(args: argparse.Namespace) -> None:
+def cmd_study(args: argparse.Namespace) -> int:
+    """Run the study; exit status :data:`STUDY_RUNS_FAILED` when any of its runs failed."""
     from mtvae.report.build import STUDY_FORMATS, build_report
     from mtvae.study.spec import load_preset, load_spec_file, with_data
-    from mtvae.study.study import run_study
+    from mtvae.study.study import failed_runs, run_study
 
     for flag in ("workers", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
@@ -250,6 +254,15 @@ def cmd_study(args: argparse.Namespace) -> None:
     print(f"report: {out / 'report' / 'index.html'}")
     print(f"latex: {out / 'report' / 'latex'} (results.tex, methodology.tex; main.pdf where "
           "pdflatex is installed)")
+    failed = failed_runs(out)
+    if failed:
+        retry = shlex.join(["mtvae", *[a for a in args.argv if a != "--retry-failed"],
+                            "--retry-failed"])
+        print(f"mtvae: {failed} run{'s' if failed > 1 else ''} of the study failed (their errors "
+              "are in the report's 'Failed runs' section); fix the cause, then run them again "
+              f"with `{retry}`.", file=sys.stderr)
+        return STUDY_RUNS_FAILED
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -286,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
 
     The one boundary where errors become messages: a :class:`UserError` or an ``OSError``
     (full disk, no permission, ...) prints one paragraph and exits 2, SIGINT / SIGTERM exit
-    ``128 + signal`` after saying how to resume, anything else is a bug reported in one line.
+    ``128 + signal`` after saying how to resume, anything else is a bug reported in one line;
+    a command may return its own status (``mtvae study``: :data:`STUDY_RUNS_FAILED`).
     ``--debug`` (or ``MTVAE_DEBUG=1``) shows the traceback instead.
     """
     from mtvae.io import os_error
@@ -298,10 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or os.environ.get("MTVAE_DEBUG", "") not in ("", "0")
     try:
         with _signals_stop_the_command():
-            args.func(args)
+            status = args.func(args)
     except KeyboardInterrupt as exc:
-        message = getattr(exc, "message", None) or (
-            "interrupted; resume a training run with `mtvae train --resume RUN_DIR`.")
+        message = getattr(exc, "message", None) or interrupted_message(args)
         print(f"mtvae: {message}", file=sys.stderr)
         return getattr(exc, "status", 130)
     except Exception as exc:
@@ -316,7 +329,23 @@ def main(argv: list[str] | None = None) -> int:
               "a bug in mtvae; run the command again with --debug (or MTVAE_DEBUG=1) for the "
               "traceback and report it.", file=sys.stderr)
         return 1
-    return 0
+    return status or 0
+
+
+def interrupted_message(args: argparse.Namespace) -> str:
+    """What to do after a signal that the command did not explain itself (training that has
+    checkpointed does): ``--resume`` is advised only where the run has a checkpoint."""
+    from mtvae.train.trainer import CHECKPOINT
+
+    run = getattr(args, "resume", None) or (
+        getattr(args, "out", None) if args.command == "train" else None)
+    if run and (Path(run) / CHECKPOINT).is_file():
+        return f"interrupted; continue the run with `mtvae train --resume {run}`."
+    if run and (Path(run) / "config.yaml").is_file():
+        return (f"interrupted before the run saved a checkpoint; start it again with `mtvae "
+                f"train --resume {run} --restart`.")
+    return ("interrupted; nothing was left half-written (files are replaced whole), so run the "
+            "same command again.")
 
 
 @contextlib.contextmanager

@@ -7,6 +7,9 @@ Anything the user can fix (a bad config value, an unknown name, a missing file) 
 from __future__ import annotations
 
 import difflib
+import os
+import reprlib
+import stat
 from collections.abc import Iterable
 
 
@@ -67,6 +70,33 @@ def on_signal(signum: int, frame: object) -> None:
     writes a checkpoint first.
     """
     raise Interrupted(signum)
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """A short ``repr`` of ``value`` for quoting user input in a message: nesting, items and
+    length are capped (an expanded YAML alias can be gigabytes), and it never fails."""
+    shorter = reprlib.Repr()
+    shorter.maxlevel, shorter.maxlist, shorter.maxtuple, shorter.maxdict = 3, 6, 6, 6
+    shorter.maxstring = shorter.maxother = shorter.maxlong = limit
+    try:
+        text = shorter.repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr fails is still quoted
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def not_a_file(path: object) -> str:
+    """Why ``path``, expected to be a file, cannot be read as one: ``is a directory``, ``is
+    not a regular file (a device, a pipe...)`` or ``does not exist``."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "does not exist"
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a device, a pipe or a socket)"
+    return "cannot be read as a file"
 
 
 def yaml_problem(exc: Exception) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from mtvae.errors import UserError, WriteError
+from mtvae.safe_yaml import read_yaml_file
 
 # errno -> (the cause in plain words, the way out)
 _FREE_SPACE = ("the disk is full (no space left on device)",
@@ -127,8 +128,9 @@ def read_json(path: str | Path) -> Any:
 
 
 def read_yaml(path: str | Path) -> Any:
-    """Read a YAML file with the safe loader (no arbitrary objects)."""
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    """Read a YAML file with the safe loader (no arbitrary objects), its size, depth and alias
+    expansion bounded (:mod:`mtvae.safe_yaml`)."""
+    return read_yaml_file(path)
 
 
 def append_jsonl(path: str | Path, record: dict) -> None:

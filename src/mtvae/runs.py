@@ -28,7 +28,11 @@ import yaml
 
 from mtvae import __version__
 from mtvae.autoconf import labelled_per_batch, model_tasks, resolve_auto
-from mtvae.batch_memory import check_evaluation_memory, check_training_memory
+from mtvae.batch_memory import (
+    check_evaluation_memory,
+    check_model_memory,
+    check_training_memory,
+)
 from mtvae.data.dataset import DataInfo, Dataset
 from mtvae.data.sources import check_task_names, load_dataset
 from mtvae.data.tasks import TaskSpec
@@ -80,6 +84,20 @@ def prepare_run_dir(out: Path, overwrite: bool = False) -> None:
         raise UserError(f"Cannot create run directory '{out}': {exc.strerror}.") from None
     if not os.access(out, os.W_OK):
         raise UserError(f"Run directory '{out}' is not writable; choose another --out.")
+
+
+def refuse_links_out(run_dir: Path) -> None:
+    """Refuse a run directory whose own folders (``figures/``, ``checkpoint/``, ...) are
+    symbolic links to somewhere outside it: its files would be written (or replaced) there."""
+    root = Path(run_dir).resolve()
+    for name in RUN_FILES:
+        path = Path(run_dir) / name
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise UserError(
+                f"'{path}' is a symbolic link to '{path.resolve()}', outside the run directory; "
+                "mtvae writes a run's files only inside it. Replace the link with a real "
+                f"directory (e.g. `rm {path}`; copy what you need from the target first), then "
+                "run the command again.")
 
 
 def _refuse_foreign_files(out: Path) -> None:
@@ -161,6 +179,7 @@ def _train(config: RunConfig, out: str | Path, overwrite: bool, dataset: Dataset
         check_task_capacity(config.model, config.data)
         dataset = load_dataset(config.data)
     config = resolve_auto(config, dataset)  # config.yaml records the values `auto` stood for
+    check_model_memory(config.model, dataset.info, training=True)  # before allocating it
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
     check_training_memory(config, dataset)
@@ -168,6 +187,7 @@ def _train(config: RunConfig, out: str | Path, overwrite: bool, dataset: Dataset
     # (and an existing run is not replaced by one that would fail).
     ctx = init_distributed(resolve_device(config.train.device))
     if ctx.is_main:  # under DDP, rank 0 alone touches the disk
+        refuse_links_out(out)
         prepare_run_dir(out, overwrite=overwrite)
         write_yaml(out / "config.yaml", config.to_dict())
     barrier(ctx)
@@ -199,8 +219,10 @@ def resume_run(
 
     run_dir = Path(run_dir)
     config = load_config(run_dir)
+    refuse_links_out(run_dir)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
+    check_model_memory(config.model, dataset.info, training=True)
     check_training_memory(config, dataset)
     candidates = [CHECKPOINT, f"checkpoint/{PREVIOUS}"] if restart else [CHECKPOINT]
     for name in candidates:
@@ -337,6 +359,7 @@ def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None)
     run_dir = Path(run_dir)
     get_stage(stage)  # an unknown name fails here, with a suggestion
     config = load_config(run_dir)
+    refuse_links_out(run_dir)
     steps = read_results(run_dir).get("train/steps")
     if steps is None or not (run_dir / "model.safetensors").is_file():
         raise UserError(
@@ -390,6 +413,7 @@ def evaluate_run(
     else:
         run_dir = Path(run)
         model, config = load(run_dir)
+    refuse_links_out(run_dir)
     if dataset is None:
         dataset = load_dataset(config.data)
     check_evaluation_memory(config, dataset)
@@ -507,6 +531,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch
         for name, spec in meta.get("tasks", {}).items()
     }
     info = DataInfo(image_shape=tuple(meta["image_shape"]), tasks=tasks)
+    check_model_memory(config.model, info, training=False)
     model = build_model(config.model, info)
     load_state_into(model, tensors, str(run_dir / "model.safetensors"))
     return model.to(device).eval(), config

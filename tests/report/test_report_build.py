@@ -62,8 +62,9 @@ def test_report_from_the_database_alone_has_every_section_and_figure(synthetic_s
     assert "http://" not in html and "https://" not in html  # opens offline
     # the Answer is generated from the numbers: the hypotheses' table and sentences
     answer = md[md.index("## Answer"):md.index("## Methodology")]
-    assert f"| {variant} vs vae: nll/iwae | shapes |" in answer
-    assert f"{variant} head vs vae probe: shape accuracy" in answer
+    shown = variant.replace("<", "&lt;").replace(">", "&gt;")  # Markdown shows it as text
+    assert f"| {shown} vs vae: nll/iwae | shapes |" in answer
+    assert f"{shown} head vs vae probe: shape accuracy" in answer
     assert "Holm's correction across the" in answer and "Learnability" in answer
     assert answer.index("**Task performance.**") < answer.index("### Pooled effects") < \
         answer.index("### At every condition point")
@@ -78,6 +79,9 @@ def test_user_strings_are_escaped_in_html(synthetic_study, hostile):
     assert hostile[0] not in html and hostile[1] not in html
     assert "&lt;script&gt;alert(" in html and "mt&lt;b&gt;bold&lt;/b&gt;" in html
     assert "<i>for tests</i>" not in html
+    md = (synthetic_study / "report" / "report.md").read_text()  # Markdown passes HTML on
+    assert hostile[0] not in md and hostile[1] not in md and "<i>for tests</i>" not in md
+    assert "&lt;script&gt;alert(" in md and "mt&lt;b&gt;bold&lt;/b&gt;" in md
     parser = _Images()
     parser.feed(html)
     assert parser.scripts == 1  # only the report's own self-check

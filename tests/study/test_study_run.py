@@ -131,13 +131,49 @@ def test_a_failing_run_is_recorded_and_the_others_finish(tmp_path, capsys):
             assert row["status"] == "failed" and "reads the shared block" in row["error"]
     report = (out / "report" / "report.md").read_text()
     assert "Failed runs" in report and "reads the shared block" in report
-    # a rerun leaves failed runs alone unless asked; --retry-failed tries them again
-    assert main(["study", "--spec", str(out / "study.yaml"), "--out", str(out)]) == 0
-    assert "(2 failed; rerun them with --retry-failed)" in capsys.readouterr().out
+    # a rerun leaves failed runs alone unless asked, and exits 3 saying how to retry them
+    assert main(["study", "--spec", str(out / "study.yaml"), "--out", str(out)]) == 3
+    printed = capsys.readouterr()
+    assert "(2 failed; rerun them with --retry-failed)" in printed.out
+    assert (f"2 runs of the study failed (their errors are in the report's 'Failed runs' "
+            f"section); fix the cause, then run them again with `mtvae study --spec "
+            f"{out / 'study.yaml'} --out {out} --retry-failed`.") in printed.err
     assert main(["study", "--spec", str(out / "study.yaml"), "--out", str(out),
-                 "--retry-failed"]) == 0
+                 "--retry-failed"]) == 3  # they fail again
     attempts = {(r["variant"], r["attempts"]) for r in Store(out / "results.db").runs()}
     assert attempts == {("mt", 2), ("vae", 1)}
+
+
+def _kills_its_worker_or_waits(task) -> dict:
+    """A worker's target (module level: spawned workers import it). 'bad' kills its own worker
+    once 'good' runs; 'good' waits on its first attempt (so it is in flight when the worker
+    dies: the pool then breaks under it too) and finishes on any later one."""
+    marks = Path(task.run_dir)
+    if task.run_id == "bad":
+        for _ in range(6000):  # at most 5 minutes (a busy machine), should 'good' never start
+            if (marks / "good-started").exists():
+                break
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGKILL)
+    if not (marks / "good-started").exists():
+        (marks / "good-started").touch()
+        time.sleep(600)  # abandoned: the pool breaks and its workers are terminated
+    return {"run_id": task.run_id, "status": "done"}
+
+
+def test_a_worker_killed_by_its_run_fails_that_run_only(tmp_path):
+    """Both runs are in flight when one kills its worker (SIGKILL, as the kernel's OOM killer
+    does); each then runs again alone: the healthy one finishes, the other fails."""
+    from mtvae.study.runner import LocalBackend, RunTask
+
+    tasks = [RunTask(rid, {}, str(tmp_path), "recon", False) for rid in ("bad", "good")]
+    started = []
+    results = list(LocalBackend(2, 1, target=_kills_its_worker_or_waits).run(
+        tasks, lambda task: started.append(task.run_id)))
+    assert {r["run_id"]: r["status"] for r in results} == {"bad": "failed", "good": "done"}
+    bad = next(r for r in results if r["run_id"] == "bad")
+    assert "worker process running this run died" in bad["error"]
+    assert sorted(started) == ["bad", "bad", "good", "good"]  # each ran again alone
 
 
 class _Run:

@@ -49,8 +49,9 @@ from mtvae.data.arrays import build_dataset, holdout_parts
 from mtvae.data.dataset import Dataset
 from mtvae.data.task_kinds import KindName
 from mtvae.data.tasks import TaskSpec
-from mtvae.errors import UserError
+from mtvae.errors import UserError, not_a_file, yaml_problem
 from mtvae.limits import check_images_memory
+from mtvae.safe_yaml import read_yaml_file
 
 MAX_INFERRED_CLASSES = 100
 SPLIT_NAMES = ("train", "val", "test")
@@ -131,9 +132,10 @@ def load_npz(
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of the file, read eagerly (so a damaged member fails here, named)."""
     if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise UserError(f"The npz file '{path}' {what}. Pass npz:PATH with an existing .npz file "
-                        "made by numpy.savez (see docs/guides/data.md, 'Your own data').")
+        raise UserError(f"The npz file '{path}' {not_a_file(path)}. Pass npz:PATH with an "
+                        "existing .npz file made by numpy.savez (see docs/guides/data.md, 'Your "
+                        "own data').")
+    _check_signature(path)
     name = None
     try:
         data = np.load(path, allow_pickle=False)
@@ -158,6 +160,25 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             "not an .npz archive, or holds object arrays (only numeric arrays are allowed); "
             "write it again with numpy.savez."
         ) from None
+
+
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first member; an empty zip
+NPY_SIGNATURE = b"\x93NUMPY"
+
+
+def _check_signature(path: Path) -> None:
+    """Refuse a file that is neither a zip archive (.npz) nor a .npy array by its first
+    bytes, before numpy guesses it is a pickle."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise UserError(f"Cannot read the npz file '{path}': {exc.strerror}.") from None
+    if not head.startswith((*ZIP_SIGNATURES, NPY_SIGNATURE)):
+        raise UserError(
+            f"'{path}' is not an npz (zip) file: it does not start with a zip archive's "
+            "signature. Pass an .npz archive written by numpy.savez(path, x=..., "
+            "y_<task>=...).")
 
 
 def npz_headers(path: Path) -> dict[str, tuple[np.dtype, tuple[int, ...]]] | None:
@@ -215,10 +236,14 @@ def read_sidecar(path: Path) -> Sidecar:
                         "keep one.")
     side = found[0]
     try:
-        text = side.read_text(encoding="utf-8")
-        raw = json.loads(text) if side.suffix == ".json" else yaml.safe_load(text)
+        raw = (json.loads(side.read_text(encoding="utf-8")) if side.suffix == ".json"
+               else read_yaml_file(side))
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise UserError(f"Cannot read the sidecar file '{side}': {exc}") from None
+        kind = "JSON" if side.suffix == ".json" else "YAML"
+        raise UserError(
+            f"Cannot read the sidecar file '{side}': {yaml_problem(exc)}. It must be UTF-8 "
+            f"{kind} describing the tasks of '{path.name}', e.g. "
+            "{tasks: {digit: {kind: categorical, n_classes: 10}}}.") from None
     try:
         return Sidecar.model_validate(raw or {})
     except ValidationError as exc:
@@ -290,6 +315,10 @@ def _mask(mask, n: int, f: str, task: str) -> np.ndarray:
                         "entry per sample of x.")
     if mask.dtype != bool and not (np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all()):
         raise UserError(f"Array '{name}' in {f} must be bool (True: label known), got {mask.dtype}.")
+    if not mask.any():
+        raise UserError(f"Array '{name}' in {f} is all False: no label of task '{task}' is "
+                        f"known. Mark the known labels True, or leave the task out (drop "
+                        f"y_{task} and {name} from the file).")
     return mask.astype(bool)
 
 

@@ -83,10 +83,20 @@ def render(template: str, context: dict[str, Any], html: bool) -> str:
     """Render a packaged template (autoescaped for HTML)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
+    # Markdown passes inline HTML through, so its values get < and > as entities (a study
+    # named "<script>..." shows as text in any Markdown viewer); idempotent, so a table a
+    # macro built is not escaped twice.
+    finalize = None if html else _markdown_text
     env = Environment(loader=PackageLoader("mtvae.report", "templates"), autoescape=html,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      finalize=finalize)
     env.filters["md"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     return env.get_template(template).render(**context)
+
+
+def _markdown_text(value: Any) -> str:
+    """``value`` as Markdown text that no viewer reads as HTML (``<``, ``>`` as entities)."""
+    return str(value).replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --- context ----------------------------------------------------------------------------

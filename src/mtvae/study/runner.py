@@ -233,12 +233,16 @@ class LocalBackend:
     """``workers`` processes (spawned, ``threads`` torch/BLAS threads each) on this machine.
 
     At most ``workers`` runs are in flight, so a run is marked running exactly when a worker
-    takes it. If a worker process dies (out of memory, a crash in native code), its runs are
-    recorded as failed and a fresh pool takes the rest.
+    takes it. If a worker process dies (out of memory, a crash in native code), the pool
+    cannot say which one: a run that was alone in flight is recorded as failed; when several
+    were, each of them runs again alone, so that only the one that kills its worker is
+    recorded as failed. A fresh pool takes the rest. ``target`` is what a worker calls with a
+    task (tests substitute their own).
     """
 
-    def __init__(self, workers: int, threads: int) -> None:
-        self.workers, self.threads = workers, threads
+    def __init__(self, workers: int, threads: int,
+                 target: Callable[[RunTask], dict] = execute) -> None:
+        self.workers, self.threads, self.target = workers, threads, target
 
     def _pool(self) -> ProcessPoolExecutor:
         import multiprocessing
@@ -252,30 +256,48 @@ class LocalBackend:
 
     def run(self, tasks: list[RunTask], started: Callable[[RunTask], None]) -> Iterator[dict]:
         queue = list(reversed(tasks))
+        suspects: list[RunTask] = []  # in flight when a worker died: each runs again alone
         pool = self._pool()
         running: dict[Future, RunTask] = {}
         try:
-            while queue or running:
-                while queue and len(running) < self.workers:
-                    task = queue.pop()
+            while queue or suspects or running:
+                source, limit = (suspects, 1) if suspects else (queue, self.workers)
+                while source and len(running) < limit:
+                    task = source.pop()
                     started(task)
-                    running[pool.submit(execute, task)] = task
+                    running[pool.submit(self.target, task)] = task
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
+                lost = []  # tasks whose worker (or another of the pool) died
                 for future in done:
                     task = running.pop(future)
-                    try:
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        lost.append(task)
+                    else:
                         yield future.result()
-                    except BrokenProcessPool:
-                        yield {"run_id": task.run_id, "status": "failed",
-                               "error": "BrokenProcessPool: the worker process running this run "
-                                        "died (out of memory, or a crash in native code)."}
-                if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    queue += reversed(list(running.values()))
-                    running.clear()
-                    pool = self._pool()
+                if not lost:
+                    continue
+                lost += running.values()  # the broken pool fails them too
+                if len(lost) == 1:  # it was alone in flight: its run killed the worker
+                    yield worker_died(lost[0])
+                else:
+                    suspects += reversed(lost)
+                pool.shutdown(wait=False, cancel_futures=True)
+                running.clear()
+                pool = self._pool()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def worker_died(task: RunTask) -> dict[str, Any]:
+    """The failed result of a task whose worker process died while it ran alone (the runs
+    sharing its training fail with it)."""
+    error = ("BrokenProcessPool: the worker process running this run died (out of memory, or "
+             "a crash in native code).")
+    result: dict[str, Any] = {"run_id": task.run_id, "status": "failed", "error": error}
+    if task.shared:
+        result["shared"] = [{"run_id": other.run_id, "status": "failed", "error": error}
+                            for other in task.shared]
+    return result
 
 
 # The Ray backend is imported on demand: it needs the optional 'ray' package.

@@ -37,7 +37,8 @@ from pydantic import (
 )
 
 from mtvae.base import StrictModel
-from mtvae.errors import UserError, did_you_mean, yaml_problem
+from mtvae.errors import UserError, did_you_mean, not_a_file, quoted, yaml_problem
+from mtvae.safe_yaml import load_yaml, read_yaml_file
 from mtvae.study.axes import AXIS_KEYS
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ def dotted_overrides(value: Any) -> Any:
         else:
             flat[str(key)] = item
     return flat
+
+
+MAX_SEED_COUNT = 1_000  # `seeds: N` stands for 0..N-1; each seed repeats every run
 
 
 class DatasetSpec(StrictModel):
@@ -207,9 +211,10 @@ class StudySpec(StrictModel):
     @classmethod
     def _count_of_seeds(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):  # `seeds: 3` -> [0, 1, 2]
-            if value < 1:
-                raise ValueError("a count of seeds must be at least 1; give a count such as "
-                                 "`seeds: 3` or a list such as `seeds: [0, 1, 2]`")
+            if not 1 <= value <= MAX_SEED_COUNT:
+                raise ValueError(f"a count of seeds must be at least 1 and at most "
+                                 f"{MAX_SEED_COUNT:,}; give "
+                                 "a count such as `seeds: 3` or a list such as `seeds: [0, 1, 2]`")
             return list(range(value))
         return value
 
@@ -289,7 +294,7 @@ def _check_spec(spec: StudySpec) -> list[str]:
                     f"'{other}'.{did_you_mean(other, spec.variants)}"
                 )
     if len(set(spec.seeds)) != len(spec.seeds) or any(s < 0 for s in spec.seeds):
-        problems.append(f"seeds must be distinct non-negative integers, got {spec.seeds}")
+        problems.append(f"seeds must be distinct non-negative integers, got {quoted(spec.seeds)}")
     problems += _check_axes(spec)
     problems += _check_hypotheses(spec)
     return problems
@@ -330,7 +335,7 @@ def _check_axes(spec: StudySpec) -> list[str]:
         if not values:
             problems.append(f"condition axis '{axis}' has no values")
         elif len({yaml.safe_dump(v) for v in values}) != len(values):
-            problems.append(f"condition axis '{axis}' repeats a value: {values}")
+            problems.append(f"condition axis '{axis}' repeats a value: {quoted(values)}")
         if axis == "tasks":
             for value in values:
                 if not any(value in d.task_sets for d in spec.datasets.values()):
@@ -349,7 +354,8 @@ def _check_axes(spec: StudySpec) -> list[str]:
             problems.append(f"default names '{axis}', which is not a condition axis")
         elif value not in spec.conditions[axis]:
             problems.append(
-                f"default {axis}={value!r} is not one of the axis' values {spec.conditions[axis]}"
+                f"default {axis}={quoted(value)} is not one of the axis' values "
+                f"{quoted(spec.conditions[axis])}"
             )
     return problems
 
@@ -392,16 +398,16 @@ def preset_text(name: str) -> str:
 
 def load_preset(name: str, expand: bool = True) -> StudySpec:
     """The validated preset ``name`` (``expand``: see :func:`parse_spec`)."""
-    return parse_spec(yaml.safe_load(preset_text(name)), f"preset '{name}'", expand)
+    return parse_spec(load_yaml(preset_text(name)), f"preset '{name}'", expand)
 
 
 def load_spec_file(path: str | Path, expand: bool = True) -> StudySpec:
     """Read and validate a study spec YAML file (``expand``: see :func:`parse_spec`)."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"Study spec '{path}' does not exist. Pass an existing YAML file.")
+        raise UserError(f"Study spec '{path}' {not_a_file(path)}. Pass an existing YAML file.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml_file(path)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UserError(f"Study spec '{path}' is not valid YAML: {yaml_problem(exc)}.") from None
     return parse_spec(raw, f"study spec '{path}'", expand)
@@ -442,7 +448,7 @@ def _spec_problems(exc: ValidationError) -> list[str]:
             )
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"'{key}': {msg} (got {err.get('input')!r})")
+            problems.append(f"'{key}': {msg} (got {quoted(err.get('input'))})")
     return problems
 
 

@@ -24,6 +24,7 @@ study only the parent process writes.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -35,6 +36,54 @@ from typing import Any
 from mtvae.errors import UserError
 
 STATUSES = ("queued", "running", "done", "failed")
+TABLES = ("meta", "runs", "cells", "artifacts")
+
+# A cause SQLite reports -> what it means and what to do (the study resumes where it stopped).
+CAUSES = {
+    "database or disk is full": "the disk is full. Free disk space, then run the same "
+                                "command again: the study resumes where it stopped",
+    "disk i/o error": "a disk I/O error (a failing or full disk, or a network file system that "
+                      "lost the file). Check the disk and free space, then run the command again",
+    "unable to open database file": "the file or its directory cannot be opened for writing "
+                                    "(a read-only file system or no permission). Make the study "
+                                    "directory writable, or copy it to a writable place, then "
+                                    "run the command again",
+    "readonly database": "the file is read-only (or on a read-only file system). Make the "
+                         "study directory writable, or copy it to a writable place, then run "
+                         "the command again",
+    "database is locked": "another process holds the database. Wait for it (another `mtvae "
+                          "study` in this directory?), then run the command again",
+}
+
+
+def database_error(path: Path, exc: Exception) -> UserError:
+    """A plain-words :class:`UserError` for an SQLite error on the study database ``path``."""
+    cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for key, meaning in CAUSES.items():
+        if key in cause.lower():
+            return UserError(f"Cannot use the results database '{path}': {meaning}.")
+    return damaged(path, cause)
+
+
+def damaged(path: Path, what: str) -> UserError:
+    """The error for a damaged results database, which is left as it is."""
+    study = path.parent
+    return UserError(
+        f"The results database '{path}' is damaged: {what}. It was left unchanged. To "
+        f"recover, run the study again into a new directory (`mtvae study --spec "
+        f"{study / 'study.yaml'} --out NEW_DIR`); the runs under {study / 'runs'} keep their "
+        "results.json.")
+
+
+def _plain_errors(method):
+    """SQLite errors of a :class:`Store` method become plain-words user errors."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from None
+    return wrapper
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -102,25 +151,47 @@ def convergence_record(metrics: dict[str, Any] | None) -> list[int | None]:
 
 
 class Store:
-    """A study's ``results.db``."""
+    """A study's ``results.db``: opened for writing (``create``, the study itself), or
+    read-only (``create=False``, the report), which never changes the file."""
 
     def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
         if not create and not self.path.is_file():
+            from mtvae.errors import not_a_file
+
             raise UserError(
-                f"'{self.path}' does not exist: this is not a study directory (run "
+                f"'{self.path}' {not_a_file(self.path)}: this is not a study directory (run "
                 "`mtvae study --out DIR` first)."
             )
         try:
-            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA busy_timeout=60000")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db = (self._open_for_writing() if create else
+                       sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=60,
+                                       isolation_level=None))
+            self._check_tables(create)
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from None
+
+    def _open_for_writing(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=60000")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _check_tables(self, create: bool) -> None:
+        """A new database gets its tables; one that has some but not all is damaged (and a
+        reader needs them all), and is left as it is."""
+        have = {row[0] for row in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = [name for name in TABLES if name not in have]
+        if missing and (have or not create):
+            self.db.close()
+            raise damaged(self.path, f"its table{'s' if len(missing) > 1 else ''} "
+                          f"{', '.join(missing)} {'are' if len(missing) > 1 else 'is'} missing")
+        if create:
             self.db.executescript(SCHEMA)
             self._add_missing_columns()
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"Cannot open the results database '{self.path}': {exc}.") from None
 
     def _add_missing_columns(self) -> None:
         """Databases written by an older mtvae get the columns added since (NULL)."""
@@ -140,11 +211,13 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
     # --- meta -----------------------------------------------------------------------------
+    @_plain_errors
     def set_meta(self, key: str, value: Any) -> None:
         """Store ``value`` (as JSON) under ``key``."""
         with self.transaction() as db:
@@ -154,12 +227,20 @@ class Store:
                 (key, json.dumps(value)),
             )
 
+    @_plain_errors
     def meta(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key``."""
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        return self._json(row[0], f"meta '{key}'") if row else default
+
+    def _json(self, text: str, what: str) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError):
+            raise damaged(self.path, f"the {what} is not JSON") from None
 
     # --- the plan -------------------------------------------------------------------------
+    @_plain_errors
     def add_plan(self, runs: Iterable[Any], cells: Iterable[Any], robustness: Iterable[Any] = ()
                  ) -> None:
         """Insert planned runs (existing rows are kept as they are), the grid's cells and
@@ -184,16 +265,19 @@ class Store:
                  for c in robustness],
             )
 
+    @_plain_errors
     def requeue_interrupted(self) -> int:
         """Runs left ``running`` by a study that was killed go back to ``queued``."""
         with self.transaction() as db:
             return db.execute("UPDATE runs SET status = 'queued' WHERE status = 'running'").rowcount
 
+    @_plain_errors
     def statuses(self) -> dict[str, str]:
         """``{run_id: status}`` for every run."""
         return dict(self.db.execute("SELECT run_id, status FROM runs"))
 
     # --- results --------------------------------------------------------------------------
+    @_plain_errors
     def mark_running(self, run_id: str) -> None:
         """A worker has the run."""
         with self.transaction() as db:
@@ -203,6 +287,7 @@ class Store:
                 (time.time(), run_id),
             )
 
+    @_plain_errors
     def record(self, result: dict[str, Any]) -> None:
         """Store a finished run (done or failed) and its artifacts in one transaction."""
         status = result["status"]
@@ -225,6 +310,7 @@ class Store:
                  for name, (kind, data) in result.get("artifacts", {}).items()],
             )
 
+    @_plain_errors
     def runs(self) -> list[dict[str, Any]]:
         """Every run row as a dict (config and metrics parsed)."""
         cursor = self.db.execute("SELECT * FROM runs ORDER BY rowid")
@@ -232,11 +318,18 @@ class Store:
         rows = []
         for values in cursor:
             row = dict(zip(names, values, strict=True))
-            row["config"] = json.loads(row["config"])
-            row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else {}
+            row.setdefault("cpu_s", None)  # a database of an older mtvae, read-only
+            row["config"] = self._json(row["config"], f"config of run {row['run_id']}")
+            row["metrics"] = (self._json(row["metrics"], f"metrics of run {row['run_id']}")
+                              if row["metrics"] else {})
+            for key in ("config", "metrics"):
+                if not isinstance(row[key], dict):
+                    raise damaged(self.path, f"the {key} of run {row['run_id']} is not a "
+                                  "JSON mapping")
             rows.append(row)
         return rows
 
+    @_plain_errors
     def cells(self) -> list[dict[str, Any]]:
         """Every cell of the grid as a dict."""
         cursor = self.db.execute(
@@ -245,14 +338,20 @@ class Store:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor]
 
+    @_plain_errors
     def robustness_cells(self) -> list[dict[str, Any]]:
         """Every robustness re-run's cell as a dict (dataset, point, variant, seed, factor,
-        run_id)."""
+        run_id); none in a database from before the table existed (opened read-only, it is
+        not added)."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                               "name = 'robustness'").fetchone():
+            return []
         cursor = self.db.execute("SELECT dataset, point, variant, seed, factor, run_id FROM "
                                  "robustness ORDER BY rowid")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor]
 
+    @_plain_errors
     def artifact(self, run_id: str, name: str) -> tuple[str, bytes] | None:
         """``(kind, data)`` of one stored artifact, or None."""
         row = self.db.execute(
@@ -260,6 +359,7 @@ class Store:
         ).fetchone()
         return (row[0], bytes(row[1])) if row else None
 
+    @_plain_errors
     def artifact_names(self, run_id: str) -> list[str]:
         """Names of the artifacts stored for ``run_id``."""
         rows = self.db.execute(

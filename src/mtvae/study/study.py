@@ -17,11 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mtvae import __version__
 from mtvae.errors import UserError
-from mtvae.io import write_text
+from mtvae.io import read_yaml, write_text
+from mtvae.safe_yaml import load_yaml
 from mtvae.study.cost import longest_first, task_cost
 from mtvae.study.expand import Plan, point_label
 from mtvae.study.runner import RunTask, check_backend, default_layout, get_backend
@@ -55,8 +54,8 @@ def prepare_study_dir(out: Path, spec: StudySpec) -> None:
     text = spec_yaml(spec)
     stored = out / "study.yaml"
     if stored.is_file():
-        previous = yaml.safe_load(stored.read_text(encoding="utf-8"))
-        current = yaml.safe_load(text)
+        previous = read_yaml(stored)
+        current = load_yaml(text)
         if previous != current:
             raise UserError(
                 f"'{out}' holds a different study: its study.yaml differs from this spec at "
@@ -158,6 +157,18 @@ def run_study(
     return out
 
 
+def failed_runs(out: str | Path) -> int:
+    """How many runs of the study in ``out`` are recorded as failed (none without a
+    ``results.db``)."""
+    if not (Path(out) / "results.db").is_file():
+        return 0
+    store = Store(Path(out) / "results.db", create=False)
+    try:
+        return sum(status == "failed" for status in store.statuses().values())
+    finally:
+        store.close()
+
+
 def _run_pending(
     store, spec, plan, out, workers, threads, backend, retry_failed, log, options, train_once
 ) -> None:
@@ -228,7 +239,11 @@ def _execute(store, engine, tasks, plan, total, finished, log) -> None:
         where.setdefault(cell.run_id, point_label(cell.point))
     for cell in plan.robustness:  # in no cell of the grid
         where.setdefault(cell.run_id, f"{point_label(cell.point)}, budget x{cell.factor:g}")
-    with tqdm(total=total, initial=finished, unit="run", desc="study", dynamic_ncols=True) as bar:
+    from mtvae.train.progress import draws_bars
+
+    count = finished  # the bar's own count stays put when it is not drawn (not a terminal)
+    with tqdm(total=total, initial=finished, unit="run", desc="study", dynamic_ncols=True,
+              disable=not draws_bars(True)) as bar:
         def started(task: RunTask) -> None:
             for rid in task.run_ids():
                 store.mark_running(rid)
@@ -237,8 +252,9 @@ def _execute(store, engine, tasks, plan, total, finished, log) -> None:
             for result in [task_result, *task_result.pop("shared", [])]:
                 store.record(result)
                 bar.update()
+                count += 1
                 run = plan.runs[result["run_id"]]
-                bar.write(summary_line(result, run, where[run.run_id], bar.n, total))
+                bar.write(summary_line(result, run, where[run.run_id], count, total))
 
 
 def summary_line(result: dict, run, where: str, n: int, total: int) -> str:

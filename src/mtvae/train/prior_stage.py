@@ -11,6 +11,7 @@ last step; finally ``model.safetensors`` is rewritten, with the trained prior, a
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 from mtvae.data.dataset import Dataset
 from mtvae.train.checkpoint import read_weights, save_weights
 from mtvae.train.logger import RunLogger
+from mtvae.train.progress import draws_bars
 
 PRIOR_SEED_OFFSET = 2  # the main trainer's loader uses seed + 1
 
@@ -79,7 +81,7 @@ def train_prior(
     steps_per_epoch = -(-n // bs)
     step, train_nll, val_nll = start_step, float("nan"), float("nan")
     bar = tqdm(total=options.epochs * steps_per_epoch, desc="prior",
-               disable=not config.train.progress, leave=False, dynamic_ncols=True)
+               disable=not draws_bars(config.train.progress), leave=False, dynamic_ncols=True)
     for epoch in range(1, options.epochs + 1):
         prior.train()
         order = torch.randperm(n, generator=generator).to(codes.device)
@@ -98,6 +100,9 @@ def train_prior(
         bar.set_postfix({"nll": f"{train_nll:.4g}", "val_nll": f"{val_nll:.4g}"})
         log.log({"kind": "prior", "epoch": epoch, "step": step,
                  "prior/nll": train_nll, "prior/val_nll": val_nll})
+        if config.train.progress and not draws_bars(True):
+            print(f"prior epoch {epoch}/{options.epochs}: nll {train_nll:.4g}, val nll "
+                  f"{val_nll:.4g}", file=sys.stderr, flush=True)
     bar.close()
     model.eval()
     _rewrite_weights(Path(run_dir) / "model.safetensors", model)

@@ -55,6 +55,7 @@ from mtvae.train.distributed import (
 )
 from mtvae.train.logger import NullLogger, RunLogger
 from mtvae.train.precision import resolve_amp
+from mtvae.train.progress import draws_bars, print_epoch_line
 
 CHECKPOINT = "checkpoint/last.pt"
 
@@ -216,7 +217,10 @@ class Trainer:
                 self.state.epoch += 1
                 self.state.train_seconds += time.perf_counter() - start
                 self._track_best(val_means["loss"])
-                self.logger.log(self._epoch_record(train_means, val_means))
+                record = self._epoch_record(train_means, val_means)
+                self.logger.log(record)
+                if self.cfg.progress and not draws_bars(True) and self.dist.is_main:
+                    print_epoch_line(record, self.cfg.epochs)
                 self._save_checkpoint()
                 self._stop_if_signalled()
         self._write_final_weights()
@@ -229,7 +233,7 @@ class Trainer:
         bar = tqdm(
             self.train_loader,
             desc=f"epoch {self.state.epoch + 1}/{self.cfg.epochs}",
-            disable=not self.cfg.progress,
+            disable=not draws_bars(self.cfg.progress),
             leave=False,
             dynamic_ncols=True,
         )
