@@ -98,7 +98,8 @@ def test_vae_writes_every_applicable_key_and_figure(runs):
             "distortion", "active_units", *_probe_keys(), *(f"disent/{k}" for k in DISENT),
             *(f"gen/{k}" for k in GEN)]  # fmt: skip
     _assert_finite(results, keys)
-    assert lines == ["skipped task: VAE has no predict, tasks", "skipped vq: VAE has no "
+    assert lines == ["skipped task: VAE has no predict, tasks",
+                     "skipped val: VAE has no predict, tasks", "skipped vq: VAE has no "
                      "encode_codes, decode_codes, quantizer, prior", "skipped leakage: VAE has a single latent block "
                      "(nothing can leak)"]  # fmt: skip
     assert not any(k.startswith("gen/coherence") for k in results)  # no conditional prior
@@ -164,7 +165,7 @@ def test_vqvae_gets_probes_on_code_vectors_and_generation(runs):
             *(f"disent/{k}" for k in DISENT), *(f"gen/{k}" for k in GEN)]  # fmt: skip
     _assert_finite(results, keys)
     skipped = {line.split(":")[0] for line in lines}
-    assert skipped == {f"skipped {f}" for f in ("nll", "task", "leakage")}
+    assert skipped == {f"skipped {f}" for f in ("nll", "task", "val", "leakage")}
     for name in ("reconstructions", "samples", "embedding", "training_curves"):
         assert (run / f"figures/{name}.png").is_file(), name
     assert not (run / "figures/traversals.png").exists()  # no Gaussian latent to traverse

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from types import SimpleNamespace
 
-from mtvae.study.store import Store
+from mtvae.study.store import SCHEMA, Store
 
 OLD_RUNS = """CREATE TABLE runs (
     run_id TEXT PRIMARY KEY, variant TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,
@@ -35,6 +35,8 @@ def test_a_database_from_before_the_record_stays_readable(tmp_path):
     path = tmp_path / "results.db"
     with sqlite3.connect(path) as db:
         db.execute(OLD_RUNS)
+        for table in ("meta", "cells", "artifacts"):  # as they were then: no robustness table
+            db.execute(next(s for s in SCHEMA.split(";") if f"EXISTS {table} (" in s))
         db.execute("INSERT INTO runs (run_id, variant, model, dataset, seed, config, status, "
                    "metrics) VALUES ('old', 'vae', 'vae', 'digits', 0, '{}', 'done', "
                    "'{\"elbo\": 1.0}')")
@@ -43,3 +45,4 @@ def test_a_database_from_before_the_record_stays_readable(tmp_path):
     assert row["metrics"] == {"elbo": 1.0}
     assert (row["converged"], row["epochs_trained"], row["best_epoch"], row["cpu_s"]) == (
         None, None, None, None)
+    assert Store(path, create=False).robustness_cells() == []  # read-only: no table added
