@@ -99,7 +99,8 @@ def check_rows(rows: list[list[str]], where: str) -> list[str]:
     return claims
 
 
-SENTENCE = re.compile(rf"Δ ({NUMBER}) \[({NUMBER}), ({NUMBER})\] over [^:]*: ({VERDICT.pattern})")
+SENTENCE = re.compile(rf"Δm? ({NUMBER}) \[({NUMBER}), ({NUMBER})\](?: %)? over [^:]*: "
+                      rf"({VERDICT.pattern})")
 
 
 def check_sentences(text: str, where: str) -> list[str]:
