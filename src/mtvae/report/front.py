@@ -295,7 +295,8 @@ def delta_m_line(r) -> str:
 
 DELTA_M_LEAD = (
     "LibMTL's Δm: the mean relative change (in %) of each task's primary metric against the "
-    "single-task MT-VAE of that task, positive favouring the multitask model, per seed and "
+    "single-task model of that task (the same configuration with that task alone), positive "
+    "favouring the multitask model, per seed and "
     "then averaged with its 95% t-interval over seeds (not corrected across groups): better "
     "or worse exactly when the interval excludes 0.")
 
