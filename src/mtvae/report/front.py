@@ -288,6 +288,9 @@ def delta_m_line(r) -> str:
     if r["low"] != r["low"]:
         return (f"{where}: Δm {fmt_signed(r['delta_m'])} % from {r['n']} seed (no interval); "
                 f"not tested ({metrics}).")
+    if r["low"] == r["high"]:  # the same in every seed: a fixed difference, no test applies
+        return (f"{where}: Δm {fmt_signed(r['delta_m'])} % in each of {r['n']} seeds, "
+                f"identical in every seed (no test; {metrics}).")
     return (f"{where}: Δm {_signed(r['delta_m'], r['low'], r['high'])} % over {r['n']} seeds: "
             f"{delta_m_verdict(r['low'], r['high'])} ({metrics} against the single-task "
             "models).")
