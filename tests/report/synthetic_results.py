@@ -34,8 +34,9 @@ def points(conditions: dict, design: str = "product") -> list[dict]:
     return out
 
 
-def study(spec_: dict, metrics) -> StudyData:
-    """``metrics(variant, point, seed, rng) -> dict`` for every cell; the study's data."""
+def study(spec_: dict, metrics, config=None) -> StudyData:
+    """``metrics(variant, point, seed, rng) -> dict`` for every cell; the study's data.
+    ``config(variant, point) -> dict``: each run's config (default: a random control task)."""
     rng = np.random.default_rng(1234)
     cells, runs = [], []
     for point in points(spec_["conditions"], spec_["design"]):
@@ -47,6 +48,7 @@ def study(spec_: dict, metrics) -> StudyData:
                               "seed": seed, "run_id": rid})
                 runs.append({"run_id": rid, "model": v["model"], "variant": variant,
                              "dataset": "mnist", "seed": seed, "status": "done",
-                             "config": {"data": {"extra_tasks": ["random"]}},
+                             "config": (config(variant, point) if config else
+                                        {"data": {"extra_tasks": ["random"]}}),
                              "metrics": metrics(variant, point, seed, rng)})
     return StudyData(spec_, runs, cells, [], None)

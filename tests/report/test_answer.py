@@ -247,3 +247,22 @@ def test_default_hypotheses_cover_the_study_tasks_only():
     assert tasks == {"digit"}  # slant is probed and has a head, but is not a study task
     line = answer_context(data, 0)["learnability"][0]
     assert "digit: best" in line and "slant" not in line and "random" not in line
+
+
+WEIGHT_EFFECT = {0: -0.04, 0.1: -0.02, 1: 0.0, 10: 0.02}  # +0.02 per decade, 0 at 0.01
+
+
+def weight_metrics(variant, point, seed, rng):
+    """The MT-VAE's head gains 0.02 on supervised per decade of task weight (0 one decade
+    below the smallest weight)."""
+    out = crossover_metrics(variant, {"label_count": 1000}, seed, rng)
+    if variant == "mt":
+        out["task/digit/accuracy"] += WEIGHT_EFFECT[point["task_weight"]] - EFFECT[1000]
+    return out
+
+
+def test_a_task_weight_axis_with_zero_is_tested_on_a_log_scale():
+    data = study(spec({"task_weight": [0, 0.1, 1, 10]}, seeds=[0, 1, 2, 3, 4]), weight_metrics)
+    trend = data.trends.set_index("hypothesis").loc["mt vs sup: task/digit/accuracy"]
+    assert trend["log"] and trend["positions"] == [-2.0, -1.0, 0.0, 1.0]
+    assert trend["slope"] == pytest.approx(0.02, abs=0.004) and trend["p"] < 0.05

@@ -59,6 +59,12 @@ def test_the_front_section_has_the_figure_the_verdict_and_the_placements(study):
                                text)
             assert placed, strategy
     assert "front-digits-mtvae.png" in md and "The mtvae front over the task weight" in html
+    # the verdict on the front is also one of the Answer's paragraphs, before its tables
+    answer = md[md.index("## Answer"):md.index("### Pooled effects")]
+    assert "**Trade-off over the task weight.** Some fixed task weight dominates" in answer
+    for task in ("digit", "parity"):
+        assert re.search(rf"- digits, mtvae, {task}: (the task weights \S+ dominate vae; at|no "
+                         r"task weight dominates vae; nearest) ×\S+ the task metric Δ ", answer)
 
 
 def test_the_latex_results_chapter_has_the_front_section_and_figure(study):
@@ -97,3 +103,66 @@ def test_delta_m_table_and_verdict_sentences_from_known_results():
     (row,) = [r for r in context["delta_m"]["rows"] if r[1] == "task_weight=1, weighting=fixed"]
     # the ×1 runs' accuracy is 0.90 + noise of mean 0 against 0.8: Δm = +12.5 %
     assert row[3] == "task/a/accuracy" and row[5].startswith("+12.5 [")
+
+
+def _known_study(single: bool):
+    """The hand-made front of tests/analysis/test_front.py (×1 dominates the VAE), with the
+    single-task runs of task a (accuracy 0.8) when ``single``."""
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "analysis"))
+    from test_front import SPEC as FRONT_SPEC
+    from test_front import study as front_study
+
+    runs, cells = front_study()
+    for seed in range(5) if single else ():
+        config = {"seed": seed, "data": {"seed": seed, "n_train": 100},
+                  "model": {"name": "mtvae", "tasks": ["a"], "weighting": {"strategy": "fixed"}}}
+        runs.append({"run_id": f"s{seed}", "variant": "mtvae", "model": "mtvae", "dataset": "d",
+                     "seed": seed, "status": "done", "config": config,
+                     "metrics": {"task/a/accuracy": 0.8}})
+        cells.append({"dataset": "d", "point": '{"task_weight":1,"weighting":"single"}',
+                      "variant": "mtvae", "seed": seed, "run_id": f"s{seed}"})
+    return SimpleNamespace(spec={**FRONT_SPEC, "alpha": 0.05}, runs=runs, cells=cells)
+
+
+def test_the_answer_names_the_dominating_weights_with_their_numbers_and_delta_m():
+    from mtvae.report.front import answer_paragraphs
+
+    tradeoff, dm = answer_paragraphs(_known_study(single=True))
+    assert tradeoff["kind"] == "Trade-off over the task weight"
+    assert "for 1 of 1 tested tasks and fronts" in tradeoff["lead"]
+    (line,) = tradeoff["sentences"]
+    # ×1: accuracy 0.90 against the VAE's probe 0.70; nll 100.2 against 100 (margin 1 nat)
+    assert line.startswith("d, mtvae, a: the task weights ×1 dominate vae; at ×1 the task "
+                           "metric Δ +0.2 against its probe (better: p = ")
+    assert "nll/iwae Δ −0.2 (no worse than −1: p = " in line
+    assert dm["kind"] == "Multitask against single-task (Δm)"
+    (fixed,) = [s for s in dm["sentences"] if "weighting=fixed" in s and "=1," in s]
+    match = re.search(r"Δm \+12\.5 \[([+\-][\d.]+), ([+\-][\d.]+)\] % over 5 seeds: (\w+)",
+                      fixed)
+    assert match and float(match[1]) > 0 and match[3] == "better", fixed
+
+
+def test_the_answer_says_no_weight_dominates_and_names_the_nearest():
+    from mtvae.report.front import answer_paragraphs
+
+    data = _known_study(single=False)
+    for run in data.runs:  # ×1 now 10 nats worse than the VAE, like ×10
+        if run["run_id"].startswith("mt1fixed"):
+            run["metrics"]["nll/iwae"] += 10
+    (tradeoff,) = answer_paragraphs(data)  # no single-task runs: no Δm paragraph
+    assert "for 0 of 1 tested tasks and fronts" in tradeoff["lead"]
+    (line,) = tradeoff["sentences"]
+    # ×0 (the probe of a VAE-like model) is the only weight whose reconstruction passes
+    assert line.startswith("d, mtvae, a: no task weight dominates vae; nearest ×0 ")
+
+
+def test_the_answer_of_a_study_without_the_axis_or_single_task_runs_has_no_such_lines(
+        synthetic_study):
+    from mtvae.analysis.results import load_study
+    from mtvae.report.front import answer_paragraphs
+
+    assert answer_paragraphs(load_study(synthetic_study)) == []

@@ -99,14 +99,15 @@ def check_rows(rows: list[list[str]], where: str) -> list[str]:
     return claims
 
 
-SENTENCE = re.compile(rf"Δ ({NUMBER}) \[({NUMBER}), ({NUMBER})\] over [^:]*: ({VERDICT.pattern})")
+SENTENCE = re.compile(rf"Δm? ({NUMBER}) \[({NUMBER}), ({NUMBER})\](?: %)? over [^:]*: "
+                      rf"({VERDICT.pattern})")
 
 
 def check_sentences(text: str, where: str) -> list[str]:
     return [check((m[2], m[3]), m[4], f"{where}: {m[0]}") for m in SENTENCE.finditer(text)]
 
 
-@pytest.mark.parametrize("which", ["synthetic_study", "borderline_study"])
+@pytest.mark.parametrize("which", ["synthetic_study", "borderline_study", "single_task_study"])
 def test_no_generated_table_or_sentence_has_an_interval_that_disagrees_with_its_verdict(
         which, request):
     synthetic_study = request.getfixturevalue(which)
@@ -135,6 +136,13 @@ def test_no_generated_table_or_sentence_has_an_interval_that_disagrees_with_its_
     assert {"better", "worse"} & set(claims["markdown"])
     assert len(claims["markdown"]) == len(claims["html"])
     assert len(claims["latex"]) >= len(rows_of_markdown(snippet)) - 4  # minus header rows
+    if which == "single_task_study":  # multitask vs single-task along the axis, and Δm
+        assert re.search(r"multitask vs single-task \(tasks=single\): task/shape/accuracy "
+                         r"\(shapes\): Δ \+0\.05 \[[^]]+\] over 2 condition point\(s\) and 3 "
+                         r"seeds \([^)]+ at tasks=single [\d.]+\): better", md)
+        assert re.search(r"Δm \+[\d.]+ \[\+[\d.]+, \+[\d.]+\] % over 3 seeds: better", md)
+        # sup learns shape alike with one task or two: no interval, no verdict
+        assert re.search(r"sup: Δm \+0 % in each of 3 seeds, identical in every seed", md)
     if which == "borderline_study":  # where unadjusted 95% intervals would have disagreed
         table = load_study(synthetic_study).table
         half = stats.t.ppf(0.975, table["n"] - 1) * table["sd"] / np.sqrt(table["n"])

@@ -35,3 +35,15 @@ def test_points_sort_axis_by_axis_in_numeric_order():
     assert order == [{"label_fraction": 0.01, "tasks": "a"}, {"label_fraction": 0.1, "tasks": "a"},
                      {"label_fraction": 1.0, "tasks": "a"}, {"label_fraction": 0.1, "tasks": "b"}]
     assert numeric_axes(spec) == ["label_fraction"] and categorical_axes(spec) == ["tasks"]
+
+
+def test_a_zero_level_has_a_log_position_one_step_below_the_smallest_positive_level():
+    weights = [0, 0.1, 0.3, 1, 3, 10]
+    assert A.log_scale(weights) and A.log_scale([0, 1, 10])  # 0 extends a 10x span
+    assert not A.log_scale([0, 1, 5]) and not A.log_scale([-1, 1, 100])
+    place = A.positions(weights)
+    # positive levels at their log10; mean spacing half a decade, so 0 one decade below 0.1
+    assert place[10] == 1.0 and place[1] == 0.0 and place[0.1] == -1.0
+    assert place[0] == -2.0 and sorted(place, key=place.get) == weights
+    assert A.positions([0, 1, 10]) == {0: -1.0, 1: 0.0, 10: 1.0}
+    assert A.positions([0, 1, 5]) == {0: 0.0, 1: 1.0, 5: 5.0}  # linear: 0 at its value

@@ -14,7 +14,12 @@ the **primary hypotheses** of its variants with baselines, one per outcome kind:
 
 and, where a variant of the same model learns a single task of the variant's tasks (a
 single-task MT-VAE beside the MT-VAE), **multitask vs single-task**: the variant's head on that
-task against the single-task variant's (:func:`single_task_variants`).
+task against the single-task variant's (:func:`single_task_variants`); and where a ``tasks``
+(or ``n_tasks``) axis has a **single-task level** (a task set of one study task, like
+standard's ``single: [digit]``), multitask vs single-task along it: each variant with baselines
+whose model learns tasks, on that task's head, at every multi-task level whose set holds the
+task against itself at the single level, the other axes equal, paired by seed
+(:func:`single_task_levels`; :attr:`Hypothesis.baseline_at`).
 
 Default hypotheses cover the dataset's study tasks (``datasets.<source>.tasks``, when the spec
 names them) but not the random control tasks (``data.extra_tasks: [random]``): no
@@ -24,8 +29,10 @@ other metric is exploratory.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -56,6 +63,25 @@ class Hypothesis:
     test: str = "superiority"
     margin: float = 0.0
     declared: bool = False
+    # ((axis, level),): the baseline's values are read at the same point with these levels
+    # (the variant against itself at another level); empty: at the same point
+    baseline_at: tuple[tuple[str, Any], ...] = ()
+
+    def baseline_point(self, point: str) -> str | None:
+        """The point the baseline's values are read at; None at the baseline's own level."""
+        if not self.baseline_at:
+            return point
+        values = json.loads(point)
+        if all(values.get(axis) == level for axis, level in self.baseline_at):
+            return None
+        values |= dict(self.baseline_at)
+        return json.dumps(values, separators=(",", ":"))
+
+    @property
+    def baseline_label(self) -> str:
+        """The baseline as the report names it (``mt at tasks=single`` for a level)."""
+        where = ", ".join(f"{axis}={level}" for axis, level in self.baseline_at)
+        return f"{self.baseline} at {where}" if where else self.baseline
 
     @property
     def key(self) -> tuple[str, str]:
@@ -145,10 +171,57 @@ def single_task_variants(variant: str, tasks: dict) -> list[tuple[str, str]]:
             if other != variant and name == model and len(theirs) == 1 and theirs[0] in mine]
 
 
+TASK_AXES = ("tasks", "n_tasks")  # the axes that choose a variant's task list
+
+
+def _level_tasks(spec: dict, dataset: str, axis: str, level: Any) -> list[str] | None:
+    """The tasks a level of a task axis gives on ``dataset`` (None when it names none)."""
+    source = spec["datasets"].get(dataset) or {}
+    if axis == "tasks":
+        return (source.get("task_sets") or {}).get(level)
+    tasks = source.get("tasks")
+    if tasks and isinstance(level, int) and not isinstance(level, bool) and level >= 1:
+        return list(tasks[:level])
+    return None
+
+
+def single_task_levels(spec: dict, dataset: str,
+                       controls: set[str] = frozenset()) -> list[tuple[str, Any, str]]:
+    """``[(axis, level, task)]``: levels of a task axis whose task set is one study task (not
+    a random control) that a multi-task level of the same axis also learns."""
+    out = []
+    for axis in (a for a in spec.get("conditions", {}) if a in TASK_AXES):
+        sets = {json.dumps(v): _level_tasks(spec, dataset, axis, v)
+                for v in spec["conditions"][axis]}
+        for level in spec["conditions"][axis]:
+            mine = sets[json.dumps(level)]
+            if not mine or len(mine) != 1 or mine[0] in controls:
+                continue
+            if any(t and len(t) > 1 and mine[0] in t for t in sets.values()):
+                out.append((axis, level, mine[0]))
+    return out
+
+
+def _single_task_level_hypotheses(spec, dataset, keys, controls, runs) -> list[Hypothesis]:
+    tasks = variant_tasks(runs or [])
+    out = []
+    for variant, v in spec["variants"].items():
+        if not v.get("baselines") or not tasks.get(variant, ("", ()))[1]:
+            continue  # not under study, or a model without task heads
+        for axis, level, task in single_task_levels(spec, dataset, controls):
+            for pattern in DEFAULT_METRICS["task"]:
+                score = pattern.replace("{task}", task)
+                out += expand(f"{variant} multitask vs single-task ({axis}={level}): {score}",
+                              dataset, variant, variant, score, score, keys,
+                              controls=controls, baseline_at=((axis, level),))
+    return out
+
+
 def defaults(spec: dict, keys: dict, controls: set[str] = frozenset(),
              runs: list[dict] | None = None) -> list[Hypothesis]:
     """One primary hypothesis per outcome kind for each variant with baselines, and
-    multitask vs single-task where a single-task variant of the same model exists."""
+    multitask vs single-task where a single-task variant of the same model exists or a task
+    axis has a single-task level."""
     out = []
     tasks = variant_tasks(runs or [])
     for dataset in spec["datasets"]:
@@ -162,6 +235,7 @@ def defaults(spec: dict, keys: dict, controls: set[str] = frozenset(),
                     out += expand(f"{variant} multitask vs {single} single-task: {score}",
                                   dataset, variant, single, score, score, keys,
                                   controls=controls)
+        out += _single_task_level_hypotheses(spec, dataset, keys, controls, runs)
     return out
 
 

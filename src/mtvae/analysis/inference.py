@@ -1,8 +1,9 @@
 """Inference per hypothesis: per-point paired effects, the pooled effect, verdicts, power.
 
 For a hypothesis (variant vs baseline on a metric, one dataset) and each condition point, the
-values of the two variants are paired by seed and the difference oriented by the metric's
-direction, so that **positive favours the variant**.
+values of the two variants are paired by seed (the baseline's at the same point, or at its
+own level of an axis: :attr:`~mtvae.analysis.hypotheses.Hypothesis.baseline_at`) and the
+difference oriented by the metric's direction, so that **positive favours the variant**.
 
 * **The pooled effect** (:func:`pooled_table`, the headline): Δ averaged over the hypothesis'
   condition points, from every seed at every point (:func:`~mtvae.analysis.stats.pooled_test`),
@@ -76,10 +77,12 @@ def _values(index: pd.Series, dataset, point, variant, metric) -> pd.Series | No
 
 
 def pair(index: pd.Series, dataset: str, point: str, variant: str, metric: str, baseline: str,
-         baseline_metric: str) -> tuple[np.ndarray, np.ndarray, list[int]] | None:
-    """The two variants' values on their common seeds (None when they share none)."""
+         baseline_metric: str, baseline_point: str | None = None
+         ) -> tuple[np.ndarray, np.ndarray, list[int]] | None:
+    """The two variants' values on their common seeds (None when they share none); the
+    baseline's at ``baseline_point`` when given (else at ``point``)."""
     a = _values(index, dataset, point, variant, metric)
-    b = _values(index, dataset, point, baseline, baseline_metric)
+    b = _values(index, dataset, baseline_point or point, baseline, baseline_metric)
     if a is None or b is None:
         return None
     seeds = sorted(set(a.index) & set(b.index))
@@ -117,13 +120,15 @@ def hypothesis_table(frame: pd.DataFrame, hypotheses: list[Hypothesis], alpha: f
     rows = []
     for h in hypotheses:
         for point in points:
-            paired = pair(index, h.dataset, point, h.variant, h.metric, h.baseline,
-                          h.baseline_metric)
-            if paired is None:
+            base = h.baseline_point(point)
+            paired = base and pair(index, h.dataset, point, h.variant, h.metric, h.baseline,
+                                   h.baseline_metric, base)
+            if not paired:
                 continue
             sign = 1.0 if bool(direction[h.metric]) else -1.0
             rows.append({"hypothesis": h.name, "dataset": h.dataset, "point": point,
-                         "variant": h.variant, "baseline": h.baseline, "metric": h.metric,
+                         "variant": h.variant, "baseline": h.baseline, "baseline_point": base,
+                         "baseline_label": h.baseline_label, "metric": h.metric,
                          "baseline_metric": h.baseline_metric, "family": h.family,
                          "task": h.task, "test": h.test, "margin": h.margin,
                          "sesoi": _sesoi(h), "declared": h.declared,
@@ -208,6 +213,7 @@ def pooled_table(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
         test = pooled_test(diffs)
         rows.append({"hypothesis": name, "dataset": dataset, "family": first["family"],
                      "variant": first["variant"], "baseline": first["baseline"],
+                     "baseline_label": first["baseline_label"],
                      "metric": first["metric"], "baseline_metric": first["baseline_metric"],
                      "test": first["test"], "margin": first["margin"], "sesoi": first["sesoi"],
                      "mean_variant": float(group["mean_variant"].mean()),

@@ -79,8 +79,9 @@ def lookup(table: pd.DataFrame) -> dict[tuple[str, str, str, str], bool | None]:
 def unlearned_sides(row, learned_at: dict) -> list[str]:
     """The variants of a hypothesis row (variant, baseline) that did not learn its task."""
     out = []
-    for variant, metric in ((row.variant, row.metric), (row.baseline, row.baseline_metric)):
+    for variant, metric, point in ((row.variant, row.metric, row.point),
+                                   (row.baseline, row.baseline_metric, row.baseline_point)):
         key = score_key(metric)
-        if key and learned_at.get((row.dataset, row.point, variant, key)) is False:
+        if key and learned_at.get((row.dataset, point, variant, key)) is False:
             out.append(variant)
     return out

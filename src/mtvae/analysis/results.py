@@ -153,8 +153,8 @@ class StudyResults:
                 if flag is not None and not bool(flag):
                     key = (cell["dataset"], cell["point"], cell["variant"])
                     self._unconverged[key] = self._unconverged.get(key, 0) + 1
-        return sum(self._unconverged.get((row.dataset, row.point, v), 0)
-                   for v in {row.variant, row.baseline})
+        return sum(self._unconverged.get((row.dataset, point, v), 0)
+                   for point, v in {(row.point, row.variant), (row.baseline_point, row.baseline)})
 
     # --- typed records and frames -------------------------------------------------------
     def estimates(self) -> list[Estimate]:

@@ -27,6 +27,7 @@ from mtvae.report.findings import (
     level_lines,
     verdict_word,
 )
+from mtvae.report.front import answer_paragraphs as front_paragraphs
 from mtvae.report.methodology import table
 from mtvae.study.expand import point_label
 
@@ -40,8 +41,9 @@ def answer_context(data: StudyData, failed: int) -> dict[str, Any]:
     return {
         "pooled": pooled_table(data),
         "table": answer_table(data),
+        # the outcome kinds, then the task-weight trade-off and Δm where the study has them
         "kinds": kind_paragraphs(data.pooled, data.table, data.changes_table, data.trends,
-                                 data.alpha),
+                                 data.alpha) + front_paragraphs(data),
         "levels": level_lines(data.levels),
         "learnability": learnability_lines(learnability.best_per_task(data.scores), data.table,
                                            spec),

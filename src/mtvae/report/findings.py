@@ -78,7 +78,7 @@ def pooled_phrase(r) -> str:
     """``Δ +0.03 [0.01, 0.05] (mtvae 0.93, supervised 0.90), better (p = 0.004, Holm)``."""
     holm = "" if math.isnan(r["p_adj"]) else f", p = {fmt(r['p_adj'])} Holm"
     return (f"Δ {effect(r)} over {r['n_points']} condition point(s) and {r['n']} seeds "
-            f"({r['variant']} {fmt(r['mean_variant'])}, {r['baseline']} "
+            f"({r['variant']} {fmt(r['mean_variant'])}, {r['baseline_label']} "
             f"{fmt(r['mean_baseline'])}): {verdict_word(r)}{dagger(r)}{holm}{ruled_out(r)}")
 
 

@@ -221,6 +221,89 @@ def front_context(data, figures: list[Figure]) -> dict[str, Any]:
     }
 
 
+# --- the Answer's lines ---------------------------------------------------------------------
+def answer_paragraphs(data) -> list[dict]:
+    """The Answer's paragraphs (``kind``, ``lead``, ``sentences``, as the outcome kinds'):
+    the trade-off over the task weight when the axis is present, Δm when single-task runs
+    exist; none otherwise."""
+    analysis = _analyse(data)
+    out = []
+    verdicts = analysis["verdicts"]
+    if not verdicts.empty:
+        out.append({"kind": "Trade-off over the task weight", "lead": tradeoff_lead(verdicts),
+                    "sentences": [tradeoff_line(r) for _, r in verdicts.iterrows()]})
+    delta_m = analysis["delta_m"]
+    if not delta_m.empty:
+        out.append({"kind": "Multitask against single-task (Δm)", "lead": DELTA_M_LEAD,
+                    "sentences": [delta_m_line(r) for _, r in delta_m.iterrows()]})
+    return out
+
+
+def tradeoff_lead(verdicts: pd.DataFrame) -> str:
+    """How many fronts and tasks have a weight that dominates the reconstruction baseline."""
+    tested = verdicts[verdicts["range"] != "not tested"]
+    some = int(sum(bool(d) for d in tested["dominating"]))
+    return (f"Some fixed task weight dominates the reconstruction baseline (task metric better "
+            f"than its linear probe, reconstruction no worse within the smallest effect of "
+            f"interest; paired tests over seeds, Holm across the weights) for {some} of "
+            f"{len(tested)} tested tasks and fronts. Δ > 0 favours the weight; p Holm-adjusted; "
+            f"the detail is in the section on the trade-off below.")
+
+
+def tradeoff_line(r) -> str:
+    """One front and task: the dominating weights (or none) with the numbers of the one that
+    gains most on the task (or, when none dominates, the one nearest to dominating)."""
+    where = f"{_where(r['dataset'], r['rest'])}, {r['variant']}, {r['task']}"
+    if r["range"] == "not tested":
+        return f"{where}: not tested (fewer than two paired seeds, or no baseline probe)."
+    details = r["details"]
+    if r["dominating"]:
+        d = max((d for d in details if d["dominates"]), key=lambda d: d["task_diff"])
+        head = f"the task weights {r['range']} dominate {r['baseline']}; at ×"
+    else:
+        d = min(details, key=lambda d: max(d["p_task"], d["p_recon"]))
+        head = f"no task weight dominates {r['baseline']}; nearest ×"
+    return (f"{where}: {head}{level_label(d['weight'])} the task metric Δ {fmt_signed(d['task_diff'])} "
+            f"against its probe (better: p = {fmt(d['p_task'])}) and {r['recon_metric']} Δ "
+            f"{fmt_signed(d['recon_diff'])} (no worse than −{fmt(r['margin'])}: "
+            f"p = {fmt(d['p_recon'])}).")
+
+
+def fmt_signed(value: float) -> str:
+    """``+0.12`` / ``−0.3`` (a true minus sign), ``n/a`` for NaN."""
+    return "n/a" if value != value else f"{value:+.3g}".replace("-", "−")
+
+
+def delta_m_verdict(low: float, high: float) -> str:
+    """better / worse exactly when the interval excludes 0; else no evidence."""
+    if low != low:
+        return "not tested"
+    return "better" if low > 0 else "worse" if high < 0 else "no evidence"
+
+
+def delta_m_line(r) -> str:
+    """One multitask run group: Δm with its interval over seeds and what it says."""
+    where = f"{_where(r['dataset'], r['point'])}, {r['variant']}"
+    metrics = ", ".join(r["metrics"])
+    if r["low"] != r["low"]:
+        return (f"{where}: Δm {fmt_signed(r['delta_m'])} % from {r['n']} seed (no interval); "
+                f"not tested ({metrics}).")
+    if r["low"] == r["high"]:  # the same in every seed: a fixed difference, no test applies
+        return (f"{where}: Δm {fmt_signed(r['delta_m'])} % in each of {r['n']} seeds, "
+                f"identical in every seed (no test; {metrics}).")
+    return (f"{where}: Δm {_signed(r['delta_m'], r['low'], r['high'])} % over {r['n']} seeds: "
+            f"{delta_m_verdict(r['low'], r['high'])} ({metrics} against the single-task "
+            "models).")
+
+
+DELTA_M_LEAD = (
+    "LibMTL's Δm: the mean relative change (in %) of each task's primary metric against the "
+    "single-task model of that task (the same configuration with that task alone), positive "
+    "favouring the multitask model, per seed and "
+    "then averaged with its 95% t-interval over seeds (not corrected across groups): better "
+    "or worse exactly when the interval excludes 0.")
+
+
 FRONT_TEXT = (
     "The task weight (a multiple of the automatic task_scale) moves the MT-VAE from a VAE with "
     "untrained heads (0) towards a supervised network. A weight dominates the VAE when its task "

@@ -3,7 +3,7 @@
 An axis is *numeric* when every level is a number, or ``all`` (a label-count axis' "every
 label", placed after the largest count). Numeric levels sort numerically whatever order the
 spec lists them in; a numeric axis whose levels span more than 10x is drawn and tested on a
-log scale. Every other axis (task sets, weighting strategies) is *categorical*: its levels keep
+log scale, a level 0 (the task weight's) placed one step below the smallest positive level. Every other axis (task sets, weighting strategies) is *categorical*: its levels keep
 the spec's order, the default first.
 """
 
@@ -60,29 +60,37 @@ def ordered(values: list[Any]) -> list[Any]:
 
 
 def log_scale(values: list[Any]) -> bool:
-    """Whether a numeric axis spans more than :data:`LOG_SPAN` (all levels > 0; ``all``, more
-    than the largest count, extends a span of exactly 10x)."""
+    """Whether a numeric axis spans more than :data:`LOG_SPAN`: its positive levels do, or
+    span exactly 10x with a level beyond them (``all``, more than the largest count; 0, less
+    than the smallest weight). Needs two positive levels and none below 0."""
     numbers = [float(v) for v in values if _is_number(v)]
-    if not numbers or min(numbers) <= 0:
+    positive = [v for v in numbers if v > 0]
+    if len(positive) < 2 or min(numbers) < 0:
         return False
-    ratio = max(numbers) / min(numbers)
-    return ratio > LOG_SPAN or (ALL in values and ratio >= LOG_SPAN)  # ``all`` is beyond max
+    ratio = max(positive) / min(positive)
+    beyond = ALL in values or 0 in numbers
+    return ratio > LOG_SPAN or (beyond and ratio >= LOG_SPAN)
 
 
 def positions(values: list[Any], all_at: float | None = None) -> dict[Any, float]:
     """Plot / trend positions of numeric levels: the value (log10 of it on a log scale).
     ``all`` sits at ``all_at``, its real count (every label: the training-set size), when
     known and beyond the largest number; else one step (the mean spacing, at least one decade
-    on a log scale) past the largest."""
+    on a log scale) past the largest. On a log scale 0 (a task weight of 0: no head trained)
+    sits the same step below the smallest positive level, e.g. at log10 0.01 = −2 for the
+    levels 0, 0.1, 0.3, 1, 3, 10."""
     log = log_scale(values)
     numbers = sorted(float(v) for v in values if _is_number(v))
-    place = {v: (math.log10(float(v)) if log else float(v)) for v in values if _is_number(v)}
+    place = {v: (math.log10(float(v)) if log else float(v)) for v in values
+             if _is_number(v) and (v > 0 or not log)}
+    xs = sorted(place.values())
+    step = (xs[-1] - xs[0]) / (len(xs) - 1) if len(xs) > 1 else 1.0
+    if log:  # the zero level(s) one step below the smallest positive one
+        place |= {v: xs[0] - max(step, 1.0) for v in values if _is_number(v) and v == 0}
     if ALL in values:
         if all_at is not None and numbers and all_at > numbers[-1]:
             place[ALL] = math.log10(all_at) if log else float(all_at)
             return place
-        xs = sorted(place.values())
-        step = (xs[-1] - xs[0]) / (len(xs) - 1) if len(xs) > 1 else 1.0
         place[ALL] = xs[-1] + (max(step, 1.0) if log else (step or max(1.0, numbers[-1])))
     return place
 
