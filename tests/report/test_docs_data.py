@@ -53,6 +53,8 @@ def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regi
         reported_study, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(README, encoding="utf-8")
+    if not (reported_study / "study.yaml").is_file():  # the spec a study stores as it runs
+        (reported_study / "study.yaml").write_text("name: synthetic\n", encoding="utf-8")
     out, assets = tmp_path / "generated", tmp_path / "assets"
     parts = docs_data.generate(tmp_path, {"quick": reported_study,
                                           "standard": tmp_path / "no-such-study"},
@@ -88,11 +90,17 @@ def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regi
     assert "stale" not in new and parts["quick-answer"] in new and parts["quick-run"] in new
     assert (assets / "quick-forest-task.png").read_bytes().startswith(b"\x89PNG")
     # a second run changes nothing; a standard study that goes missing keeps its snippets
-    (out / "standard-run.md").write_text("kept\n", encoding="utf-8")
+    # while they were generated from the preset as it is now, and not once it has changed
+    current = f"<!-- from standard/, spec {docs_data.preset_spec('standard')}; -->\nkept\n"
+    (out / "standard-run.md").write_text(current, encoding="utf-8")
+    (out / "standard-answer.md").write_text("<!-- spec 0123456789ab; -->\nold\n", encoding="utf-8")
     docs_data.generate(tmp_path, {"quick": reported_study, "standard": None},
                        readme=readme, out=out, assets=assets)
     assert readme.read_text(encoding="utf-8") == new
-    assert (out / "standard-run.md").read_text(encoding="utf-8") == "kept\n"
+    assert (out / "standard-run.md").read_text(encoding="utf-8") == current
+    assert "of the preset as it is now" in (out / "standard-answer.md").read_text()
+    assert f", spec {docs_data._fingerprint((reported_study / 'study.yaml').read_text())};" \
+        in answer.splitlines()[0]  # each snippet names the spec it was generated from
     assert not list(tmp_path.glob("**/.*.tmp"))  # atomic writes leave no temporary file
 
 
