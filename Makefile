@@ -53,8 +53,8 @@ install-dev: $(BIN)/python data-packages browser tex
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[dev]"
 
-# The main job: the quick study (60 runs on real MNIST digits, 4-12 min on 2 cores: 4 on a Xeon,
-# 12 on a slower EPYC, each measured; docs/generated/quick-run.md has the latest) and its report.
+# The main job: the quick study (60 runs on real MNIST digits, minutes on 2 cores; its measured
+# wall time and machine are in docs/generated/quick-run.md) and its report.
 # Rerunning resumes; `make demo PRESET=standard STUDY=runs/standard` runs a bigger one.
 demo: install
 	$(BIN)/mtvae study --preset $(PRESET) --out $(STUDY)
