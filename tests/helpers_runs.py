@@ -94,3 +94,27 @@ def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def crashed_and_resumed(config, data, root: Path) -> tuple[Path, Path]:
+    """``(uninterrupted, resumed)``: ``config`` trained on ``data`` into ``root/a``, and again
+    into ``root/b`` crashing at its second checkpoint, then resumed there."""
+    import pytest
+
+    from mtvae.runs import resume_run, train_run
+    from mtvae.train.trainer import Trainer
+
+    uninterrupted = train_run(config, root / "a", dataset=data)
+    original, calls = Trainer._save_checkpoint, []
+
+    def crash_on_second_save(self):
+        calls.append(self.state.epoch)
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash")
+        original(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "_save_checkpoint", crash_on_second_save)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            train_run(config, root / "b", dataset=data)
+    return uninterrupted, resume_run(root / "b", dataset=data)

@@ -31,19 +31,6 @@ from helpers_runs import run_cli  # noqa: E402
 FIVE = list(DEFAULT_ATTRIBUTES)
 
 
-@pytest.fixture
-def decodes(tmp_path, monkeypatch):
-    """Every image file decoded (by name), under a private cache."""
-    import mtvae.data.image_files
-
-    monkeypatch.setenv("MTVAE_CACHE", str(tmp_path / "cache"))
-    seen = []
-    real = mtvae.data.image_files.decode_image
-    monkeypatch.setattr(mtvae.data.image_files, "decode_image",
-                        lambda path, fmt: seen.append(path.name) or real(path, fmt))
-    return seen
-
-
 def wide_folder(root: Path, extra: int = 5) -> Path:
     """``write_folder``'s 12 images and 4 label columns plus ``extra`` binary columns
     ``flag0``.. (9 tasks by default: 18 dimensions of MT-VAE task blocks)."""

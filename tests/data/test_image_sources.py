@@ -12,7 +12,6 @@ import torch
 from image_layouts import ATTRIBUTES, celeba_values, face, write_celeba, write_folder
 from PIL import Image
 
-import mtvae.data.image_files
 from mtvae.config import DataConfig
 from mtvae.data.byte_images import ByteImages
 from mtvae.data.image_files import ImageFormat, decode_image
@@ -27,20 +26,6 @@ def cache(tmp_path, monkeypatch):
     path = tmp_path / "cache"
     monkeypatch.setenv("MTVAE_CACHE", str(path))
     return path
-
-
-@pytest.fixture
-def decodes(monkeypatch):
-    """The files decoded (in any thread) since the test started."""
-    seen = []
-    real = mtvae.data.image_files.decode_image
-
-    def counting(path, fmt):
-        seen.append(path.name)
-        return real(path, fmt)
-
-    monkeypatch.setattr(mtvae.data.image_files, "decode_image", counting)
-    return seen
 
 
 def celeba(root, **data) -> DataConfig:

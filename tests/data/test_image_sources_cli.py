@@ -8,11 +8,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from image_layouts import write_celeba, write_folder
-
-import mtvae.data.image_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/helpers_runs.py
 
@@ -28,16 +25,6 @@ TINY = [  # the 24-image fixtures: 16 training images, a tiny MLP, a cheap evalu
 
 def sets(*settings: str) -> list[str]:
     return [arg for s in settings for arg in ("--set", s)]
-
-
-@pytest.fixture
-def decodes(tmp_path, monkeypatch):
-    monkeypatch.setenv("MTVAE_CACHE", str(tmp_path / "cache"))
-    seen = []
-    real = mtvae.data.image_files.decode_image
-    monkeypatch.setattr(mtvae.data.image_files, "decode_image",
-                        lambda path, fmt: seen.append(path.name) or real(path, fmt))
-    return seen
 
 
 def test_train_evaluate_and_sample_an_mtvae_on_celeba(tmp_path, capsys, decodes):

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import mtvae
+from helpers_runs import crashed_and_resumed
 from mtvae.cli import main
 from mtvae.config import resolve_config
 from mtvae.data.dataset import DataInfo
@@ -19,8 +20,6 @@ from mtvae.data.shapes import load_shapes
 from mtvae.latent.fsq import FiniteScalarQuantizer
 from mtvae.latent.quantizer import VectorQuantizer
 from mtvae.models.registry import build_model
-from mtvae.runs import resume_run, train_run
-from mtvae.train.trainer import Trainer
 
 SETTINGS = ["data.n_train=128", "data.n_val=32", "data.n_test=32", "data.image_size=16",
             "model.encoder.channels=[8,8]", "model.encoder.hidden=[8]",
@@ -76,21 +75,8 @@ def test_resume_with_fsq_equals_an_uninterrupted_run(tmp_path):
            "train": {"epochs": 3, "batch_size": 32, "progress": False, "restore_best": False}}
     config = resolve_config(raw)
     data = load_shapes(n_train=128, n_val=32, n_test=32, image_size=16)
-    run_a = train_run(config, tmp_path / "a", dataset=data)
-    original, calls = Trainer._save_checkpoint, []
-
-    def crash_on_second_save(self):
-        calls.append(self.state.epoch)
-        if len(calls) == 2:
-            raise RuntimeError("simulated crash")
-        original(self)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Trainer, "_save_checkpoint", crash_on_second_save)
-        with pytest.raises(RuntimeError, match="simulated crash"):
-            train_run(config, tmp_path / "b", dataset=data)
-    resume_run(tmp_path / "b", dataset=data)
-    wa, wb = load_file(run_a / "model.safetensors"), load_file(tmp_path / "b/model.safetensors")
+    run_a, run_b = crashed_and_resumed(config, data, tmp_path)
+    wa, wb = load_file(run_a / "model.safetensors"), load_file(run_b / "model.safetensors")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
