@@ -75,26 +75,9 @@ def test_the_latex_results_chapter_has_the_front_section_and_figure(study):
 
 
 def test_delta_m_table_and_verdict_sentences_from_known_results():
-    import sys
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "analysis"))
-    from test_front import SPEC as FRONT_SPEC
-    from test_front import study as front_study
-
     from mtvae.report.front import front_context
 
-    runs, cells = front_study()
-    for seed in range(5):  # single-task runs of task a: the multitask runs' config, one task
-        config = {"seed": seed, "data": {"seed": seed, "n_train": 100},
-                  "model": {"name": "mtvae", "tasks": ["a"], "weighting": {"strategy": "fixed"}}}
-        runs.append({"run_id": f"s{seed}", "variant": "mtvae", "model": "mtvae", "dataset": "d",
-                     "seed": seed, "status": "done", "config": config,
-                     "metrics": {"task/a/accuracy": 0.8}})
-        cells.append({"dataset": "d", "point": '{"task_weight":1,"weighting":"single"}',
-                      "variant": "mtvae", "seed": seed, "run_id": f"s{seed}"})
-    data = SimpleNamespace(spec={**FRONT_SPEC, "alpha": 0.05}, runs=runs, cells=cells)
+    data = _known_study(single=True)
     context = front_context(data, [])
     assert context["present"] and context["has_front"]
     assert context["verdicts"][0].startswith(
