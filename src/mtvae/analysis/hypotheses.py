@@ -145,7 +145,8 @@ def declared(spec: dict, keys: dict, controls: set[str] = frozenset()) -> list[H
             tasks = (spec["datasets"][dataset] or {}).get("tasks")
             out += expand(h["name"], dataset, h["variant"], h["baseline"], h["metric"],
                           h.get("baseline_metric") or h["metric"], keys, controls, tasks,
-                          test=h["test"], margin=float(h["margin"]), declared=True)
+                          test=h["test"], margin=float(h["margin"]), declared=True,
+                          baseline_at=tuple((h.get("baseline_at") or {}).items()))
     return out
 
 

@@ -120,6 +120,11 @@ class HypothesisSpec(StrictModel):
     margin: float = Field(
         0.0, ge=0, description="non-inferiority margin, in the metric's units (> 0 for that test)"
     )
+    baseline_at: dict[str, Any] = Field(
+        default_factory=dict, description="read the baseline at the same point with these "
+        "axis levels instead, e.g. {tasks: single} with the variant as its own baseline: the "
+        "MT-VAE against itself with one task (multitask vs single-task)"
+    )
 
 
 class RobustnessSpec(StrictModel):
@@ -313,8 +318,14 @@ def _check_hypotheses(spec: StudySpec) -> list[str]:
             if getattr(h, role) not in spec.variants:
                 problems.append(f"{where}: {role} '{getattr(h, role)}' is not a variant."
                                 f"{did_you_mean(getattr(h, role), spec.variants)}")
-        if h.variant == h.baseline:
-            problems.append(f"{where}: variant and baseline are both '{h.variant}'")
+        if h.variant == h.baseline and not h.baseline_at:
+            problems.append(f"{where}: variant and baseline are both '{h.variant}' (to compare "
+                            "a variant with itself at another level, give baseline_at, e.g. "
+                            "{tasks: single})")
+        for axis, level in h.baseline_at.items():
+            if level not in spec.conditions.get(axis, []):
+                problems.append(f"{where}: baseline_at {axis}={level!r} is not a level of the "
+                                f"study's conditions ({axis}: {spec.conditions.get(axis)})")
         for key in {h.metric, h.baseline_metric or h.metric}:
             if not is_outcome(key.replace("{task}", "t")):
                 problems.append(f"{where}: '{key}' is not an outcome metric (see the metric "
@@ -499,7 +510,24 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
         raw["default"].pop("tasks", None)
         for variant in raw["variants"].values():  # e.g. m2's [digit]: the new data's apply
             variant.get("set", {}).pop("model.tasks", None)
+        _drop_repeated_variants(raw)
     return parse_spec(raw, f"study spec '{spec.name}' with --data {source or root}")
+
+
+def _drop_repeated_variants(raw: dict[str, Any]) -> None:
+    """Drop each variant that, without the other data's task list, is an earlier one again
+    (quick's single-task MT-VAE learns the digit alone: on other data it would be the MT-VAE),
+    with the hypotheses that compare it."""
+    seen, dropped = [], set()
+    for name, variant in raw["variants"].items():
+        same = (variant["model"], variant.get("set") or {})
+        if same in seen:
+            dropped.add(name)
+        seen.append(same)
+    for name in dropped:
+        del raw["variants"][name]
+    raw["hypotheses"] = [h for h in raw.get("hypotheses") or []
+                         if h["variant"] not in dropped and h["baseline"] not in dropped]
 
 
 def spec_yaml(spec: StudySpec) -> str:
