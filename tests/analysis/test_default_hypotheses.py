@@ -72,15 +72,19 @@ def test_runs_that_did_not_converge_are_counted_and_said():
 
     base = _study()
     base.runs[0]["converged"] = False  # vae at label_count 100, seed 0 (a run-row field)
-    base.runs[3]["metrics"]["converged"] = False  # mt, seed 0: or a stored metric
+    # mt, seed 0: or the metric results.json stores (runs.py writes train/converged)
+    base.runs[3]["metrics"]["train/converged"] = False
     base.runs[6]["converged"] = False  # mt-digit: not in this comparison
     base.runs[1]["converged"] = True
     results = StudyResults(base.spec, base.runs, base.cells)
     estimate = next(e for e in results.estimates() if e.hypothesis == "mt vs vae: nll/iwae")
     assert [r["variant"] for r in base.runs[:7:3]] == ["vae", "mt", "mt-digit"]
-    assert estimate.not_converged == 2
+    # both at label_count 100: 2 of the 12 runs (2 models x 2 points x 3 seeds), 1 of 2 points
+    assert (estimate.not_converged, estimate.n_runs, estimate.points_not_converged) == (2, 12, 1)
     row = results.pooled[results.pooled["hypothesis"] == estimate.hypothesis].iloc[0]
     cells = results.table[results.table["hypothesis"] == estimate.hypothesis]
+    assert list(cells["not_converged"]) == [2, 0]
     sentence = hypothesis_sentence(row, cells, results.changes_table.iloc[0:0],
                                    results.trends.iloc[0:0], 0.05)
-    assert sentence.endswith("2 run(s) behind it did not converge.")
+    assert sentence.endswith("‡ 2 of 12 runs behind it did not converge, at 1 of 2 condition "
+                             "point(s): its effect may be a property of the training budget.")

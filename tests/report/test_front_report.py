@@ -90,10 +90,12 @@ def test_delta_m_table_and_verdict_sentences_from_known_results():
 
 def _known_study(single: bool):
     """The hand-made front of tests/analysis/test_front.py (×1 dominates the VAE), with the
-    single-task runs of task a (accuracy 0.8) when ``single``."""
+    single-task runs of task a (accuracy 0.8) when ``single``, as the report reads a study
+    (its front analysis is computed on first use, so runs edited before that count)."""
     import sys
     from pathlib import Path
-    from types import SimpleNamespace
+
+    from mtvae.analysis.results import StudyResults
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "analysis"))
     from test_front import SPEC as FRONT_SPEC
@@ -108,7 +110,9 @@ def _known_study(single: bool):
                      "metrics": {"task/a/accuracy": 0.8}})
         cells.append({"dataset": "d", "point": '{"task_weight":1,"weighting":"single"}',
                       "variant": "mtvae", "seed": seed, "run_id": f"s{seed}"})
-    return SimpleNamespace(spec={**FRONT_SPEC, "alpha": 0.05}, runs=runs, cells=cells)
+    spec = {**FRONT_SPEC, "name": "front", "datasets": {"d": {}}, "seeds": list(range(5)),
+            "alpha": 0.05, "design": "ofat", "hypotheses": []}
+    return StudyResults(spec, runs, cells)
 
 
 def test_the_answer_names_the_dominating_weights_with_their_numbers_and_delta_m():

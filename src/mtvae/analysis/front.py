@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtvae.analysis.convergence import run_converged
 from mtvae.analysis.hypotheses import DEFAULT_METRICS, control_tasks
 from mtvae.analysis.stats import holm, paired_test, t_interval
 from mtvae.evaluate.catalogue import higher_is_better, smallest_effect
@@ -98,7 +99,7 @@ def _rest(point: str, spec: dict) -> str:
 
 def run_rows(spec: dict, runs: list[dict], cells: list[dict]) -> pd.DataFrame:
     """One row per done cell: dataset, rest, variant, seed, run_id, weight, strategy, model,
-    metrics (a dict)."""
+    metrics (a dict), converged (True, False or None: not recorded)."""
     by_id = {r["run_id"]: r for r in runs if r.get("status") == "done"}
     rows = []
     for cell in cells:
@@ -109,9 +110,9 @@ def run_rows(spec: dict, runs: list[dict], cells: list[dict]) -> pd.DataFrame:
                      "point": cell["point"], "variant": cell["variant"], "seed": cell["seed"],
                      "run_id": run["run_id"], "model": run["model"],
                      "weight": weight_of(run["config"]), "strategy": strategy_of(run["config"]),
-                     "metrics": run["metrics"]})
+                     "metrics": run["metrics"], "converged": run_converged(run)})
     columns = ["dataset", "rest", "point", "variant", "seed", "run_id", "model", "weight",
-               "strategy", "metrics"]
+               "strategy", "metrics", "converged"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -291,8 +292,18 @@ def front_verdicts(front: Front, alpha: float) -> pd.DataFrame:
             r = _paired(_by_seed(runs, recon), vae_recon, recon, _margin(recon)) if recon else None
             if t is not None and r is not None:
                 tests.append((weight, t, r))
-        rows.append(_verdict_row(front, task, tests, alpha, recon))
+        row = _verdict_row(front, task, tests, alpha, recon)
+        behind = [front.vae, *(front.weights[w] for w in row["tested"])]
+        rows.append(row | _convergence(behind))
     return pd.DataFrame(rows)
+
+
+def _convergence(frames: list[pd.DataFrame]) -> dict[str, int]:
+    """``n_runs`` and ``not_converged``: the distinct runs in ``frames`` and how many of them
+    did not converge."""
+    runs = pd.concat(frames)[["run_id", "converged"]].drop_duplicates("run_id") if frames \
+        else pd.DataFrame(columns=["run_id", "converged"])
+    return {"n_runs": len(runs), "not_converged": int((runs["converged"] == False).sum())}  # noqa: E712
 
 
 def _verdict_row(front: Front, task: str, tests: list, alpha: float, recon) -> dict:
@@ -446,15 +457,16 @@ def delta_m_seed(multi: dict[str, float], single: dict[str, float]) -> float:
 
 def delta_m(spec: dict, runs: list[dict], cells: list[dict]) -> pd.DataFrame:
     """Δm of every multitask run group (dataset, point, variant) whose tasks have single-task
-    runs of the same config: per seed, then the mean and t-interval over seeds."""
+    runs of the same config: per seed, then the mean and t-interval over seeds; ``n_runs``
+    and ``not_converged`` count the multitask and single-task runs behind it."""
     done = [r for r in runs if r.get("status") == "done"]
     controls = control_tasks(runs)
-    singles: dict[tuple, dict[int, dict]] = {}  # (model config without tasks, task) -> seeds
+    singles: dict[tuple, dict[int, dict]] = {}  # (model config without tasks, task) -> runs
     for run in done:
         tasks = _get(run["config"], "model", "tasks")
         if isinstance(tasks, list) and len(tasks) == 1:
             key = (run["dataset"], _seedless(run["config"], True), tasks[0])
-            singles.setdefault(key, {})[int(run["seed"])] = run["metrics"]
+            singles.setdefault(key, {})[int(run["seed"])] = run
     by_id = {r["run_id"]: r for r in done}
     groups: dict[tuple[str, str, str], dict[int, dict]] = {}
     for cell in cells:
@@ -472,22 +484,51 @@ def delta_m(spec: dict, runs: list[dict], cells: list[dict]) -> pd.DataFrame:
 
 
 def _delta_m_row(dataset, point, variant, by_seed, singles, controls) -> dict | None:
-    values, used = {}, None
+    values, used, behind = {}, None, {}
     for seed, run in sorted(by_seed.items()):
         base = _seedless(run["config"], True)
         multi, single = {}, {}
         for task in run["config"]["model"]["tasks"]:
-            ref = singles.get((dataset, base, task), {}).get(seed)
+            ref_run = singles.get((dataset, base, task), {}).get(seed)
+            ref = ref_run["metrics"] if ref_run else None
             key = task_metric(task, [run["metrics"]] + ([ref] if ref else []))
             if task in controls or ref is None or key is None:
                 continue
             multi[key], single[key] = run["metrics"][key], ref[key]
+            behind[ref_run["run_id"]] = run_converged(ref_run)
         if multi:
             values[seed] = delta_m_seed(multi, single)
             used = used or sorted(multi)
+            behind[run["run_id"]] = run_converged(run)
     if not values:
         return None
     mean, low, high = t_interval(np.array(list(values.values())))
     return {"dataset": dataset, "point": point, "variant": variant, "metrics": used,
             "n": len(values), "delta_m": mean, "low": low, "high": high,
-            "per_seed": values}
+            "per_seed": values, "n_runs": len(behind),
+            "not_converged": sum(v is False for v in behind.values())}
+
+
+# --- everything at once ---------------------------------------------------------------------
+@dataclass
+class FrontAnalysis:
+    """A study's fronts with their points, verdicts and placements, and its Δm rows: what the
+    report's trade-off section, its figures and the Answer's lines render."""
+
+    alpha: float
+    fronts: list[Front]
+    points: list[pd.DataFrame]  # front_points of each front, in the same order
+    verdicts: pd.DataFrame
+    placements: pd.DataFrame
+    delta_m: pd.DataFrame
+
+
+def analyse(spec: dict, runs: list[dict], cells: list[dict], alpha: float) -> FrontAnalysis:
+    """Every front of the study, its points, verdicts and placements, and Δm."""
+    found = fronts(spec, runs, cells)
+    return FrontAnalysis(
+        alpha, found, [front_points(f) for f in found],
+        pd.concat([front_verdicts(f, alpha) for f in found] or [pd.DataFrame()],
+                  ignore_index=True),
+        pd.concat([placements(f, alpha) for f in found] or [pd.DataFrame()], ignore_index=True),
+        delta_m(spec, runs, cells))

@@ -12,17 +12,19 @@ along each numeric axis, the categorical levels, learnability and the explorator
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mtvae.analysis import learnability
+from mtvae.analysis import convergence, learnability
+from mtvae.analysis.front import FrontAnalysis, analyse
 from mtvae.analysis.hypotheses import Hypothesis, control_tasks, resolve
 from mtvae.analysis.inference import exploratory_table, hypothesis_table, pooled_table
 from mtvae.analysis.stats import results_frame, summarize
-from mtvae.analysis.trends import all_count, level_effects, numeric_axes, trends
+from mtvae.analysis.trends import all_count, axis_slice, level_effects, numeric_axes, trends
 from mtvae.study.axes import point_sort_key, sorted_points
 from mtvae.study.expand import point_key
 
@@ -57,6 +59,8 @@ class Estimate:
     seeds_needed: float  # for 80% power at the observed pooled Δ and spread
     not_above_chance: tuple[str, ...] = ()  # sides not shown above chance at some point
     not_converged: int = 0  # runs behind it that did not converge (when recorded)
+    n_runs: int = 0  # distinct runs behind it (both models, every point and seed)
+    points_not_converged: int = 0  # its condition points with a run that did not converge
 
 
 @dataclass(frozen=True)
@@ -115,17 +119,27 @@ class StudyResults:
         self.table = hypothesis_table(self.frame, self.hypotheses, alpha, self.order)
         self.scores = learnability.scores(self.summary)
         learned_at = learnability.lookup(self.scores)
+        by_cell = convergence.runs_by_cell(self.cells, self.run_by_id)
         if not self.table.empty:
             self.table["unlearned"] = [learnability.unlearned_sides(r, learned_at)
                                        for r in self.table.itertuples()]
-            self.table["not_converged"] = [self._not_converged(r) for r in
-                                           self.table.itertuples()]
+            behind = [convergence.behind(by_cell, [(r.dataset, r.point, r.variant),
+                                                   (r.dataset, r.baseline_point, r.baseline)])
+                      for r in self.table.itertuples()]
+            self.table["runs"] = [runs for runs, _ in behind]
+            self.table["unconverged_runs"] = [ids for _, ids in behind]
+            self.table["not_converged"] = [len(ids) for _, ids in behind]
         self.pooled = pooled_table(self.table, alpha)
         if not self.pooled.empty:
             self.pooled["unlearned"] = [self._unlearned_of(r) for r in self.pooled.itertuples()]
+            cells = [self._of(r.hypothesis, r.dataset) for r in self.pooled.itertuples()]
+            # distinct runs: cells at several points may share one (a model the axis does
+            # not change)
+            self.pooled["n_runs"] = [len({i for ids in c["runs"] for i in ids}) for c in cells]
             self.pooled["not_converged"] = [
-                int(self._of(r.hypothesis, r.dataset)["not_converged"].sum())
-                for r in self.pooled.itertuples()]
+                len({i for ids in c["unconverged_runs"] for i in ids}) for c in cells]
+            self.pooled["points_not_converged"] = [int((c["not_converged"] > 0).sum())
+                                                   for c in cells]
         baselines = {n: v["baselines"] for n, v in self.spec["variants"].items()}
         self.exploratory = exploratory_table(self.frame, baselines, self.hypotheses, self.order)
         all_at = {a: all_count(self.runs, self.cells, a) for a in numeric_axes(self.spec)}
@@ -134,6 +148,23 @@ class StudyResults:
         self.crossovers = (self.changes_table[self.changes_table["crossover"]]
                            if not self.changes_table.empty else self.changes_table)
         self.levels = level_effects(self.spec, self.frame, self.hypotheses, alpha)
+        if not self.levels.empty:
+            self.levels["not_converged"] = [self._level_not_converged(r, by_cell)
+                                            for r in self.levels.itertuples()]
+
+    @functools.cached_property
+    def front(self) -> FrontAnalysis:
+        """The task-weight fronts, their verdicts and placements, and Δm
+        (:mod:`mtvae.analysis.front`), computed once however many report parts show them."""
+        return analyse(self.spec, self.runs, self.cells, self.alpha)
+
+    def _level_not_converged(self, row, by_cell) -> int:
+        """Runs behind a categorical level comparison (the variant at the level and at the
+        reference level) that did not converge."""
+        at = axis_slice(self.spec, row.axis)
+        sides = [(row.dataset, next((p for p, lv in at.items() if lv == level), ""), row.variant)
+                 for level in (row.level, row.reference)]
+        return len(convergence.behind(by_cell, sides)[1])
 
     def _of(self, name: str, dataset: str) -> pd.DataFrame:
         return self.table[(self.table["hypothesis"] == name) & (self.table["dataset"] == dataset)]
@@ -142,20 +173,6 @@ class StudyResults:
         sides = self._of(row.hypothesis, row.dataset)["unlearned"]
         return list(dict.fromkeys(v for side in sides for v in side))
 
-    def _not_converged(self, row) -> int:
-        """Runs behind a cell whose row or stored metrics say they did not converge (0 when
-        the study recorded no convergence)."""
-        if not hasattr(self, "_unconverged"):
-            self._unconverged: dict[tuple, int] = {}
-            for cell in self.cells:
-                run = self.run_by_id.get(cell["run_id"], {})
-                flag = run.get("converged", (run.get("metrics") or {}).get("converged"))
-                if flag is not None and not bool(flag):
-                    key = (cell["dataset"], cell["point"], cell["variant"])
-                    self._unconverged[key] = self._unconverged.get(key, 0) + 1
-        return sum(self._unconverged.get((row.dataset, point, v), 0)
-                   for point, v in {(row.point, row.variant), (row.baseline_point, row.baseline)})
-
     # --- typed records and frames -------------------------------------------------------
     def estimates(self) -> list[Estimate]:
         """The pooled estimate of every hypothesis and dataset."""
@@ -163,7 +180,8 @@ class StudyResults:
                          r.baseline_metric, r.test, float(r.margin), float(r.sesoi),
                          r.mean_variant, r.mean_baseline, r.diff, r.diff_low, r.diff_high,
                          r.p_t, r.p_adj, r.level, r.verdict, int(r.n), int(r.n_points),
-                         r.seeds_needed, tuple(r.unlearned), int(r.not_converged))
+                         r.seeds_needed, tuple(r.unlearned), int(r.not_converged),
+                         int(r.n_runs), int(r.points_not_converged))
                 for r in self.pooled.itertuples()]
 
     def changes(self, crossovers_only: bool = False) -> list[Change]:

@@ -187,6 +187,7 @@ def trends(spec: dict, frame: pd.DataFrame, table: pd.DataFrame,
             trend_rows.append({"hypothesis": name, "dataset": dataset, "axis": axis,
                                "levels": values, "log": A.log_scale(values),
                                "positions": [place[v] for v in values],
+                               "points": [p for p, _ in levels],
                                **trend_test({place[lv]: d for lv, d in diffs.items()})})
             y = pd.DataFrame(diffs).dropna().to_numpy(dtype=float)
             if len(y) == 0:

@@ -18,13 +18,14 @@ from mtvae.report.figures import Figure
 from mtvae.report.findings import (
     DAGGER_MEANS,
     KIND_NAMES,
+    MARK_MEANS,
     caveats,
-    dagger,
     effect,
     fmt,
     kind_paragraphs,
     learnability_lines,
     level_lines,
+    marks,
     verdict_word,
 )
 from mtvae.report.front import answer_paragraphs as front_paragraphs
@@ -59,7 +60,7 @@ def answer_context(data: StudyData, failed: int) -> dict[str, Any]:
 
 TABLE_INTRO = ("Per condition point: Δ with its interval simultaneous over the hypothesis' "
                "distinct cells (Bonferroni) and the verdict it gives: better or worse exactly "
-               f"when the interval excludes 0 (or the margin); {DAGGER_MEANS}.")
+               f"when the interval excludes 0 (or the margin); {DAGGER_MEANS}; {MARK_MEANS}.")
 
 
 def intro(declared: bool) -> str:
@@ -83,7 +84,7 @@ def pooled_table(data: StudyData) -> dict[str, Any]:
         rows.append([r["hypothesis"], r["dataset"], r["n_points"], fmt(r["mean_variant"]),
                      fmt(r["mean_baseline"]), effect(r), fmt(1 - r["level"]) if r["level"]
                      == r["level"] else "—", fmt(r["p_adj"]) if r["p_adj"] == r["p_adj"]
-                     else "—", verdict_word(r) + dagger(r),
+                     else "—", verdict_word(r) + marks(r),
                      _seeds(r["seeds_needed"])])
     return table(["hypothesis", "dataset", "points", "variant mean", "baseline mean",
                   "pooled Δ [interval]", "interval level", "p (Holm)", "verdict",
@@ -119,7 +120,7 @@ def answer_grid(data: StudyData) -> tuple[list[str], list[tuple[str, str, list]]
 def _cell(row) -> str:
     if row is None:
         return "—"
-    return f"{effect(row)} {verdict_word(row)}{dagger(row)}"
+    return f"{effect(row)} {verdict_word(row)}{marks(row)}"
 
 
 def _hypotheses(data: StudyData, dataset: str, kind: str) -> list:

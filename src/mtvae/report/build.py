@@ -21,9 +21,9 @@ from mtvae.evaluate.catalogue import FAMILY_ORDER, GROUP_ORDER
 from mtvae.io import atomic_write, write_text
 from mtvae.report import figures as F
 from mtvae.report.answer import answer_context, answer_figures, difference_figures
-from mtvae.report.convergence import convergence_figures, convergence_lines, mark
+from mtvae.report.convergence import convergence_figures, convergence_lines
 from mtvae.report.figures import Figure
-from mtvae.report.findings import dagger, effect, fmt, signed, verdict_word
+from mtvae.report.findings import effect, fmt, marks, signed, verdict_word
 from mtvae.report.front import front_context, front_figures
 from mtvae.report.methodology import methodology, table
 from mtvae.study.axes import level_label
@@ -140,7 +140,7 @@ def hypotheses_table(data: StudyData) -> dict[str, Any]:
         rows.append([r["hypothesis"], r["dataset"], point_label(r["point"]), test, r["n"],
                      fmt(r["mean_variant"]), fmt(r["mean_baseline"]), effect(r),
                      r["family_size"], _p(r["d_z"]), _p(r["g_z"]), _p(r["p_t"]),
-                     _p(r["p_t_adj"]), _p(r["p_w"]), verdict_word(r) + dagger(r) + mark(r, data),
+                     _p(r["p_t_adj"]), _p(r["p_w"]), verdict_word(r) + marks(r),
                      _p(r["detectable"])])
     return table(["hypothesis", "dataset", "condition", "test", "seeds", "variant mean",
                   "baseline mean", "Δ [simultaneous interval]", "cells in family", "d_z",

@@ -5,9 +5,11 @@ Every run records whether its training converged by the rule of
 ``results.db``). The report uses it four ways, all built here:
 
 * the **convergence line**: how many runs of each variant converged;
-* a **mark** (:data:`MARK`) on every hypothesis cell comparing a model of which at least one
-  seed did not converge (:func:`unconverged_sides` tells which side, :func:`cell_converged`
-  answers per cell, :func:`run_converged` per run, for the Answer's sentences);
+* a **mark** (:data:`MARK`) on every hypothesis cell, pooled estimate and Answer sentence
+  using a model of which at least one seed did not converge (the counts are
+  :class:`~mtvae.analysis.results.StudyResults`' ``not_converged`` columns, read by
+  :func:`~mtvae.analysis.convergence.run_converged`; :mod:`mtvae.report.findings` places the
+  marks; :func:`cell_converged` answers per cell);
 * the **validation curves**: the median over seeds of each variant's validation objective
   per epoch at the centre point, one panel per dataset;
 * the **robustness statement** of a study with ``robustness: {budget: F}``: per hypothesis,
@@ -19,10 +21,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mtvae.analysis.convergence import run_converged
 from mtvae.analysis.inference import hypothesis_table
 from mtvae.analysis.stats import results_frame
 from mtvae.report import figures as F
@@ -37,12 +40,8 @@ RULE = ("a run converged when its last k epochs (the early-stopping patience) di
         "its best validation objective by more than train.min_improvement")
 
 
-def run_converged(run: dict[str, Any]) -> bool | None:
-    """Whether a run's training converged (None: not recorded, e.g. an older study)."""
-    value = run.get("converged")
-    if value is None:
-        value = (run.get("metrics") or {}).get("train/converged")
-    return None if value is None else bool(value)
+__all__ = ["MARK", "RULE", "cell_converged", "convergence_figures", "convergence_lines",
+           "robustness_lines", "run_converged"]
 
 
 def cell_converged(data: StudyData, dataset: str, point: str, variant: str) -> bool | None:
@@ -54,17 +53,6 @@ def cell_converged(data: StudyData, dataset: str, point: str, variant: str) -> b
     if not values or any(v is None for v in values):
         return None
     return all(values)
-
-
-def unconverged_sides(row, data: StudyData) -> list[str]:
-    """The variants of a hypothesis row (variant, baseline) with a seed that did not converge."""
-    return [v for v in (row["variant"], row["baseline"])
-            if cell_converged(data, row["dataset"], row["point"], v) is False]
-
-
-def mark(row, data: StudyData) -> str:
-    """`` ‡`` for a hypothesis row comparing a model that did not converge, else ''."""
-    return f" {MARK}" if unconverged_sides(row, data) else ""
 
 
 def convergence_lines(data: StudyData) -> list[str]:

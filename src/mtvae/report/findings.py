@@ -4,7 +4,9 @@ tested changes.
 Nothing here states a conclusion of its own: every sentence is filled in from the numbers, so
 a study with other results says other things — "no evidence" included, said plainly. Every
 sentence that uses a cell or estimate where a model was not shown above chance carries † (see
-:data:`DAGGER`).
+:data:`DAGGER`), and every one that uses a cell or estimate with a run that did not converge
+carries ‡ (:data:`~mtvae.report.convergence.MARK`), a pooled estimate with how many of its
+runs and points.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import pandas as pd
 
 from mtvae.analysis.stats import min_wilcoxon_p
 from mtvae.evaluate.catalogue import FAMILY_ORDER
+from mtvae.report.convergence import MARK
 from mtvae.study import axes as A
 from mtvae.study.expand import point_label
 
 DAGGER = "†"
 DAGGER_MEANS = "† a model in the comparison is not shown above chance on the task"
+MARK_MEANS = (f"{MARK} a model in the comparison did not converge in at least one seed (its "
+              "effect may be a property of the training budget)")
 KIND_NAMES = {"reconstruction": "Reconstruction", "generation": "Generation",
               "representation": "Representation", "task": "Task performance"}
 
@@ -65,6 +70,27 @@ def dagger(row) -> str:
     return f" {DAGGER}" if len(row["unlearned"]) else ""
 
 
+def unconverged(row) -> str:
+    """`` ‡`` when a run behind the row (a cell, a pooled estimate, a level comparison) did
+    not converge."""
+    return f" {MARK}" if row.get("not_converged", 0) else ""
+
+
+def marks(row) -> str:
+    """The row's caveats as marks: † (not shown above chance), ‡ (not converged)."""
+    return dagger(row) + unconverged(row)
+
+
+def convergence_note(row) -> str:
+    """`` ‡ k of n runs behind it did not converge, at j of m condition points.`` for a pooled
+    estimate with such runs, else ''."""
+    if not row.get("not_converged", 0):
+        return ""
+    return (f" {MARK} {row['not_converged']} of {row['n_runs']} runs behind it did not "
+            f"converge, at {row['points_not_converged']} of {row['n_points']} condition "
+            "point(s): its effect may be a property of the training budget.")
+
+
 def ruled_out(row) -> str:
     """What a "no evidence" interval rules out."""
     if row["verdict"] != "no evidence" or math.isnan(row["diff_low"]):
@@ -79,43 +105,84 @@ def pooled_phrase(r) -> str:
     holm = "" if math.isnan(r["p_adj"]) else f", p = {fmt(r['p_adj'])} Holm"
     return (f"Δ {effect(r)} over {r['n_points']} condition point(s) and {r['n']} seeds "
             f"({r['variant']} {fmt(r['mean_variant'])}, {r['baseline_label']} "
-            f"{fmt(r['mean_baseline'])}): {verdict_word(r)}{dagger(r)}{holm}{ruled_out(r)}")
+            f"{fmt(r['mean_baseline'])}): {verdict_word(r)}{marks(r)}{holm}{ruled_out(r)}")
 
 
-def change_phrase(changes: pd.DataFrame, trends: pd.DataFrame, alpha: float) -> str:
-    """Where the effect changes, from the tested changes (a crossover only when both sides
-    are significant with opposite signs) and the trend test."""
+def change_phrase(changes: pd.DataFrame, trends: pd.DataFrame, alpha: float,
+                  rows: pd.DataFrame | None = None) -> str:
+    """Where the effect changes, per numeric axis (:func:`axis_change`); ``rows``, the
+    hypothesis' cells, give each axis its marks (†, ‡) from the cells along it."""
     if changes.empty:
         return ""
-    parts = []
-    for axis, group in changes.groupby("axis", sort=False):
-        cross = group[group["crossover"]]
-        if not cross.empty:
-            c = cross.iloc[0]
-            parts.append(f"crossover on {axis} between {A.level_label(c['low'])} and "
-                         f"{A.level_label(c['high'])} (Δ {signed(c['diff_below'])} "
-                         f"[{fmt(c['below_low'])}, {fmt(c['below_high'])}] up to "
-                         f"{A.level_label(c['low'])}, {signed(c['diff_above'])} "
-                         f"[{fmt(c['above_low'])}, {fmt(c['above_high'])}] from "
-                         f"{A.level_label(c['high'])})")
-            continue
-        shown = group[(group["change_low"] > 0) | (group["change_high"] < 0)]
-        if shown.empty:
-            parts.append(f"no tested change along {axis}")
-            continue
+    level = alpha / max(1, changes["axis"].nunique())  # the trend test's, Bonferroni over axes
+    return "; ".join(
+        axis_change(axis, group, _trend(trends, axis), level, rows)
+        for axis, group in changes.groupby("axis", sort=False))
+
+
+def _trend(trends: pd.DataFrame, axis: str):
+    """The trend test's row of ``axis`` (None when the axis has none)."""
+    if trends.empty:
+        return None
+    hit = trends[trends["axis"] == axis]
+    return None if hit.empty else hit.iloc[0]
+
+
+def axis_change(axis: str, group: pd.DataFrame, trend, level: float,
+                rows: pd.DataFrame | None = None) -> str:
+    """One axis, naming which test says what: the step test between neighbouring levels (each
+    seed's mean Δ above a split minus below it, Bonferroni over the hypothesis' splits; a
+    crossover only where both sides are significant with opposite signs) and, with three or
+    more levels, the trend test (one least-squares slope of Δ over every level, at
+    ``level``). The two answer different questions, so each is said with its own name."""
+    splits = f"Bonferroni over {int(group['tests'].iloc[0])} split(s)"
+    cross = group[group["crossover"]]
+    shown = group[(group["change_low"] > 0) | (group["change_high"] < 0)]
+    if not cross.empty:
+        c = cross.iloc[0]
+        step = (f"crossover on {axis} between {A.level_label(c['low'])} and "
+                f"{A.level_label(c['high'])} (Δ {signed(c['diff_below'])} "
+                f"[{fmt(c['below_low'])}, {fmt(c['below_high'])}] up to "
+                f"{A.level_label(c['low'])}, {signed(c['diff_above'])} "
+                f"[{fmt(c['above_low'])}, {fmt(c['above_high'])}] from "
+                f"{A.level_label(c['high'])})")
+    elif not shown.empty:
         c = shown.loc[shown["p_change_adj"].idxmin()]
         way = "larger" if c["change"] > 0 else "smaller"
-        parts.append(f"Δ is {way} from {axis} {A.level_label(c['high'])} on than up to "
-                     f"{A.level_label(c['low'])} (change {signed(c['change'])} "
-                     f"[{fmt(c['change_low'])}, {fmt(c['change_high'])}], p = "
-                     f"{fmt(c['p_change_adj'])} Bonferroni)")
-    axes = len(set(changes["axis"]))
-    for _, t in trends.iterrows() if not trends.empty else []:
-        if t["p"] < alpha / max(1, axes) and len(t["levels"]) > 2:
-            scale = "per decade" if t["log"] else "per unit"
-            parts.append(f"Δ {'grows' if t['slope'] > 0 else 'shrinks'} along {t['axis']} "
-                         f"({signed(t['slope'])} {scale}, trend test p = {fmt(t['p'])})")
-    return "; ".join(parts)
+        step = (f"the step test finds Δ {way} from {axis} {A.level_label(c['high'])} on than "
+                f"up to {A.level_label(c['low'])} (change {signed(c['change'])} "
+                f"[{fmt(c['change_low'])}, {fmt(c['change_high'])}], p = "
+                f"{fmt(c['p_change_adj'])}, {splits})")
+    else:
+        step = None
+    tested = trend is not None and len(trend["levels"]) > 2 and trend["p"] == trend["p"]
+    slope = ""
+    if tested and trend["p"] < level:
+        scale = "per decade" if trend["log"] else "per unit"
+        slope = (f"the trend test (one slope of Δ over all {len(trend['levels'])} levels) finds "
+                 f"Δ {'growing' if trend['slope'] > 0 else 'shrinking'} along {axis} "
+                 f"({signed(trend['slope'])} {scale}, p = {fmt(trend['p'])} < {fmt(level)})")
+    if step and slope:
+        text = f"{step}; {slope}"
+    elif step:
+        text = step
+    elif slope:
+        text = (f"along {axis} no step between neighbouring levels is significant (step test, "
+                f"{splits}), but {slope}")
+    else:
+        trend_p = f"; trend test p = {fmt(trend['p'])} ≥ {fmt(level)}" if tested else ""
+        text = f"no tested change along {axis} (step test, {splits}{trend_p})"
+    return text + _axis_marks(rows, trend)
+
+
+def _axis_marks(rows: pd.DataFrame | None, trend) -> str:
+    """† / ‡ when a cell along the axis (the points its tests use) carries them."""
+    if rows is None or rows.empty or trend is None:
+        return ""
+    along = rows[rows["point"].isin(trend["points"])]
+    unlearned = any(len(u) for u in along["unlearned"]) if "unlearned" in along else False
+    bad = bool((along["not_converged"] > 0).any()) if "not_converged" in along else False
+    return (f" {DAGGER}" if unlearned else "") + (f" {MARK}" if bad else "")
 
 
 def point_claims(rows: pd.DataFrame) -> str:
@@ -124,7 +191,7 @@ def point_claims(rows: pd.DataFrame) -> str:
     for word in ("better", "worse"):
         hit = rows[rows["verdict"] == word]
         if not hit.empty:
-            where = ", ".join(point_label(p) + dagger(r) for p, (_, r) in
+            where = ", ".join(point_label(p) + marks(r) for p, (_, r) in
                               zip(hit["point"], hit.iterrows(), strict=True))
             parts.append(f"{word} at {where}")
     if not parts:
@@ -137,7 +204,7 @@ def hypothesis_sentence(estimate, rows: pd.DataFrame, changes: pd.DataFrame,
     """One hypothesis: its pooled effect, where it changes (tested), its per-point claims,
     the seeds its effect would need, and its caveats (†, not converged)."""
     parts = [pooled_phrase(estimate)]
-    where = change_phrase(changes, trends, alpha)
+    where = change_phrase(changes, trends, alpha, rows)
     if where:
         parts.append(where)
     if len(rows) > 1:
@@ -151,9 +218,7 @@ def hypothesis_sentence(estimate, rows: pd.DataFrame, changes: pd.DataFrame,
     if len(estimate["unlearned"]):
         text += (f" {DAGGER} Not shown above chance at some point: "
                  f"{', '.join(estimate['unlearned'])}.")
-    if estimate["not_converged"]:
-        text += f" {estimate['not_converged']} run(s) behind it did not converge."
-    return text
+    return text + convergence_note(estimate)
 
 
 # --- the Answer --------------------------------------------------------------------------------
@@ -190,12 +255,27 @@ def lead(part: pd.DataFrame) -> str:
         hit = part[part["verdict"] == word]
         if hit.empty:
             continue
-        names = [f"{r['hypothesis']} ({r['dataset']}){dagger(r)}" for _, r in hit.iterrows()]
+        names = [f"{r['hypothesis']} ({r['dataset']}){marks(r)}" for _, r in hit.iterrows()]
         label = {"no evidence": "no evidence either way",
                  "constant": "identical in every seed (not tested)"}.get(word, word)
         pieces.append(f"{label} in {_list(names)}")
     return ("Pooled over the condition points (Holm across the study's hypotheses): "
-            + "; ".join(pieces) + ".")
+            + "; ".join(pieces) + "." + lead_caveats(part))
+
+
+def lead_caveats(part: pd.DataFrame) -> str:
+    """What the lead's marks mean, and how many runs and points behind each estimate marked
+    ‡ did not converge."""
+    out = ""
+    if any(len(u) for u in part["unlearned"]):
+        out += f" {DAGGER}: a model in it is not shown above chance at some point."
+    bad = part[part["not_converged"] > 0] if "not_converged" in part else part.iloc[0:0]
+    if not bad.empty:
+        out += (f" {MARK}: runs behind it did not converge (" + "; ".join(
+            f"{r['hypothesis']} ({r['dataset']}): {r['not_converged']} of {r['n_runs']} runs, "
+            f"at {r['points_not_converged']} of {r['n_points']} point(s)"
+            for _, r in bad.iterrows()) + ").")
+    return out
 
 
 def _list(items: list[str]) -> str:
@@ -209,17 +289,21 @@ def level_lines(levels: pd.DataFrame) -> list[str]:
     lines = []
     for (axis, dataset), group in levels.groupby(["axis", "dataset"], sort=False):
         decided = group[group["verdict"].isin(["better", "worse"])]
+        bad = int((group["not_converged"] > 0).sum()) if "not_converged" in group else 0
+        note = (f" {MARK} {bad} of these {len(group)} comparison(s) use a run that did not "
+                "converge." if bad else "")
         if decided.empty:
             lines.append(f"On {dataset}, no level of {axis} changes any variant's primary metric "
                          f"against {A.level_label(group['reference'].iloc[0])} (Bonferroni over the "
-                         "levels).")
+                         "levels)." + note)
             continue
         pieces = [f"{r['variant']} {r['metric']} at {A.level_label(r['level'])} vs "
-                  f"{A.level_label(r['reference'])}: {r['verdict']} ({effect(r)})"
+                  f"{A.level_label(r['reference'])}: {r['verdict']}{unconverged(r)} ({effect(r)})"
                   for _, r in decided.iterrows()]
         lines.append(f"On {dataset}, along {axis} (each variant against itself): "
                      + "; ".join(pieces) + f"; no evidence for the other "
-                     f"{len(group) - len(decided)} variant × metric × level comparison(s).")
+                     f"{len(group) - len(decided)} variant × metric × level comparison(s)."
+                     + note)
     return lines
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from mtvae.analysis import front as A
 from mtvae.evaluate.catalogue import direction_word, lookup
 from mtvae.report import figures as F
+from mtvae.report.convergence import MARK
 from mtvae.report.figures import Figure
 from mtvae.report.findings import fmt
 from mtvae.report.methodology import table
@@ -27,19 +28,10 @@ from mtvae.study.expand import point_label
 MARKERS = "sD^vPX<>"
 
 
-def _analyse(data) -> dict[str, Any]:
-    alpha = data.spec.get("alpha", 0.05)
-    fronts = A.fronts(data.spec, data.runs, data.cells)
-    return {
-        "alpha": alpha,
-        "fronts": fronts,
-        "points": [A.front_points(f) for f in fronts],
-        "verdicts": pd.concat([A.front_verdicts(f, alpha) for f in fronts] or [pd.DataFrame()],
-                              ignore_index=True),
-        "placements": pd.concat([A.placements(f, alpha) for f in fronts] or [pd.DataFrame()],
-                                ignore_index=True),
-        "delta_m": A.delta_m(data.spec, data.runs, data.cells),
-    }
+def _analyse(data) -> A.FrontAnalysis:
+    """The study's front analysis, computed once per results object (its figures, section
+    and Answer lines all read the same one)."""
+    return data.front
 
 
 def _interval(mean: float, low: float, high: float) -> str:
@@ -112,7 +104,7 @@ def front_figures(data) -> list[Figure]:
     """One figure per front (dataset, point of the other axes, variant)."""
     analysis = _analyse(data)
     figures = []
-    for front, points in zip(analysis["fronts"], analysis["points"], strict=True):
+    for front, points in zip(analysis.fronts, analysis.points, strict=True):
         if points.empty:
             continue
         g = front.group
@@ -147,10 +139,10 @@ def verdict_sentences(verdicts: pd.DataFrame, alpha: float) -> list[str]:
                 f"α = {fmt(alpha)}")
         if r["dominating"]:
             out.append(f"{where}: the task weights {r['range']} dominate the reconstruction "
-                       f"baseline {r['baseline']} ({what}).")
+                       f"baseline {r['baseline']} ({what})." + convergence_note(r))
         else:
             out.append(f"{where}: no task weight dominates the reconstruction baseline "
-                       f"{r['baseline']} (none has {what}).")
+                       f"{r['baseline']} (none has {what})." + convergence_note(r))
     return out
 
 
@@ -204,12 +196,12 @@ def _delta_m_table(delta_m: pd.DataFrame) -> dict[str, Any]:
 def front_context(data, figures: list[Figure]) -> dict[str, Any]:
     """What the templates' front section renders (``present`` False: no section)."""
     analysis = _analyse(data)
-    verdicts, placements = analysis["verdicts"], analysis["placements"]
-    delta_m = analysis["delta_m"]
+    verdicts, placements = analysis.verdicts, analysis.placements
+    delta_m = analysis.delta_m
     return {
-        "present": bool(analysis["fronts"]) or not delta_m.empty,
-        "has_front": bool(analysis["fronts"]),
-        "verdicts": verdict_sentences(verdicts, analysis["alpha"]) if not verdicts.empty else [],
+        "present": bool(analysis.fronts) or not delta_m.empty,
+        "has_front": bool(analysis.fronts),
+        "verdicts": verdict_sentences(verdicts, analysis.alpha) if not verdicts.empty else [],
         "tests": _verdict_table(verdicts) if not verdicts.empty else table([], []),
         "placements": (placement_sentences(placements) if not placements.empty else []),
         "placement_table": (_placement_table(placements) if not placements.empty
@@ -228,13 +220,14 @@ def answer_paragraphs(data) -> list[dict]:
     exist; none otherwise."""
     analysis = _analyse(data)
     out = []
-    verdicts = analysis["verdicts"]
+    verdicts = analysis.verdicts
     if not verdicts.empty:
         out.append({"kind": "Trade-off over the task weight", "lead": tradeoff_lead(verdicts),
                     "sentences": [tradeoff_line(r) for _, r in verdicts.iterrows()]})
-    delta_m = analysis["delta_m"]
+    delta_m = analysis.delta_m
     if not delta_m.empty:
-        out.append({"kind": "Multitask against single-task (Δm)", "lead": DELTA_M_LEAD,
+        out.append({"kind": "Multitask against single-task (Δm)",
+                    "lead": DELTA_M_LEAD + _lead_caveat(delta_m, "multitask group(s)"),
                     "sentences": [delta_m_line(r) for _, r in delta_m.iterrows()]})
     return out
 
@@ -247,7 +240,24 @@ def tradeoff_lead(verdicts: pd.DataFrame) -> str:
             f"than its linear probe, reconstruction no worse within the smallest effect of "
             f"interest; paired tests over seeds, Holm across the weights) for {some} of "
             f"{len(tested)} tested tasks and fronts. Δ > 0 favours the weight; p Holm-adjusted; "
-            f"the detail is in the section on the trade-off below.")
+            f"the detail is in the section on the trade-off below."
+            + _lead_caveat(tested, "tested task(s) and front(s)"))
+
+
+def _lead_caveat(rows: pd.DataFrame, what: str) -> str:
+    """`` ‡ in k of n <what> a run behind it did not converge.`` (or '')."""
+    bad = int((rows["not_converged"] > 0).sum()) if "not_converged" in rows else 0
+    return (f" {MARK} In {bad} of {len(rows)} {what} a run behind the line did not converge."
+            if bad else "")
+
+
+def convergence_note(r) -> str:
+    """`` ‡ k of n runs behind it did not converge: ...`` for a line whose runs include one
+    that did not converge, else ''."""
+    if not r.get("not_converged", 0):
+        return ""
+    return (f" {MARK} {r['not_converged']} of {r['n_runs']} runs behind it did not converge: "
+            "its effect may be a property of the training budget.")
 
 
 def tradeoff_line(r) -> str:
@@ -255,7 +265,8 @@ def tradeoff_line(r) -> str:
     gains most on the task (or, when none dominates, the one nearest to dominating)."""
     where = f"{_where(r['dataset'], r['rest'])}, {r['variant']}, {r['task']}"
     if r["range"] == "not tested":
-        return f"{where}: not tested (fewer than two paired seeds, or no baseline probe)."
+        return (f"{where}: not tested (fewer than two paired seeds, or no baseline probe)."
+                + convergence_note(r))
     details = r["details"]
     if r["dominating"]:
         d = max((d for d in details if d["dominates"]), key=lambda d: d["task_diff"])
@@ -266,7 +277,7 @@ def tradeoff_line(r) -> str:
     return (f"{where}: {head}{level_label(d['weight'])} the task metric Δ {fmt_signed(d['task_diff'])} "
             f"against its probe (better: p = {fmt(d['p_task'])}) and {r['recon_metric']} Δ "
             f"{fmt_signed(d['recon_diff'])} (no worse than −{fmt(r['margin'])}: "
-            f"p = {fmt(d['p_recon'])}).")
+            f"p = {fmt(d['p_recon'])})." + convergence_note(r))
 
 
 def fmt_signed(value: float) -> str:
@@ -287,13 +298,13 @@ def delta_m_line(r) -> str:
     metrics = ", ".join(r["metrics"])
     if r["low"] != r["low"]:
         return (f"{where}: Δm {fmt_signed(r['delta_m'])} % from {r['n']} seed (no interval); "
-                f"not tested ({metrics}).")
+                f"not tested ({metrics})." + convergence_note(r))
     if r["low"] == r["high"]:  # the same in every seed: a fixed difference, no test applies
         return (f"{where}: Δm {fmt_signed(r['delta_m'])} % in each of {r['n']} seeds, "
-                f"identical in every seed (no test; {metrics}).")
+                f"identical in every seed (no test; {metrics})." + convergence_note(r))
     return (f"{where}: Δm {_signed(r['delta_m'], r['low'], r['high'])} % over {r['n']} seeds: "
             f"{delta_m_verdict(r['low'], r['high'])} ({metrics} against the single-task "
-            "models).")
+            "models)." + convergence_note(r))
 
 
 DELTA_M_LEAD = (

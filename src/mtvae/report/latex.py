@@ -238,7 +238,8 @@ MARKS = {"better": r"$\uparrow$", "worse": r"$\downarrow$", "equivalent": r"$\ap
 MARK_LEGEND = (r"$\uparrow$ better, $\downarrow$ worse, $\approx$ equivalent within the "
                r"smallest effect of interest, $\geq$ non-inferior, $\circ$ no evidence, $=$ "
                r"identical in every seed (no test); \dag{} a model in the comparison is not "
-               r"shown above chance on the task.")
+               r"shown above chance on the task; \ddag{} a model in the comparison did not "
+               r"converge in at least one seed.")
 
 
 def answer_cells(data: StudyData) -> list[list[str]] | None:
@@ -258,6 +259,7 @@ def answer_cells(data: StudyData) -> list[list[str]] | None:
                 continue
             mark = MARKS.get(row["verdict"], escape(row["verdict"]))
             dagger = r"\,\dag{}" if len(row["unlearned"]) else ""
+            dagger += r"\,\ddag{}" if row.get("not_converged", 0) else ""
             out.append(f"{mark}~{_minus(escape(effect(row)))}{dagger}")
         rows.append(out)
     return rows
