@@ -153,3 +153,22 @@ def test_the_answer_of_a_study_without_the_axis_or_single_task_runs_has_no_such_
     from mtvae.report.front import answer_paragraphs
 
     assert answer_paragraphs(load_study(synthetic_study)) == []
+
+
+def test_trade_off_and_delta_m_lines_say_which_runs_did_not_converge():
+    from mtvae.report.front import answer_paragraphs
+
+    data = _known_study(single=True)
+    for run in data.runs:  # the ×1 MT-VAE of seed 0 and the single-task model of seed 0
+        run["converged"] = run["run_id"] not in ("mt1fixed0", "s0")
+    tradeoff, dm = answer_paragraphs(data)
+    (line,) = tradeoff["sentences"]
+    # the VAE and the three fixed weights, 5 seeds each
+    assert line.endswith("‡ 1 of 20 runs behind it did not converge: its effect may be a "
+                         "property of the training budget.")
+    assert tradeoff["lead"].endswith("‡ In 1 of 1 tested task(s) and front(s) a run behind the "
+                                     "line did not converge.")
+    (fixed,) = [s for s in dm["sentences"] if "weighting=fixed" in s and "=1," in s]
+    assert "‡ 2 of 10 runs behind it did not converge" in fixed  # 5 multitask + 5 single-task
+    assert not any("‡" in s for s in dm["sentences"] if s != fixed)
+    assert "‡ In 1 of" in dm["lead"]

@@ -268,10 +268,10 @@ def lead_caveats(part: pd.DataFrame) -> str:
     ‡ did not converge."""
     out = ""
     if any(len(u) for u in part["unlearned"]):
-        out += f" {DAGGER}: a model in it is not shown above chance at some point."
+        out += f" {DAGGER}: a model in the comparison is not shown above chance at some point."
     bad = part[part["not_converged"] > 0] if "not_converged" in part else part.iloc[0:0]
     if not bad.empty:
-        out += (f" {MARK}: runs behind it did not converge (" + "; ".join(
+        out += (f" {MARK}: runs behind the estimate did not converge (" + "; ".join(
             f"{r['hypothesis']} ({r['dataset']}): {r['not_converged']} of {r['n_runs']} runs, "
             f"at {r['points_not_converged']} of {r['n_points']} point(s)"
             for _, r in bad.iterrows()) + ").")
