@@ -172,3 +172,16 @@ def test_trade_off_and_delta_m_lines_say_which_runs_did_not_converge():
     assert "‡ 2 of 10 runs behind it did not converge" in fixed  # 5 multitask + 5 single-task
     assert not any("‡" in s for s in dm["sentences"] if s != fixed)
     assert "‡ In 1 of" in dm["lead"]
+
+
+def test_trade_off_and_delta_m_lines_carry_the_dagger_of_scores_not_above_chance():
+    from mtvae.report.front import answer_paragraphs
+
+    data = _known_study(single=True)
+    for run in data.runs:  # chance 0.85: the bar is 0.865, above the probe's 0.70 and 0.8
+        run["metrics"]["chance/a/accuracy"] = 0.85
+    tradeoff, dm = answer_paragraphs(data)
+    (line,) = tradeoff["sentences"]  # at ×1 the head (0.90) learned; the VAE's probe did not
+    assert line.endswith("† Not shown above chance on the task: vae probe.")
+    (fixed,) = [s for s in dm["sentences"] if "weighting=fixed" in s and "=1," in s]
+    assert fixed.endswith("† Not shown above chance on the task: single-task task/a/accuracy.")

@@ -24,6 +24,12 @@ point (its reconstruction and its probe) and the supervised network's task level
   with ``s_t = 1`` where lower is better, so positive favours multitask; per seed (paired), then
   the t-interval over seeds.
 
+Every verdict and Δm row also counts its runs (``n_runs``), those that did not converge
+(``not_converged``) and names the scores not shown above chance (``unlearned``), for the
+report's † and ‡. :func:`analyse` computes it all at once (:class:`FrontAnalysis`);
+:attr:`mtvae.analysis.results.StudyResults.front` keeps that one result for every part of a
+report.
+
 Everything here is a pure function of a study's runs and cells (as ``Store.runs()`` and
 ``Store.cells()`` give them) and its spec.
 """
@@ -38,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mtvae.analysis import learnability
 from mtvae.analysis.convergence import run_converged
 from mtvae.analysis.hypotheses import DEFAULT_METRICS, control_tasks
 from mtvae.analysis.stats import holm, paired_test, t_interval
@@ -293,9 +300,31 @@ def front_verdicts(front: Front, alpha: float) -> pd.DataFrame:
             if t is not None and r is not None:
                 tests.append((weight, t, r))
         row = _verdict_row(front, task, tests, alpha, recon)
+        vae_at_chance = not_above_chance(list(front.vae["metrics"]), probe)
+        for d in row["details"]:  # which of the two scores compared is not above chance
+            runs = front.weights[d["weight"]]
+            at_chance = not_above_chance(list(runs["metrics"]),
+                                         _task_values(runs, task, d["weight"])[1])
+            d["unlearned"] = ([f"×{level_label(d['weight'])}"] if at_chance else []) + (
+                [f"{front.vae_name} probe"] if vae_at_chance else [])
         behind = [front.vae, *(front.weights[w] for w in row["tested"])]
         rows.append(row | _convergence(behind))
     return pd.DataFrame(rows)
+
+
+def not_above_chance(metrics: list[dict], key: str | None) -> bool:
+    """Whether the runs' task score ``key`` (``task/<t>/accuracy``, ``probe/<t>/r2``, ...) is
+    not shown above chance by :func:`mtvae.analysis.learnability.learned` (chance from the
+    runs' ``chance/<t>/accuracy``, 0 for R²); False when it cannot tell."""
+    match = learnability.SCORE.match(key or "")
+    values = np.array([m[key] for m in metrics if key in m], dtype=float)
+    if match is None or not len(values):
+        return False
+    chances = [m[f"chance/{match['task']}/accuracy"] for m in metrics
+               if f"chance/{match['task']}/accuracy" in m]
+    chance = 0.0 if match["score"] == "r2" else float(np.mean(chances)) if chances else math.nan
+    mean, low, _ = t_interval(values)
+    return learnability.learned(mean, low, len(values), chance) is False
 
 
 def _convergence(frames: list[pd.DataFrame]) -> dict[str, int]:
@@ -502,10 +531,17 @@ def _delta_m_row(dataset, point, variant, by_seed, singles, controls) -> dict | 
             behind[run["run_id"]] = run_converged(run)
     if not values:
         return None
+    multi_runs = [by_seed[s]["metrics"] for s in values]
+    single_runs = {k: [singles.get((dataset, _seedless(by_seed[s]["config"], True),
+                                    k.split("/")[1]), {}).get(s, {}).get("metrics", {})
+                       for s in values] for k in used}
+    unlearned = [f"{who} {k}" for k in used for who, runs in
+                 (("multitask", multi_runs), ("single-task", single_runs[k]))
+                 if not_above_chance(runs, k)]
     mean, low, high = t_interval(np.array(list(values.values())))
     return {"dataset": dataset, "point": point, "variant": variant, "metrics": used,
             "n": len(values), "delta_m": mean, "low": low, "high": high,
-            "per_seed": values, "n_runs": len(behind),
+            "per_seed": values, "unlearned": unlearned, "n_runs": len(behind),
             "not_converged": sum(v is False for v in behind.values())}
 
 

@@ -3,7 +3,9 @@
 :class:`StudyResults` reads a study's runs and cells (from its ``results.db``, or given in
 memory) and computes everything the report shows: the long table of metrics, the per-condition
 summary, the hypotheses with their per-point cells and pooled estimates, the tested changes
-along each numeric axis, the categorical levels, learnability and the exploratory differences.
+along each numeric axis, the categorical levels, learnability and the exploratory differences
+(every cell and estimate with its runs that did not converge), and, on first use, the
+task-weight fronts and Δm (:attr:`StudyResults.front`).
 :meth:`StudyResults.estimates` and :meth:`StudyResults.changes` give them as typed records;
 :meth:`StudyResults.runs_frame` and :meth:`StudyResults.cells_frame` as pandas DataFrames.
 
@@ -151,6 +153,8 @@ class StudyResults:
         if not self.levels.empty:
             self.levels["not_converged"] = [self._level_not_converged(r, by_cell)
                                             for r in self.levels.itertuples()]
+            self.levels["unlearned"] = [self._level_unlearned(r, learned_at)
+                                        for r in self.levels.itertuples()]
 
     @functools.cached_property
     def front(self) -> FrontAnalysis:
@@ -158,13 +162,26 @@ class StudyResults:
         (:mod:`mtvae.analysis.front`), computed once however many report parts show them."""
         return analyse(self.spec, self.runs, self.cells, self.alpha)
 
+    def _level_points(self, row) -> list[str]:
+        """The condition points of a categorical level comparison: at the level, at the
+        reference level."""
+        at = axis_slice(self.spec, row.axis)
+        return [next((p for p, lv in at.items() if lv == level), "")
+                for level in (row.level, row.reference)]
+
     def _level_not_converged(self, row, by_cell) -> int:
         """Runs behind a categorical level comparison (the variant at the level and at the
         reference level) that did not converge."""
-        at = axis_slice(self.spec, row.axis)
-        sides = [(row.dataset, next((p for p, lv in at.items() if lv == level), ""), row.variant)
-                 for level in (row.level, row.reference)]
+        sides = [(row.dataset, point, row.variant) for point in self._level_points(row)]
         return len(convergence.behind(by_cell, sides)[1])
+
+    def _level_unlearned(self, row, learned_at: dict) -> list[str]:
+        """The levels of a categorical comparison at which the variant is not shown above
+        chance on the metric's task."""
+        key = learnability.score_key(row.metric)
+        return [str(level) for level, point in zip((row.level, row.reference),
+                                                   self._level_points(row), strict=True)
+                if key and learned_at.get((row.dataset, point, row.variant, key)) is False]
 
     def _of(self, name: str, dataset: str) -> pd.DataFrame:
         return self.table[(self.table["hypothesis"] == name) & (self.table["dataset"] == dataset)]

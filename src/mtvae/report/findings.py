@@ -292,13 +292,17 @@ def level_lines(levels: pd.DataFrame) -> list[str]:
         bad = int((group["not_converged"] > 0).sum()) if "not_converged" in group else 0
         note = (f" {MARK} {bad} of these {len(group)} comparison(s) use a run that did not "
                 "converge." if bad else "")
+        chance = int(group["unlearned"].map(len).gt(0).sum()) if "unlearned" in group else 0
+        if chance:
+            note += (f" {DAGGER} {chance} of these {len(group)} comparison(s) use a level at "
+                     "which the variant is not shown above chance.")
         if decided.empty:
             lines.append(f"On {dataset}, no level of {axis} changes any variant's primary metric "
                          f"against {A.level_label(group['reference'].iloc[0])} (Bonferroni over the "
                          "levels)." + note)
             continue
         pieces = [f"{r['variant']} {r['metric']} at {A.level_label(r['level'])} vs "
-                  f"{A.level_label(r['reference'])}: {r['verdict']}{unconverged(r)} ({effect(r)})"
+                  f"{A.level_label(r['reference'])}: {r['verdict']}{marks(r)} ({effect(r)})"
                   for _, r in decided.iterrows()]
         lines.append(f"On {dataset}, along {axis} (each variant against itself): "
                      + "; ".join(pieces) + f"; no evidence for the other "

@@ -20,7 +20,7 @@ from mtvae.evaluate.catalogue import direction_word, lookup
 from mtvae.report import figures as F
 from mtvae.report.convergence import MARK
 from mtvae.report.figures import Figure
-from mtvae.report.findings import fmt
+from mtvae.report.findings import DAGGER, fmt
 from mtvae.report.methodology import table
 from mtvae.study.axes import level_label
 from mtvae.study.expand import point_label
@@ -277,7 +277,15 @@ def tradeoff_line(r) -> str:
     return (f"{where}: {head}{level_label(d['weight'])} the task metric Δ {fmt_signed(d['task_diff'])} "
             f"against its probe (better: p = {fmt(d['p_task'])}) and {r['recon_metric']} Δ "
             f"{fmt_signed(d['recon_diff'])} (no worse than −{fmt(r['margin'])}: "
-            f"p = {fmt(d['p_recon'])})." + convergence_note(r))
+            f"p = {fmt(d['p_recon'])})." + chance_note(d.get("unlearned", []))
+            + convergence_note(r))
+
+
+def chance_note(unlearned: list[str]) -> str:
+    """`` † Not shown above chance on the task: ...`` for the scores of a line that are not,
+    else ''."""
+    return (f" {DAGGER} Not shown above chance on the task: {', '.join(unlearned)}."
+            if unlearned else "")
 
 
 def fmt_signed(value: float) -> str:
@@ -298,13 +306,16 @@ def delta_m_line(r) -> str:
     metrics = ", ".join(r["metrics"])
     if r["low"] != r["low"]:
         return (f"{where}: Δm {fmt_signed(r['delta_m'])} % from {r['n']} seed (no interval); "
-                f"not tested ({metrics})." + convergence_note(r))
+                f"not tested ({metrics})." + chance_note(r.get("unlearned", []))
+            + convergence_note(r))
     if r["low"] == r["high"]:  # the same in every seed: a fixed difference, no test applies
         return (f"{where}: Δm {fmt_signed(r['delta_m'])} % in each of {r['n']} seeds, "
-                f"identical in every seed (no test; {metrics})." + convergence_note(r))
+                f"identical in every seed (no test; {metrics})." + chance_note(r.get("unlearned", []))
+            + convergence_note(r))
     return (f"{where}: Δm {_signed(r['delta_m'], r['low'], r['high'])} % over {r['n']} seeds: "
             f"{delta_m_verdict(r['low'], r['high'])} ({metrics} against the single-task "
-            "models)." + convergence_note(r))
+            "models)." + chance_note(r.get("unlearned", []))
+            + convergence_note(r))
 
 
 DELTA_M_LEAD = (
