@@ -239,7 +239,7 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
         for budget in budgets:
             size = None if budget == "all" else budget
             scores = linear_probe(
-                train_z, train_y, test_z, test_y, spec.kind, size, ctx.config.seed
+                train_z, train_y, test_z, test_y, spec.task_kind, size, ctx.config.seed
             )
             for key, value in scores.items():
                 results[f"probe/{task}/{key}@{budget}"] = value
@@ -248,7 +248,8 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
         for key in ("accuracy", "balanced_accuracy", "r2", "mae"):
             if f"probe/{task}/{key}@{top}" in results:
                 results[f"probe/{task}/{key}"] = results[f"probe/{task}/{key}@{top}"]
-        scores = knn_probe(train_z, train_y, test_z, test_y, spec.kind, None, ctx.config.seed)
+        scores = knn_probe(train_z, train_y, test_z, test_y, spec.task_kind, None,
+                           ctx.config.seed)
         for key, value in scores.items():
             results[f"probe_knn/{task}/{key}@all"] = value
         if spec.discrete:
@@ -312,7 +313,7 @@ def leakage_scores(ctx: EvalContext) -> dict[str, dict[str, float]]:
     tasks, test, rows = _leakage_tasks(ctx), ctx.data.test, _leakage_rows(ctx)
     codes = split_representation(ctx, "test")[rows]
     block_codes = {name: codes[:, s] for name, s in blocks(ctx.model, codes.shape[1]).items()}
-    targets = {t: (test.targets[t].numpy()[rows], spec.kind) for t, spec in tasks.items()}
+    targets = {t: (test.targets[t].numpy()[rows], spec.task_kind) for t, spec in tasks.items()}
     return leakage_matrix(block_codes, targets, rng=ctx.config.seed)
 
 
@@ -434,7 +435,7 @@ def embedding_plot(ctx: EvalContext) -> None:
         if spec.task_kind.scalar:
             y = test.targets[task][: len(codes)].numpy().astype(np.float64)
             y[~test.masks[task][: len(codes)].numpy()] = np.nan  # unlabelled: not coloured
-            labels[task] = (y, spec.kind)
+            labels[task] = (y, spec.task_kind)
     plots.embedding_figure(plots.pca_2d(codes), labels, ctx.figures / "embedding.png")
 
 
