@@ -228,6 +228,7 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
     """``probe/<task>/<metric>@<budget>``, the unbudgeted alias, ``probe_knn/...@all`` and
     ``probe/n_dims`` (the width the probes read)."""
     budgets = ctx.config.eval.probe_budgets
+    top = "all" if "all" in budgets else max(budgets)  # gives the contract's unbudgeted keys
     features = probe_features(ctx)
     results: dict[str, float] = {"probe/n_dims": features[0].shape[1]}
     for task, spec in ctx.data.tasks.items():
@@ -243,11 +244,8 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
             )
             for key, value in scores.items():
                 results[f"probe/{task}/{key}@{budget}"] = value
-        # The contract's unbudgeted key: the 'all' budget, else the largest one.
-        top = "all" if "all" in budgets else max(budgets)
-        for key in ("accuracy", "balanced_accuracy", "r2", "mae"):
-            if f"probe/{task}/{key}@{top}" in results:
-                results[f"probe/{task}/{key}"] = results[f"probe/{task}/{key}@{top}"]
+                if budget == top and key != "n_train":  # every score the kind gives
+                    results[f"probe/{task}/{key}"] = value
         scores = knn_probe(train_z, train_y, test_z, test_y, spec.task_kind, None,
                            ctx.config.seed)
         for key, value in scores.items():
