@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from mtvae.data.task_kinds import Categorical, Regression
 from mtvae.evaluate import disentanglement as dis
 from mtvae.evaluate import generation as gen
 from mtvae.evaluate import probes
@@ -49,7 +50,7 @@ def suite(n: int, rng: np.random.Generator) -> dict[str, Callable[[], dict]]:
     fake = z + 0.5 * rng.normal(size=z.shape)  # a "generator" that blurs the real codes
     predicted = np.where(rng.random(n) < 0.9, f[:, 0], 0)  # a classifier right ~90% of the time
     blocks = {f"block{k}": z[:, [k, len(LEVELS) + k]] for k in range(len(LEVELS))}
-    targets = {f"factor{k}": (f[:, k], "categorical") for k in range(len(LEVELS))}
+    targets = {f"factor{k}": (f[:, k], Categorical(LEVELS[k])) for k in range(len(LEVELS))}
     return {
         "mig": lambda: dis.mig(z, f),
         "dci": lambda: dis.dci(z, f, z_test, f_test),
@@ -64,7 +65,7 @@ def suite(n: int, rng: np.random.Generator) -> dict[str, Callable[[], dict]]:
         "coherence": lambda: gen.coherence(predicted, f[:, 0]),
         "linear_probe": lambda: probes.linear_probe(z, f[:, 4], z_test, f_test[:, 4], rng=0),
         "linear_probe_regression": lambda: probes.linear_probe(
-            z, f[:, 4].astype(float), z_test, f_test[:, 4].astype(float), kind="regression"
+            z, f[:, 4].astype(float), z_test, f_test[:, 4].astype(float), kind=Regression()
         ),
         "knn_probe": lambda: probes.knn_probe(z, f[:, 4], z_test, f_test[:, 4], rng=0),
         "leakage_matrix": lambda: probes.leakage_matrix(blocks, targets, rng=0),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from mtvae.autoconf import labelled_per_batch
+from mtvae.data.dataset import SPLITS
 from mtvae.errors import UserError
 from mtvae.limits import check_memory
 from mtvae.models.registry import build_model
@@ -107,6 +108,6 @@ def check_training_memory(config, dataset) -> None:
 
 def check_evaluation_memory(config, dataset) -> None:
     """Refuse an evaluation whose batches (``eval.batch_size``) cannot fit in memory."""
-    largest = max(len(dataset.split(s)) for s in ("train", "val", "test"))
+    largest = max(len(dataset.split(s)) for s in SPLITS)
     check_batch_memory(config.model, dataset.info.image_shape,
                        min(config.eval.batch_size, largest), False, "lower eval.batch_size.")

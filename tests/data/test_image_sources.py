@@ -182,6 +182,11 @@ def test_a_sidecar_declares_kinds_as_for_npz(tmp_path, cache):
                   | set(data.val.targets["count"].tolist())
                   | set(data.test.targets["count"].tolist())) == [-4.0, 0.0, 1.0, 2.0]
     assert data.tasks["colour"].n_classes == 4
+    (root / "labels.yaml").write_text("tasks: {count: regression, colour: binary}\n")
+    with pytest.raises(UserError, match=r"Column 'colour' of .* holds text \(e.g. '\w+'\), but "
+                                        "the sidecar declares it binary; text labels are "
+                                        "categorical"):
+        load_dataset(DataConfig(source=f"folder:{root}", image_size=16))
 
 
 def test_unreadable_images_are_named_or_skipped_and_counted(tmp_path, cache):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtvae.data.task_kinds import TASK_KINDS, task_kind
+from mtvae.data.task_kinds import TASK_KINDS, LabelError, check_values, task_kind
 from mtvae.data.tasks import TaskSpec
 
 DIGIT = TaskSpec("digit", "categorical", 10)
@@ -97,3 +97,69 @@ def test_every_kind_is_registered_and_an_unknown_one_is_named():
         task_kind("ordinal")
     with pytest.raises(ValueError, match="needs n_classes"):
         TaskSpec("tags", "multilabel")
+
+
+def test_scores_have_known_values_per_kind():
+    y_true, y_pred = np.array([0, 0, 0, 1]), np.array([0, 0, 1, 1])
+    for kind in (DIGIT.task_kind, ODD.task_kind):  # discrete: accuracy and the class average
+        assert kind.scores(y_true, y_pred) == {"accuracy": 0.75,
+                                               "balanced_accuracy": pytest.approx(5 / 6)}
+    tags = TAGS.task_kind.scores(np.array([[1, 0, 1], [0, 0, 1]]), np.array([[1, 1, 1], [0, 0, 1]]))
+    assert tags == {"accuracy": pytest.approx(5 / 6)}  # the share of correct entries
+    size = SIZE.task_kind.scores(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
+    assert size == {"mae": pytest.approx(1 / 3), "r2": pytest.approx(1 - 1 / 2)}  # 1 - SSE/SST
+
+
+def test_the_main_score_is_a_key_of_the_scores():
+    y = np.array([0, 1, 1, 0])
+    assert [t.task_kind.main_score for t in (DIGIT, ODD, TAGS, SIZE)] == [
+        "accuracy", "accuracy", "accuracy", "r2"]
+    for task in (DIGIT, ODD, SIZE):
+        assert task.task_kind.main_score in task.task_kind.scores(y, y)
+
+
+def test_only_categorical_targets_are_class_indices():
+    assert [t.task_kind.class_indices for t in (DIGIT, ODD, TAGS, SIZE)] == [
+        True, False, False, False]
+
+
+def test_check_labels_casts_to_the_kind_s_dtype_and_resolves_the_classes():
+    known = np.array([True, True, True, False])
+    y, kind = task_kind("categorical").check_labels(np.array([0.0, 2.0, 1.0, 7.5]), known)
+    assert y.dtype == np.int64 and kind == task_kind("categorical", 3)  # max + 1 of the known
+    y, kind = task_kind("categorical", 5).check_labels(np.array([0, 2, 1, 0]), known)
+    assert kind.n_classes == 5  # the declared classes, though class 4 is not seen
+    y, kind = task_kind("binary", 2).check_labels(np.array([1, 0, 1, 9]), known)
+    assert y.dtype == np.float32 and y.tolist() == [1, 0, 1, 9] and kind == task_kind("binary")
+    y, kind = task_kind("multilabel").check_labels(np.array([[0, 1], [1, 1], [0, 0], [5, 5]]),
+                                                   known)
+    assert y.dtype == np.float32 and kind == task_kind("multilabel", 2)  # K from the columns
+    y, kind = task_kind("regression").check_labels(np.array([-3, 1e6, 0.5, 2]), known)
+    assert y.dtype == np.float32 and kind == task_kind("regression")
+
+
+@pytest.mark.parametrize(("name", "n_classes", "y", "message"), [
+    ("binary", None, [[0, 1], [1, 0]],
+     r"has shape \(2, 2\): a binary task needs one label per sample, \(N,\)\."),
+    ("multilabel", 2, [0, 1], r"has shape \(2,\): a multilabel task needs \(N, K\)\."),
+    ("binary", None, [0, 2], "holds the value 2, outside the declared classes: binary labels "
+                             "must be 0 or 1."),
+    ("multilabel", None, [[0, 3], [1, 0]], "value 3, .*multilabel entries must be 0 or 1."),
+    ("multilabel", 3, [[0, 1], [1, 0]], "has 2 columns but the sidecar declares 3 classes."),
+    ("categorical", None, [0.5, 1], "holds non-integer values for a categorical task."),
+    ("categorical", 3, [0, 3], r"value 3, .*labels must be classes 0\.\.2 as the sidecar declares"),
+    ("categorical", None, [-1, 1], r"value -1, .*labels must be classes 0\.\.1\.$"),
+    ("categorical", None, [0, 0], "holds a single class; a categorical task needs at least 2 "
+                                  r"\(or declare n_classes in the sidecar\)\."),
+])
+def test_check_labels_says_what_is_wrong(name, n_classes, y, message):
+    y = np.array(y)
+    with pytest.raises(LabelError, match=message):
+        task_kind(name, n_classes).check_labels(y, np.ones(len(y), bool), "the sidecar")
+
+
+def test_check_values_names_the_first_value_outside_and_the_rule():
+    check_values(np.array([0, 1, 2]), range(3), "any rule")  # all allowed: no error
+    with pytest.raises(LabelError, match=r"^holds the value 7, outside the declared classes: "
+                                         r"use 0 or 1\.$"):
+        check_values(np.array([0, 7, 9]), (0, 1), "use 0 or 1")

@@ -193,6 +193,13 @@ def test_probes_use_the_runs_labels_at_nested_budgets(runs):
     assert results["probe/shape/accuracy"] == results["probe/shape/accuracy@all"]
     assert results["probe/x/r2"] == results["probe/x/r2@all"]
     assert results["probe_knn/shape/n_train@all"] == labelled
+    # without 'all', the largest budget gives the unbudgeted keys: each score the kind gives
+    config.eval.probe_budgets = [10, 50]
+    results = evaluate_probes(EvalContext(model, data, config, runs["vae"][0]))
+    unbudgeted = {k for k in results if k.startswith(("probe/shape/", "probe/x/")) and "@" not in k}
+    assert unbudgeted == {"probe/shape/accuracy", "probe/shape/balanced_accuracy",
+                          "probe/x/mae", "probe/x/r2"}
+    assert all(results[k] == results[f"{k}@50"] for k in unbudgeted)
 
 
 def test_wide_representations_are_probed_on_principal_components(runs):

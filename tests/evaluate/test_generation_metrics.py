@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
+from mtvae.data.tasks import TaskSpec
 from mtvae.evaluate.generation import (
     coherence,
     frechet_distance,
@@ -12,6 +15,7 @@ from mtvae.evaluate.generation import (
     kernel_distance,
     precision_recall,
 )
+from mtvae.evaluate.reference import reference_task
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +90,13 @@ def test_coherence_counts_matches():
     assert coherence(np.array([1, 2, 3, 4]), np.array([1, 2, 0, 4])) == {"coherence": 0.75}
     with pytest.raises(ValueError):
         coherence(np.zeros(3), np.zeros(4))
+
+
+def test_the_reference_task_is_the_first_categorical_one():
+    tasks = {"odd": TaskSpec("odd", "binary"), "size": TaskSpec("size", "regression"),
+             "tags": TaskSpec("tags", "multilabel", 3), "digit": TaskSpec("digit", "categorical", 10),
+             "shape": TaskSpec("shape", "categorical", 3)}
+    data = SimpleNamespace(tasks=tasks)
+    assert reference_task(data) == "digit"  # a binary task is not learned as classes here
+    data.tasks = {k: v for k, v in tasks.items() if not v.task_kind.class_indices}
+    assert reference_task(data) is None

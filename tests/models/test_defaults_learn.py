@@ -104,9 +104,9 @@ def test_linear_probe_r2_is_invariant_to_the_target_units():
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(300, 5))
     y = codes @ rng.normal(size=5) + 0.3 * rng.normal(size=300)
-    a = linear_probe(codes[:200], y[:200], codes[200:], y[200:], "regression")
+    a = linear_probe(codes[:200], y[:200], codes[200:], y[200:], Regression())
     b = linear_probe(codes[:200], 1e6 + 5e4 * y[:200], codes[200:], 1e6 + 5e4 * y[200:],
-                     "regression")
+                     Regression())
     assert b["r2"] == pytest.approx(a["r2"], abs=1e-9)
     assert b["mae"] == pytest.approx(5e4 * a["mae"], rel=1e-6)
 

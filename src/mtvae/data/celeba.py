@@ -24,7 +24,7 @@ import torch
 
 from mtvae.data.arrays import build_dataset, split_rng
 from mtvae.data.byte_images import ByteImages
-from mtvae.data.dataset import Dataset
+from mtvae.data.dataset import SPLITS, Dataset
 from mtvae.data.image_cache import decoded_images
 from mtvae.data.image_files import ImageFormat
 from mtvae.data.tasks import TaskSpec
@@ -38,7 +38,6 @@ IMAGES, ATTRIBUTES, PARTITION = "img_align_celeba", "list_attr_celeba.txt", "lis
 DEFAULT_ATTRIBUTES = ("Smiling", "Male", "Eyeglasses", "Young", "Wearing_Hat")
 CROP = 148  # the centre square of the 178x218 aligned faces most VAE papers train on
 DEFAULT_SIDE = 64
-SPLITS = ("train", "val", "test")
 LAYOUT = (f"DIR/{IMAGES}/*.jpg, DIR/{ATTRIBUTES} and DIR/{PARTITION}, as CelebA is "
           "distributed (see docs/guides/data.md, 'CelebA')")
 

@@ -10,6 +10,9 @@ import torch
 from mtvae.data.byte_images import ByteImages, take_rows
 from mtvae.data.tasks import TaskSpec
 
+SPLITS = ("train", "val", "test")  # every dataset's splits, in this order (a file's 0, 1, 2)
+OOD = "ood"  # the optional held-out region's split (data.holdout)
+
 
 @dataclass
 class Split:
@@ -84,7 +87,7 @@ class Dataset:
 
     def split(self, name: str) -> Split:
         """Return the split called ``name`` (train, val, test, or ood when there is one)."""
-        if name not in ("train", "val", "test", "ood") or getattr(self, name) is None:
+        if name not in (*SPLITS, OOD) or getattr(self, name) is None:
             raise ValueError(f"unknown split '{name}'")
         return getattr(self, name)
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from mtvae.data.arrays import build_dataset, holdout_parts
-from mtvae.data.dataset import Dataset
+from mtvae.data.dataset import SPLITS, Dataset
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError
 from mtvae.limits import check_images_memory
@@ -56,7 +56,7 @@ def load_digits(
         "parity": TaskSpec("parity", "binary", description="1 when the digit is odd"),
     }
     targets = {"digit": labels, "parity": labels % 2}
-    sizes = "/".join(str(len(parts[s])) for s in ("train", "val", "test"))
+    sizes = "/".join(str(len(parts[s])) for s in SPLITS)
     return build_dataset(
         "digits", {"all": (x.unsqueeze(1).contiguous(), targets)},
         {s: ("all", idx) for s, idx in parts.items()}, tasks,

@@ -21,11 +21,11 @@ import torch
 
 from mtvae.data.arrays import build_dataset
 from mtvae.data.byte_images import ByteImages
-from mtvae.data.dataset import Dataset
+from mtvae.data.dataset import SPLITS, Dataset
 from mtvae.data.image_cache import decoded_images
 from mtvae.data.image_files import ImageFormat
 from mtvae.data.label_table import read_label_table, table_columns
-from mtvae.data.npz import SPLIT_NAMES, split_parts
+from mtvae.data.npz import split_parts
 from mtvae.errors import UserError
 from mtvae.limits import check_memory
 
@@ -77,9 +77,9 @@ def load_folder(path: str | Path, image_size: int, root: str | Path | None = Non
         table.tasks,
         f"your images in {images} with labels from {table_path.name}: {len(rows):,} images "
         f"resized to {image_size}x{image_size} ({'grey' if x.shape[1] == 1 else 'RGB'}); "
-        + "/".join(str(len(parts[s])) for s in SPLIT_NAMES) + f" train/val/test{skipped}",
+        + "/".join(str(len(parts[s])) for s in SPLITS) + f" train/val/test{skipped}",
     )
-    for name in SPLIT_NAMES:  # empty cells stay missing labels in every split
+    for name in SPLITS:  # empty cells stay missing labels in every split
         idx = torch.from_numpy(parts[name])
         for task, mask in table.masks.items():
             dataset.split(name).masks[task] = torch.from_numpy(mask)[idx]

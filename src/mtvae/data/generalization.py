@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mtvae.data.dataset import Dataset, Split
+from mtvae.data.dataset import SPLITS, Dataset, Split
 from mtvae.errors import UserError, did_you_mean
 
 ALIASES = {"square-right": "shape=0&x>0.5", "shapes:square-right": "shape=0&x>0.5"}
@@ -68,7 +68,7 @@ def holdout_mask(split: Split, dataset: Dataset, holdout: Holdout) -> torch.Tens
 
 def apply_holdout(dataset: Dataset, holdout: Holdout) -> None:
     """Drop the region from train and val, move the test split's part of it to ``ood``."""
-    for name in ("train", "val", "test"):
+    for name in SPLITS:
         split = dataset.split(name)
         inside = holdout_mask(split, dataset, holdout)
         kept = split.subset(torch.nonzero(~inside).squeeze(1))

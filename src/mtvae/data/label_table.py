@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mtvae.data.dataset import SPLITS
 from mtvae.data.npz import MAX_INFERRED_CLASSES, Sidecar, SidecarTask, read_sidecar, validate_labels
+from mtvae.data.task_kinds import task_kind
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError
 
@@ -132,7 +134,7 @@ def _split(cells: list[str], f: str, column: str) -> np.ndarray:
             raise UserError(f"Column '{column}' of the label table {f} holds '{cell}' on line "
                             f"{i + 2}; use train, val or test (or 0, 1, 2) in every row.")
         out[i] = value
-    for value, name in enumerate(("train", "val", "test")):
+    for value, name in enumerate(SPLITS):
         if not (out == value).any():
             raise UserError(f"Column '{column}' of the label table {f} puts no image in the "
                             f"{name} split.")
@@ -166,7 +168,7 @@ def _column(cells: list[str], task: str, sidecar: Sidecar, f: str,
         index = {c: k for k, c in enumerate(classes)}
         y = np.array([index.get(c, 0) for c in cells], dtype=np.int64)
         kind = "categorical"
-        if declared is not None and declared.kind != "categorical":
+        if declared is not None and not task_kind(declared.kind).class_indices:
             raise UserError(f"{what} of {f} holds text (e.g. '{text[0][1]}'), but the sidecar "
                             f"declares it {declared.kind}; text labels are categorical.")
     else:

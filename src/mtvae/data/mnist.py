@@ -36,7 +36,7 @@ from mtvae.data.arrays import (
     train_val_parts,
 )
 from mtvae.data.cache import cache_dir, cached_arrays, fingerprint
-from mtvae.data.dataset import Dataset
+from mtvae.data.dataset import SPLITS, Dataset
 from mtvae.data.fashion_mnist import FILES, check_idx_images_memory, find_files
 from mtvae.data.idx import file_sha256, find_idx, load_image_label_pair
 from mtvae.data.morphometrics import MEASUREMENT_VERSION, morphometrics
@@ -84,7 +84,7 @@ def load_mnist(
         **specs,
     }
     x = to_tensor_images(images, image_size, "mnist")
-    sizes = "/".join(str(len(parts[s])) for s in ("train", "val", "test"))
+    sizes = "/".join(str(len(parts[s])) for s in SPLITS)
     return build_dataset(
         "mnist", {"all": (x, targets)}, {s: ("all", idx) for s, idx in parts.items()}, tasks,
         f"{origin}: 28x28 zero-padded to {image_size}x{image_size}; {sizes} train/val/test",

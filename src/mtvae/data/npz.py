@@ -46,15 +46,24 @@ from pydantic import ValidationError, field_validator
 
 from mtvae.base import StrictModel, validation_problems
 from mtvae.data.arrays import build_dataset, holdout_parts
-from mtvae.data.dataset import Dataset
-from mtvae.data.task_kinds import KindName
+from mtvae.data.dataset import SPLITS, Dataset
+from mtvae.data.task_kinds import (
+    Binary,
+    Categorical,
+    KindName,
+    LabelError,
+    Multilabel,
+    Regression,
+    TaskKind,
+    check_values,
+    task_kind,
+)
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError, not_a_file, yaml_problem
 from mtvae.limits import check_images_memory
 from mtvae.safe_yaml import read_yaml_file
 
 MAX_INFERRED_CLASSES = 100
-SPLIT_NAMES = ("train", "val", "test")
 _TASK_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
@@ -120,9 +129,9 @@ def load_npz(
     dataset = build_dataset(
         "npz", {"all": (x, targets)}, {s: ("all", idx) for s, idx in parts.items()}, tasks,
         f"your data from {path}: {n} samples of shape {tuple(x.shape[1:])}; "
-        + "/".join(str(len(parts[s])) for s in SPLIT_NAMES) + " train/val/test",
+        + "/".join(str(len(parts[s])) for s in SPLITS) + " train/val/test",
     )
-    for name in SPLIT_NAMES:  # labels the file marks as unknown stay unknown in every split
+    for name in SPLITS:  # labels the file marks as unknown stay unknown in every split
         idx = torch.from_numpy(parts[name])
         for task, mask in known.items():
             dataset.split(name).masks[task] = torch.from_numpy(mask)[idx]
@@ -339,41 +348,21 @@ def validate_labels(y: np.ndarray, mask: np.ndarray, declared, n: int, f: str, t
         raise UserError(f"{what} in {f} is empty (shape {y.shape}).")
     _check_finite(y, f, name, mask)
     y = np.where(mask.reshape(-1, *([1] * (y.ndim - 1))), y, y.dtype.type(0))  # unknown: 0
-    kind = declared.kind if declared else _infer_kind(y, f, name)
-    description = declared.description if declared else f"from {name} ({kind}, inferred)"
-    k = declared.n_classes if declared else None
-    if (y.ndim == 2) != (kind == "multilabel"):
-        raise UserError(f"{what} in {f} has shape {y.shape}: a {kind} task needs "
-                        + ("(N, K)." if kind == "multilabel" else "one label per sample, (N,)."))
-    if kind == "regression":
-        return y.astype(np.float32), TaskSpec(task, kind, description=description)
-    if kind == "multilabel":
-        k = k or y.shape[1]
-        _check_values(y[mask], (0, 1), f, what, "multilabel entries must be 0 or 1")
-        if y.shape[1] != k:
-            raise UserError(f"{what} in {f} has {y.shape[1]} columns but the sidecar "
-                            f"declares {k} classes.")
-        return y.astype(np.float32), TaskSpec(task, kind, k, description)
-    if kind == "binary":
-        _check_values(y[mask], (0, 1), f, what, "binary labels must be 0 or 1")
-        return y.astype(np.float32), TaskSpec(task, kind, description=description)
-    known = y[mask]
-    if np.any(known != np.round(known)):
-        raise UserError(f"{what} in {f} holds non-integer values for a categorical task.")
-    k = k or int(known.max()) + 1
-    _check_values(known, range(k), f, what,
-                  f"labels must be classes 0..{k - 1}" + (" as the sidecar declares" if declared else ""))
-    if k < 2:
-        raise UserError(f"{what} in {f} holds a single class; a categorical task needs "
-                        "at least 2 (or declare n_classes in the sidecar).")
-    return y.astype(np.int64), TaskSpec(task, "categorical", k, description)
+    kind = task_kind(declared.kind, declared.n_classes) if declared else _infer_kind(y, f, name)
+    description = declared.description if declared else f"from {name} ({kind.name}, inferred)"
+    try:
+        targets, kind = kind.check_labels(y, mask, declared_in="the sidecar")
+    except LabelError as problem:
+        raise UserError(f"{what} in {f} {problem}") from None
+    return targets, TaskSpec(task, kind.name, kind.n_classes, description)
 
 
-def _infer_kind(y: np.ndarray, f: str, name: str) -> str:
+def _infer_kind(y: np.ndarray, f: str, name: str) -> TaskKind:
+    """The kind of undeclared labels (see the module docstring); classes come from the labels."""
     if y.dtype == bool:
-        return "multilabel" if y.ndim == 2 else "binary"
+        return Multilabel() if y.ndim == 2 else Binary()
     if y.ndim == 2:
-        return "multilabel"
+        return Multilabel()
     if np.issubdtype(y.dtype, np.integer):
         if y.min() < 0:
             raise UserError(
@@ -381,17 +370,8 @@ def _infer_kind(y: np.ndarray, f: str, name: str) -> str:
                 f"labels must be 0..K-1: mark unknown labels with mask_{name[2:]}, or declare "
                 f"'{name[2:]}: regression' in a sidecar file if the numbers are quantities."
             )
-        return "categorical" if y.max() < MAX_INFERRED_CLASSES else "regression"
-    return "regression"
-
-
-def _check_values(values: np.ndarray, allowed, f: str, what: str, rule: str) -> None:
-    allowed = np.asarray(list(allowed))
-    bad = ~np.isin(values, allowed)
-    if bad.any():
-        example = float(values[bad].flat[0])
-        raise UserError(f"{what} in {f} holds the value {example:g}, outside the "
-                        f"declared classes: {rule}.")
+        return Categorical() if y.max() < MAX_INFERRED_CLASSES else Regression()
+    return Regression()
 
 
 def split_parts(split, n: int, n_val, n_test, seed: int, f: str) -> dict[str, np.ndarray]:
@@ -405,8 +385,11 @@ def split_parts(split, n: int, n_val, n_test, seed: int, f: str) -> dict[str, np
     if split.shape != (n,) or not np.issubdtype(split.dtype, np.integer):
         raise UserError(f"Array 'split' in {f} must be integers of shape ({n},), got "
                         f"{split.dtype} {split.shape}.")
-    _check_values(split, (0, 1, 2), f, "Array 'split'", "use 0 (train), 1 (val) or 2 (test)")
-    parts = {name: np.flatnonzero(split == i) for i, name in enumerate(SPLIT_NAMES)}
+    try:
+        check_values(split, range(len(SPLITS)), "use 0 (train), 1 (val) or 2 (test)")
+    except LabelError as problem:
+        raise UserError(f"Array 'split' in {f} {problem}") from None
+    parts = {name: np.flatnonzero(split == i) for i, name in enumerate(SPLITS)}
     for name, idx in parts.items():
         if not len(idx):
             raise UserError(f"Array 'split' in {f} puts no sample in the {name} split.")

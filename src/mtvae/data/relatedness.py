@@ -31,13 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtvae.data.dataset import Dataset, Split
+from mtvae.data.dataset import SPLITS, Dataset, Split
 from mtvae.data.tasks import TaskSpec
 from mtvae.errors import UserError, did_you_mean
 
 BRIGHTNESS = (0.4, 0.6, 0.8, 1.0)
 MAX_JOINT_CLASSES = 1000
-SPLITS = ("train", "val", "test")
 _NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 _SPEC = re.compile(rf"(?:(?P<name>{_NAME})=)?(?P<body>.+)")
 _RANDOM = re.compile(r"random(?::(?P<k>\d+))?")

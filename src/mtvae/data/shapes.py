@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mtvae.data.dataset import Dataset, Split
+from mtvae.data.dataset import SPLITS, Dataset, Split
 from mtvae.data.tasks import TaskSpec
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "x", "y")
@@ -41,7 +41,6 @@ POSITION_RANGE = (0.32, 0.68)  # centre, fraction of the image side
 ORIENTATION_SPAN_DEG = 90.0  # the square is 90-degree symmetric, so stop short of 90
 MIN_IMAGE_SIZE = 16
 
-_SPLITS = ("train", "val", "test")
 # Pixels per rendering chunk: bounds the temporaries to a few MB each whatever n is.
 _CHUNK_PIXELS = 1 << 20
 
@@ -107,10 +106,10 @@ def load_shapes(
         if n < 1:
             raise ValueError(f"{name} must be >= 1, got {n}")
     _check_image_size(image_size)
-    sizes = dict(zip(_SPLITS, (n_train, n_val, n_test), strict=True))
+    sizes = dict(zip(SPLITS, (n_train, n_val, n_test), strict=True))
     splits = {
         name: _make_split(sizes[name], image_size, np.random.SeedSequence([seed, i]))
-        for i, name in enumerate(_SPLITS)
+        for i, name in enumerate(SPLITS)
     }
     return Dataset(
         name="shapes",

@@ -5,10 +5,11 @@ A :class:`~mtvae.data.tasks.TaskSpec` names its kind (``spec.kind``, the string 
 config files and weights metadata) and hands out the kind's object (``spec.task_kind``). The
 object knows the head a task needs (``head_size``), its loss (``per_sample_loss``), how a head's
 raw output becomes a prediction (``predict``) or class probabilities (``probabilities``), how
-many values a label takes (``n_values``), how targets are stored (``target_dtype``) and what
-the label-policy and evaluation code asks of it (``discrete``, ``continuous``, ``scalar``,
-``label_score``, ``as_categorical``). Code elsewhere asks the object instead of comparing kind
-names.
+many values a label takes (``n_values``), how targets are stored (``target_dtype``), which
+labels a file may hold (``check_labels``), how predictions are scored (``scores``, with
+``main_score`` the one a single number reports) and what the label-policy and evaluation code
+asks of it (``discrete``, ``continuous``, ``scalar``, ``class_indices``, ``label_score``,
+``as_categorical``). Code elsewhere asks the object instead of comparing kind names.
 
 Raw head outputs: logits ``(B, K)`` for categorical and multilabel tasks, one logit ``(B, 1)``
 for binary tasks, and ``(B, 2)`` (mean, log-variance) or ``(B, 1)`` (mean) for regression with
@@ -29,6 +30,31 @@ KindName = Literal["categorical", "binary", "multilabel", "regression"]
 RegressionLoss = Literal["gaussian_nll", "mse"]
 
 
+class LabelError(ValueError):
+    """Labels that do not fit their kind. The message completes a sentence whose subject is
+    the labels (``"holds the value 5, ..."``): the reader of a file puts the file and the
+    array in front of it."""
+
+
+def check_values(values: np.ndarray, allowed, rule: str) -> None:
+    """Raise :class:`LabelError` naming the first of ``values`` not in ``allowed`` and
+    ``rule``, the sentence that says which values are allowed."""
+    allowed = np.asarray(list(allowed))
+    bad = ~np.isin(values, allowed)
+    if bad.any():
+        example = float(values[bad].flat[0])
+        raise LabelError(f"holds the value {example:g}, outside the declared classes: {rule}.")
+
+
+def _class_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import balanced_accuracy_score  # on first use: loading data needs none
+
+    return {
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+    }
+
+
 @dataclass(frozen=True)
 class TaskKind:
     """The behaviour of one kind of label; ``n_classes`` where the kind has classes."""
@@ -40,7 +66,10 @@ class TaskKind:
     discrete: ClassVar[bool] = False  # the label is one of n_values classes
     continuous: ClassVar[bool] = False  # a real number: z-scored for heads, scored by R²
     scalar: ClassVar[bool] = True  # one value per sample (probes and leakage read these)
+    class_indices: ClassVar[bool] = False  # targets are class indices 0..n_classes-1 as stored
     target_dtype: ClassVar[str] = "float32"  # numpy dtype of stored targets
+    label_shape: ClassVar[str] = "one label per sample, (N,)"  # for messages about arrays
+    main_score: ClassVar[str] = "accuracy"  # the key of ``scores`` one number reports
 
     @property
     def n_values(self) -> int | None:
@@ -83,6 +112,27 @@ class TaskKind:
         without classes. Targets of either stay valid class indices once cast to int64."""
         return Categorical(self.n_values) if self.discrete else None
 
+    def scores(self, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+        """How well predictions ``y_pred`` match labels ``y_true``, by name: the one scoring
+        rule of a model's own heads (``task/*``), the probes and the leakage matrix."""
+        raise NotImplementedError
+
+    def check_labels(
+        self, y: np.ndarray, known: np.ndarray, declared_in: str = "the declaration"
+    ) -> tuple[np.ndarray, TaskKind]:
+        """Labels ``y`` (``(N,)``, or ``(N, K)`` for multilabel) as stored targets of
+        ``target_dtype``, and this kind with its classes resolved from the labels where
+        ``n_classes`` was not given. Only the rows where ``known`` is True are checked.
+        Raises :class:`LabelError` for a wrong shape or a value the kind does not take;
+        ``declared_in`` names where ``n_classes`` is declared (e.g. ``"the sidecar"``)."""
+        if (y.ndim == 1) != self.scalar:
+            raise LabelError(f"has shape {y.shape}: a {self.name} task needs {self.label_shape}.")
+        return self._checked(y, known, declared_in)
+
+    def _checked(self, y, known, declared_in) -> tuple[np.ndarray, TaskKind]:
+        """:meth:`check_labels` once the shape fits the kind."""
+        raise NotImplementedError
+
 
 class Categorical(TaskKind):
     """Class indices (int64) in ``[0, n_classes)``; softmax head, cross-entropy."""
@@ -90,6 +140,7 @@ class Categorical(TaskKind):
     name = "categorical"
     needs_classes = True
     discrete = True
+    class_indices = True
     target_dtype = "int64"
 
     @property
@@ -110,6 +161,21 @@ class Categorical(TaskKind):
 
     def label_score(self, y):
         return y / max((self.n_classes or 2) - 1, 1)
+
+    def scores(self, y_true, y_pred):
+        return _class_scores(y_true, y_pred)
+
+    def _checked(self, y, known, declared_in):
+        values = y[known]
+        if np.any(values != np.round(values)):
+            raise LabelError("holds non-integer values for a categorical task.")
+        k = self.n_classes or int(values.max()) + 1
+        check_values(values, range(k), f"labels must be classes 0..{k - 1}"
+                     + (f" as {declared_in} declares" if self.n_classes else ""))
+        if k < 2:
+            raise LabelError("holds a single class; a categorical task needs at least 2 (or "
+                             f"declare n_classes in {declared_in}).")
+        return y.astype(np.int64), Categorical(k)
 
 
 class Binary(TaskKind):
@@ -135,6 +201,13 @@ class Binary(TaskKind):
         p = torch.sigmoid(output[:, 0])
         return torch.stack([1 - p, p], dim=1)
 
+    def scores(self, y_true, y_pred):
+        return _class_scores(y_true, y_pred)
+
+    def _checked(self, y, known, declared_in):
+        check_values(y[known], (0, 1), "binary labels must be 0 or 1")
+        return y.astype(np.float32), Binary()
+
 
 class Multilabel(TaskKind):
     """0/1 float vectors of length ``n_classes``; one logit per class, summed BCE."""
@@ -142,6 +215,7 @@ class Multilabel(TaskKind):
     name = "multilabel"
     needs_classes = True
     scalar = False
+    label_shape = "(N, K)"
 
     @property
     def label_width(self) -> int:
@@ -160,12 +234,23 @@ class Multilabel(TaskKind):
     def label_score(self, y):
         return y.mean(dim=1)
 
+    def scores(self, y_true, y_pred):
+        return {"accuracy": float(np.mean(y_true == y_pred))}  # the share of correct entries
+
+    def _checked(self, y, known, declared_in):
+        k = self.n_classes or y.shape[1]
+        check_values(y[known], (0, 1), "multilabel entries must be 0 or 1")
+        if y.shape[1] != k:
+            raise LabelError(f"has {y.shape[1]} columns but {declared_in} declares {k} classes.")
+        return y.astype(np.float32), Multilabel(k)
+
 
 class Regression(TaskKind):
     """float32 scalars; a mean (MSE) or a mean and log-variance (Gaussian NLL)."""
 
     name = "regression"
     continuous = True
+    main_score = "r2"
 
     def head_size(self, regression_loss: RegressionLoss) -> int:
         return 2 if regression_loss == "gaussian_nll" else 1
@@ -186,6 +271,17 @@ class Regression(TaskKind):
         low = torch.searchsorted(ordered, y, right=False)
         high = torch.searchsorted(ordered, y, right=True)
         return (low + high - 1).double() / 2 / max(len(y) - 1, 1)
+
+    def scores(self, y_true, y_pred):
+        from sklearn.metrics import r2_score  # on first use: loading data needs none
+
+        return {
+            "mae": float(np.mean(np.abs(y_true - y_pred))),
+            "r2": float(r2_score(y_true, y_pred)),
+        }
+
+    def _checked(self, y, known, declared_in):
+        return y.astype(np.float32), Regression()
 
 
 TASK_KINDS: dict[str, type[TaskKind]] = {

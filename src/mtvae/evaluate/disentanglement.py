@@ -28,14 +28,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-Seed = np.random.Generator | int | None
-
+from mtvae.evaluate.seeding import Seed, as_rng
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _as_rng(rng: Seed) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def _check(codes: np.ndarray, factors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -356,7 +351,7 @@ def factorvae_score(
     accuracy on ``n_eval`` fresh votes is the score.
     """
     codes, factors = _check(codes, factors)
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     usable = _usable(factors)
     std = codes.std(axis=0, ddof=1)
     active = std >= prune_threshold
@@ -411,7 +406,7 @@ def betavae_score(
     regression predicts which factor was fixed. Score = its accuracy on ``n_eval`` new examples.
     """
     codes, factors = _check(codes, factors)
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     usable = _usable(factors)
     if usable.size < 2:  # nothing to tell apart
         return {"betavae": float("nan"), "betavae_train": float("nan")}

@@ -228,6 +228,7 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
     """``probe/<task>/<metric>@<budget>``, the unbudgeted alias, ``probe_knn/...@all`` and
     ``probe/n_dims`` (the width the probes read)."""
     budgets = ctx.config.eval.probe_budgets
+    top = "all" if "all" in budgets else max(budgets)  # gives the contract's unbudgeted keys
     features = probe_features(ctx)
     results: dict[str, float] = {"probe/n_dims": features[0].shape[1]}
     for task, spec in ctx.data.tasks.items():
@@ -239,16 +240,14 @@ def evaluate_probes(ctx: EvalContext) -> dict[str, float]:
         for budget in budgets:
             size = None if budget == "all" else budget
             scores = linear_probe(
-                train_z, train_y, test_z, test_y, spec.kind, size, ctx.config.seed
+                train_z, train_y, test_z, test_y, spec.task_kind, size, ctx.config.seed
             )
             for key, value in scores.items():
                 results[f"probe/{task}/{key}@{budget}"] = value
-        # The contract's unbudgeted key: the 'all' budget, else the largest one.
-        top = "all" if "all" in budgets else max(budgets)
-        for key in ("accuracy", "balanced_accuracy", "r2", "mae"):
-            if f"probe/{task}/{key}@{top}" in results:
-                results[f"probe/{task}/{key}"] = results[f"probe/{task}/{key}@{top}"]
-        scores = knn_probe(train_z, train_y, test_z, test_y, spec.kind, None, ctx.config.seed)
+                if budget == top and key != "n_train":  # every score the kind gives
+                    results[f"probe/{task}/{key}"] = value
+        scores = knn_probe(train_z, train_y, test_z, test_y, spec.task_kind, None,
+                           ctx.config.seed)
         for key, value in scores.items():
             results[f"probe_knn/{task}/{key}@all"] = value
         if spec.discrete:
@@ -312,7 +311,7 @@ def leakage_scores(ctx: EvalContext) -> dict[str, dict[str, float]]:
     tasks, test, rows = _leakage_tasks(ctx), ctx.data.test, _leakage_rows(ctx)
     codes = split_representation(ctx, "test")[rows]
     block_codes = {name: codes[:, s] for name, s in blocks(ctx.model, codes.shape[1]).items()}
-    targets = {t: (test.targets[t].numpy()[rows], spec.kind) for t, spec in tasks.items()}
+    targets = {t: (test.targets[t].numpy()[rows], spec.task_kind) for t, spec in tasks.items()}
     return leakage_matrix(block_codes, targets, rng=ctx.config.seed)
 
 
@@ -434,7 +433,7 @@ def embedding_plot(ctx: EvalContext) -> None:
         if spec.task_kind.scalar:
             y = test.targets[task][: len(codes)].numpy().astype(np.float64)
             y[~test.masks[task][: len(codes)].numpy()] = np.nan  # unlabelled: not coloured
-            labels[task] = (y, spec.kind)
+            labels[task] = (y, spec.task_kind)
     plots.embedding_figure(plots.pca_2d(codes), labels, ctx.figures / "embedding.png")
 
 

@@ -12,11 +12,7 @@ import warnings
 import numpy as np
 from scipy import linalg
 
-Seed = np.random.Generator | int | None
-
-
-def _as_rng(rng: Seed) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+from mtvae.evaluate.seeding import Seed, as_rng
 
 
 def _features(x: np.ndarray, name: str) -> np.ndarray:
@@ -94,7 +90,7 @@ def kernel_distance(
     quadratic in the subset rather than the data. Returns ``{"kid": mean, "kid_std": std}``.
     """
     a, b = _features(feats_a, "feats_a"), _features(feats_b, "feats_b")
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     m = min(subset_size, len(a), len(b))
     if m < 2:
         raise ValueError("kernel_distance needs at least 2 points in each set")

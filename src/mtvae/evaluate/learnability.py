@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from mtvae.data.task_kinds import TaskKind
-from mtvae.evaluate.tasks import chance_accuracy, predict_split, task_scores
+from mtvae.evaluate.tasks import chance_accuracy, predict_split
 from mtvae.models.capabilities import Multitask
 
 NOISE_SE = 2.0  # accuracy within 2 binomial standard errors of the majority rate is "chance"
@@ -34,7 +34,7 @@ def at_chance(kind: TaskKind, y_true: np.ndarray, y_pred: np.ndarray) -> str | N
     n = len(y_true)
     if n < 2 or not kind.scalar:
         return None
-    scores = task_scores(kind, y_true, y_pred)
+    scores = kind.scores(y_true, y_pred)
     if kind.continuous:
         r2 = scores["r2"]
         return f"R² {r2:.2f} <= 0, no better than predicting the mean" if r2 <= 0 else None

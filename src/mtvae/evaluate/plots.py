@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mtvae.evaluate.figures import make_grid, write_figure
+
+if TYPE_CHECKING:
+    from mtvae.data.task_kinds import TaskKind
 
 
 def _pyplot():
@@ -59,14 +63,15 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
 
 
 def embedding_figure(
-    points: np.ndarray, labels: dict[str, tuple[np.ndarray, str]], path: str | Path
+    points: np.ndarray, labels: dict[str, tuple[np.ndarray, TaskKind]], path: str | Path
 ) -> Path:
-    """Scatter of 2-D ``points``, one panel per task coloured by its label ``(y, kind)``."""
+    """Scatter of 2-D ``points``, one panel per task coloured by its label ``(y, kind)``: a
+    colour scale for a continuous kind, one colour per class otherwise (NaN: not coloured)."""
     plt = _pyplot()
     n = max(len(labels), 1)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False, layout="constrained")
     for ax, (task, (y, kind)) in zip(axes[0], labels.items(), strict=False):
-        if kind == "regression":
+        if kind.continuous:
             art = ax.scatter(*points.T, c=y, s=3, cmap="viridis", alpha=0.7, linewidths=0)
             fig.colorbar(art, ax=ax, fraction=0.046)
         else:

@@ -94,8 +94,9 @@ def _batched(fn, x: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 
 def reference_task(data: Dataset) -> str | None:
-    """The task the reference classifier learns: the dataset's first categorical task."""
-    return next((name for name, t in data.tasks.items() if t.kind == "categorical"), None)
+    """The task the reference classifier learns: the dataset's first categorical task (its
+    targets are the class indices the classifier's softmax learns)."""
+    return next((name for name, t in data.tasks.items() if t.task_kind.class_indices), None)
 
 
 def cache_dir() -> Path:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import balanced_accuracy_score, r2_score
 
-from mtvae.data.task_kinds import TaskKind
 from mtvae.evaluate.metric import info, outcome
 
 METRICS = (
@@ -29,22 +27,6 @@ def chance_accuracy(y_true: np.ndarray) -> float:
     return float(np.unique(y_true, return_counts=True)[1].max() / len(y_true))
 
 
-def task_scores(kind: TaskKind, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Accuracy and balanced accuracy (categorical/binary), accuracy over every entry
-    (multilabel), or MAE and R^2 (regression) of a task of ``kind``."""
-    if kind.continuous:
-        return {
-            "mae": float(np.mean(np.abs(y_true - y_pred))),
-            "r2": float(r2_score(y_true, y_pred)),
-        }
-    if not kind.discrete:  # multilabel: share of correct entries
-        return {"accuracy": float(np.mean(y_true == y_pred))}
-    return {
-        "accuracy": float(np.mean(y_true == y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-    }
-
-
 @torch.inference_mode()
 def predict_split(model, x: torch.Tensor, batch_size: int = 500) -> dict[str, np.ndarray]:
     """The model's task predictions on ``x``, batched, as numpy arrays."""
@@ -57,7 +39,8 @@ def predict_split(model, x: torch.Tensor, batch_size: int = 500) -> dict[str, np
 
 def task_metrics(model, split, batch_size: int = 500, only=None) -> dict[str, float]:
     """``task/<task>/<metric>`` on the labelled samples of ``split`` (of the tasks in ``only``,
-    when given)."""
+    when given), as the task's kind scores them (:meth:`~mtvae.data.task_kinds.TaskKind.scores`:
+    accuracy and balanced accuracy, accuracy over every entry for multilabel, MAE and R²)."""
     predictions = predict_split(model, split.x, batch_size)
     results = {}
     for task, pred in predictions.items():
@@ -66,7 +49,7 @@ def task_metrics(model, split, batch_size: int = 500, only=None) -> dict[str, fl
         mask = split.masks[task].numpy()
         y_true = split.targets[task].numpy()[mask]
         spec = model.tasks[task]
-        for key, value in task_scores(spec.task_kind, y_true, pred[mask]).items():
+        for key, value in spec.task_kind.scores(y_true, pred[mask]).items():
             results[f"task/{task}/{key}"] = value
         if spec.discrete:
             results[f"chance/{task}/accuracy"] = chance_accuracy(y_true)
