@@ -119,6 +119,18 @@ def metrics() -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def metric_families() -> str:
+    """The metric families of ``mtvae evaluate --metrics``, from their registry."""
+    from mtvae.evaluate.runner import METRIC_FAMILIES
+
+    head = ("| family | computes | needs the capabilities | also on `ood` |\n"
+            "|---|---|---|---|\n")
+    rows = [f"| `{f.name}` | {_cell(f.description)} | "
+            f"{', '.join(r.__name__ for r in f.requires) or 'any'} | "
+            f"{'yes' if f.ood is not None else '—'} |" for f in METRIC_FAMILIES.values()]
+    return head + "\n".join(rows) + "\n"
+
+
 def cli() -> str:
     """``mtvae --help`` and every subcommand's ``--help``, from the parser itself."""
     import argparse
@@ -152,6 +164,7 @@ GENERATORS = {
     "config-models": config_models,
     "study-spec": study_spec,
     "metrics": metrics,
+    "metric-families": metric_families,
     "cli": cli,
     "models": models,
     "preset-quick": lambda: _preset("quick"),

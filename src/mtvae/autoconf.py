@@ -7,18 +7,17 @@ them, so a few defaults depend on the data: how much the task losses weigh
 (``model.encoder.padding``) and whether training autocasts to bfloat16 (``train.amp``: on
 where the device computes it natively). :func:`resolve_auto`
 replaces each ``auto`` with its value, and that config is what ``config.yaml`` records, so a
-reader sees the numbers the run used and a resume uses them again. The rules live beside the
-code they configure; this module only applies them.
+reader sees the numbers the run used and a resume uses them again. The model section's rules
+live beside the code they configure, in each config section's ``resolve_auto`` (see
+:meth:`mtvae.base.StrictModel.resolve_auto`), so this module names no model: it applies them
+and resolves the training section's settings, which depend on the model and the device.
 """
 
 from __future__ import annotations
 
 from mtvae.data.dataset import Dataset, Split
 from mtvae.data.loader import labelled_index
-from mtvae.models.m2 import M2Config, resolved_alpha
 from mtvae.models.registry import get_model_entry
-from mtvae.models.task_heads import TaskOptions, resolved_task_scale
-from mtvae.nn.bodies import BodyConfig, conv_padding
 from mtvae.runconfig import RunConfig
 from mtvae.train.config import TrainConfig
 from mtvae.train.precision import resolve_amp
@@ -53,15 +52,8 @@ def labelled_per_batch(train: TrainConfig, model_config, split: Split) -> int:
 def resolve_auto(config: RunConfig, dataset: Dataset) -> RunConfig:
     """A copy of ``config`` with every ``auto`` above replaced by its value for ``dataset``."""
     resolved = config.model_copy(deep=True)
-    shape = tuple(dataset.train.x.shape[1:])
     model = resolved.model
-    if isinstance(model, TaskOptions):
-        model.task_scale = resolved_task_scale(model, shape)
-    if isinstance(model, M2Config):
-        model.alpha = resolved_alpha(model, shape)
-    body = getattr(model, "encoder", None)
-    if isinstance(body, BodyConfig) and body.padding == "auto":
-        body.padding = conv_padding(body, shape)
+    model.resolve_auto(tuple(dataset.train.x.shape[1:]))  # each section's own rules
     resolved.train.labelled_per_batch = labelled_per_batch(config.train, model, dataset.train)
     resolved.train.amp = resolve_amp(config.train.amp, resolve_device(config.train.device))
     return resolved

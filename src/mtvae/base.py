@@ -36,6 +36,15 @@ class StrictModel(BaseModel):
             raise ValueError(f"integer settings lie within +-{MAX_INTEGER:,} (2**31 - 1)")
         return value
 
+    def resolve_auto(self, image_shape: tuple[int, ...]) -> None:
+        """Replace, in place, the ``auto`` settings of this section and of the sections it
+        holds with their values for images of ``image_shape`` (C, H, W). A section with such
+        a setting overrides this, calls ``super().resolve_auto(image_shape)`` and sets it."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, StrictModel):
+                value.resolve_auto(image_shape)
+
 
 def _integers(value: Any) -> list[int]:
     """The integers in ``value`` and in the lists, tuples and mapping values it holds."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mtvae.errors import UserError, on_signal
 from mtvae.limits import MAX_SAMPLES
+from mtvae.study.runner import BACKENDS, DEFAULT_BACKEND, backend_description, backend_options
 
 STUDY_RUNS_FAILED = 3  # exit status of `mtvae study` when it ended with failed runs
 
@@ -91,8 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--data-root", metavar="DIR", help="directory of the source's files")
     study.add_argument("--workers", type=int, help="parallel runs (default: one per core)")
     study.add_argument("--threads", type=int, help="torch threads per worker (default: cores/workers)")
-    study.add_argument("--backend", choices=["local", "ray"], default="local",
-                       help="where runs execute: local processes (default) or a Ray cluster")
+    study.add_argument("--backend", choices=list(BACKENDS), default=DEFAULT_BACKEND,
+                       help="where runs execute: " + "; ".join(
+                           f"{name}, {backend_description(name)}" for name in BACKENDS)
+                       + f" (default: {DEFAULT_BACKEND})")
     study.add_argument("--address", help="Ray cluster address for --backend ray (default: start "
                                          "a local Ray instance)")
     study.add_argument("--gpus-per-run", type=float, default=0.0, metavar="G",
@@ -225,6 +228,25 @@ def cmd_models(args: argparse.Namespace) -> None:
         print(f"{entry.name:<14} {entry.description}")
 
 
+# the backend options (see mtvae.study.runner.BACKENDS) that flags of `mtvae study` set
+BACKEND_FLAGS = {"address": "--address", "gpus": "--gpus-per-run"}
+
+
+def _backend_options(args: argparse.Namespace) -> dict:
+    """The options ``--backend`` takes, from their flags; a flag given to a backend that does
+    not take it is an error naming the backends that do."""
+    given = {option: getattr(args, flag[2:].replace("-", "_"))
+             for option, flag in BACKEND_FLAGS.items()}
+    takes = backend_options(args.backend)
+    stray = [option for option, value in given.items() if value and option not in takes]
+    if stray:  # named with the other flags of the same backends
+        owners = {o: [n for n in BACKENDS if o in backend_options(n)] for o in BACKEND_FLAGS}
+        flags = [f for o, f in BACKEND_FLAGS.items() if owners[o] == owners[stray[0]]]
+        raise UserError(f"{' and '.join(flags)} {'apply' if len(flags) > 1 else 'applies'} to "
+                        f"{' or '.join(f'--backend {n}' for n in owners[stray[0]])} only.")
+    return {option: value for option, value in given.items() if option in takes}
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     """Run the study; exit status :data:`STUDY_RUNS_FAILED` when any of its runs failed."""
     from mtvae.report.build import STUDY_FORMATS, build_report
@@ -240,9 +262,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     if other_data:
         spec = with_data(spec, args.data, args.data_root)
     try:
-        if args.backend != "ray" and (args.address or args.gpus_per_run):
-            raise UserError("--address and --gpus-per-run apply to --backend ray only.")
-        options = {"address": args.address, "gpus": args.gpus_per_run} if args.backend == "ray" else {}
+        options = _backend_options(args)
         out = run_study(spec, args.out, workers=args.workers, threads=args.threads,
                         backend=args.backend, retry_failed=args.retry_failed,
                         backend_options=options,

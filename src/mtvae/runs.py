@@ -256,14 +256,13 @@ def make_trainer(config: RunConfig, model: torch.nn.Module, dataset: Dataset, ru
     """The :class:`~mtvae.train.trainer.Trainer` of a run: its ``TrainConfig`` with
     ``labelled_per_batch`` resolved for this model and data, the model's task-weighting
     strategy (None for the plain sum) and the resolved config its checkpoints record."""
-    from mtvae.objectives.weighting import build_weighting
+    from mtvae.objectives.weighting import training_weighting
     from mtvae.train.trainer import Trainer
 
     per_batch = labelled_per_batch(config.train, config.model, dataset.train)
     train = config.train.model_copy(update={"labelled_per_batch": per_batch})
     wcfg = config.model.weighting if isinstance(config.model, TaskOptions) else None
-    weighting = (None if wcfg is None or wcfg.strategy == "fixed"
-                 else build_weighting(wcfg, model.loss_names()))
+    weighting = None if wcfg is None else training_weighting(wcfg, model.loss_names())
     # the tasks the built model learns (M2: its one class task), else the config's
     learned = list(model.tasks) if isinstance(model, Multitask) else []
     return Trainer(

@@ -1,6 +1,7 @@
 """Held-out regions (data.holdout) are evaluated apart, under ood/ keys."""
 
 import copy
+import json
 import warnings
 
 import pytest
@@ -62,3 +63,25 @@ def test_ood_metrics_read_the_ood_split(run, monkeypatch):
     results = evaluate_run(run, metrics="recon,task")
     for key in KEYS:
         assert results[f"ood/{key}"] == pytest.approx(results[key], rel=1e-6), key
+
+
+def test_a_family_declares_whether_it_is_evaluated_on_the_held_out_region(run, monkeypatch,
+                                                                          capsys):
+    """A family registered in METRIC_FAMILIES alone, with an ``ood`` function, is evaluated on
+    the ood split under ood/ keys from the command line; a family without one (nll) is not."""
+    from mtvae.cli import main
+    from mtvae.evaluate import runner
+
+    def mean(split):
+        return {"mean/x": float(split.x.mean())}
+
+    family = runner.MetricFamily("mean", (), lambda ctx: mean(ctx.data.test), "mean pixel",
+                                 ood=lambda ctx, split: mean(split))
+    monkeypatch.setitem(runner.METRIC_FAMILIES, "mean", family)
+    assert main(["evaluate", str(run), "--metrics", "mean,nll"]) == 0
+    capsys.readouterr()
+    results = json.loads((run / "results.json").read_text())
+    data = load_dataset(load(run)[1].data)
+    assert results["mean/x"] == pytest.approx(float(data.test.x.mean()))
+    assert results["ood/mean/x"] == pytest.approx(float(data.ood.x.mean()))
+    assert "nll/iwae" in results and not any(k.startswith("ood/nll") for k in results)

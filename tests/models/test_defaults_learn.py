@@ -164,6 +164,60 @@ def test_auto_settings_resolve_to_numbers_in_the_written_config(tmp_path):
     assert config.train.labelled_per_batch == "auto"  # the input config is left alone
 
 
+AUTO_AT_24 = {  # what each model's `auto` settings stand for on 24x24 grey images
+    "vae": {"encoder.padding": 8},
+    "vqvae": {"encoder.padding": 0},  # two stride-2 layers divide 24
+    "mtvae": {"encoder.padding": 8, "task_scale": 57.6},  # 24 * 24 / 10
+    "mtvqvae": {"encoder.padding": 0, "task_scale": 57.6},
+    "m2": {"encoder.padding": 8, "alpha": 57.6},
+    "supervised": {"encoder.padding": 8, "task_scale": 1.0},  # nothing to balance against
+}
+
+
+def test_every_model_config_resolves_its_own_auto_settings(tmp_path):
+    """resolve_auto names no model: each config section replaces its own `auto` settings, so
+    none is left in any registered model's section."""
+    from mtvae.models.registry import MODELS
+
+    assert set(AUTO_AT_24) == set(MODELS)
+    ds = load_dataset(run_config("vae", save_bars(tmp_path / "d.npz", n=40, side=24)).data)
+    for name, expected in AUTO_AT_24.items():
+        model = resolve_auto(run_config(name, f"npz:{tmp_path / 'd.npz'}"), ds).model
+        for key, value in expected.items():
+            section, _, field = key.rpartition(".")
+            assert getattr(getattr(model, section) if section else model, field) == (
+                pytest.approx(value)), (name, key)
+        assert "auto" not in _leaves(model.model_dump()), name
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        return [leaf for value in tree.values() for leaf in _leaves(value)]
+    return [tree]
+
+
+def test_a_config_section_with_a_new_auto_rule_needs_no_edit_of_autoconf(tmp_path):
+    from typing import Literal
+
+    from pydantic import Field
+
+    from mtvae.models.vae import VAEConfig
+
+    class Stretched(BodyConfig):
+        stretch: int | Literal["auto"] = Field("auto", description="auto: the image width")
+
+        def resolve_auto(self, image_shape):
+            super().resolve_auto(image_shape)
+            if self.stretch == "auto":
+                self.stretch = image_shape[-1]
+
+    config = run_config("vae", save_bars(tmp_path / "d.npz", n=40, side=24))
+    config.model = VAEConfig(encoder=Stretched())
+    resolved = resolve_auto(config, load_dataset(config.data)).model.encoder
+    assert resolved.stretch == 24 and resolved.padding == 8  # its rule and its base's
+    assert config.model.encoder.stretch == "auto"  # the input config is left alone
+
+
 def test_labelled_oversampling_is_on_only_for_heads_with_scarce_labels():
     n = 100
     masks = {"t": torch.arange(n) < 10, "other": torch.ones(n, dtype=torch.bool)}

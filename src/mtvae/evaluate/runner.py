@@ -3,7 +3,9 @@
 Each metric family says which model capabilities it needs (``requires``, protocols of
 :mod:`mtvae.models.capabilities`) and, optionally, a ``check`` on the model and data
 (ground-truth factors, a categorical task, several latent blocks); families that do not apply
-are skipped with a one-line reason rather than an error. :func:`mtvae.runs.evaluate_run` loads
+are skipped with a one-line reason rather than an error. A family with an ``ood`` function is
+also evaluated on a held-out region (``data.holdout``), under ``ood/<key>``.
+:func:`mtvae.runs.evaluate_run` loads
 a run directory (or takes a run just trained, in memory), calls :func:`evaluate_model` and
 merges the metrics into ``results.json``.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from mtvae.data.dataset import Dataset
+from mtvae.data.dataset import Dataset, Split
 from mtvae.errors import UserError, WriteError
 from mtvae.evaluate import families as fam
 from mtvae.evaluate.catalogue import lookup
@@ -51,10 +53,17 @@ class MetricFamily:
     compute: Callable[[EvalContext], dict]
     description: str
     check: Callable[[EvalContext], str | None] | None = None  # model/data need: reason or None
+    # its metrics on the held-out region (data.holdout's ood split), stored as ood/<key>;
+    # None: the family is not evaluated there
+    ood: Callable[[EvalContext, Split], dict] | None = None
+
+
+def _recon_on(ctx: EvalContext, split: Split) -> dict:
+    return reconstruction_metrics(ctx.model, split.x, ctx.config.eval.batch_size)
 
 
 def _recon(ctx: EvalContext) -> dict:
-    results = reconstruction_metrics(ctx.model, ctx.data.test.x, ctx.config.eval.batch_size)
+    results = _recon_on(ctx, ctx.data.test)
     n = min(ctx.config.eval.n_grid // 2, len(ctx.data.test))
     x = ctx.data.test.x[:n]
     pairs = reconstruction_pairs(x, ctx.model.reconstruct(x))
@@ -70,6 +79,12 @@ def _task(ctx: EvalContext) -> dict:
     return task_metrics(ctx.model, ctx.data.test, ctx.config.eval.batch_size)
 
 
+def _task_on_held_out(ctx: EvalContext, split: Split) -> dict:
+    with warnings.catch_warnings():  # a held-out class is often the only class present
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return task_metrics(ctx.model, split, ctx.config.eval.batch_size)
+
+
 def _val(ctx: EvalContext) -> dict:
     """The heads on the validation split's labelled samples (``val/task/<t>/<metric>``): what a
     study tunes a setting on (the best task weight of a front), so the test split reports it."""
@@ -82,11 +97,12 @@ def _val(ctx: EvalContext) -> dict:
 METRIC_FAMILIES: dict[str, MetricFamily] = {
     family.name: family
     for family in [
-        MetricFamily("recon", (Reconstructs,), _recon, "reconstruction error"),
+        MetricFamily("recon", (Reconstructs,), _recon, "reconstruction error", ood=_recon_on),
         MetricFamily(
             "nll", (GaussianLatentModel,), evaluate_likelihood, "ELBO, IWAE, KL"
         ),
-        MetricFamily("task", (Multitask,), _task, "the model's own task heads"),
+        MetricFamily("task", (Multitask,), _task, "the model's own task heads",
+                     ood=_task_on_held_out),
         MetricFamily("val", (Multitask,), _val,
                      "the task heads on the validation split, to tune a setting on"),
         MetricFamily(
@@ -147,23 +163,13 @@ def skip_reason(family: MetricFamily, model, ctx: EvalContext | None = None) -> 
     return None
 
 
-# --- held-out region (data.holdout): the same recon and task metrics on the ood split ------
-OOD_FAMILIES = ("recon", "task")
-
-
-def ood_metrics(ctx: EvalContext, family: str) -> dict:
-    """``ood/<key>`` metrics of ``family`` on the dataset's held-out split (if it has one)."""
+def ood_metrics(ctx: EvalContext, family: MetricFamily) -> dict:
+    """``ood/<key>`` metrics of ``family`` on the dataset's held-out split (data.holdout), for
+    a family evaluated there (:attr:`MetricFamily.ood`) on a dataset that has one."""
     ood = getattr(ctx.data, "ood", None)
-    if ood is None or family not in OOD_FAMILIES:
+    if ood is None or family.ood is None:
         return {}
-    batch_size = ctx.config.eval.batch_size
-    if family == "recon":
-        results = reconstruction_metrics(ctx.model, ood.x, batch_size)
-    else:
-        with warnings.catch_warnings():  # a held-out class is often the only class present
-            warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-            results = task_metrics(ctx.model, ood, batch_size)
-    return {f"ood/{key}": value for key, value in results.items()}
+    return {f"ood/{key}": value for key, value in family.ood(ctx, ood).items()}
 
 
 class FamilyWriteFailed(Exception):
@@ -194,15 +200,16 @@ def evaluate_model(
     torch.manual_seed(seed)  # evaluation draws are reproducible
     results: dict = {}
     for name in families:
-        reason = skip_reason(METRIC_FAMILIES[name], model, ctx)
+        family = METRIC_FAMILIES[name]
+        reason = skip_reason(family, model, ctx)
         if reason:
             log(f"skipped {name}: {reason}")
             continue
         # a figure that cannot be written (full disk...) is recorded, not raised, until the
         # family's metrics are computed: they are kept with those of the families before it
         with figure_failures_deferred() as failed:
-            results.update(METRIC_FAMILIES[name].compute(ctx))
-        results.update(ood_metrics(ctx, name))
+            results.update(family.compute(ctx))
+        results.update(ood_metrics(ctx, family))
         if failed:
             raise FamilyWriteFailed(name, failed[0], results)
     undeclared = sorted(k for k in results if lookup(k) is None)

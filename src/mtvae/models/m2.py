@@ -89,6 +89,11 @@ class M2Config(GaussianVAEOptions):
         default_factory=lambda: [64], description="hidden sizes of the classifier head q(y|x)"
     )
 
+    def resolve_auto(self, image_shape: tuple[int, ...]) -> None:
+        """``alpha: auto`` becomes the number it stands for (:func:`resolved_alpha`)."""
+        super().resolve_auto(image_shape)
+        self.alpha = resolved_alpha(self, image_shape)
+
 
 def resolved_alpha(config: M2Config, image_shape) -> float:
     """The number ``model.alpha: auto`` stands for: D / 10, as for the MT-VAE's task scale."""

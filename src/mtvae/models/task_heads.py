@@ -54,6 +54,11 @@ class TaskOptions(StrictModel):
         "each other during training (model.weighting.*)"
     )
 
+    def resolve_auto(self, image_shape: tuple[int, ...]) -> None:
+        """``task_scale: auto`` becomes the number it stands for (:func:`resolved_task_scale`)."""
+        super().resolve_auto(image_shape)
+        self.task_scale = resolved_task_scale(self, image_shape)
+
     def task_capacity_problem(self, n_tasks: int) -> str | None:
         """Why these options cannot hold ``n_tasks`` tasks, and which option to change; None
         when they can (any number, unless a model's latent gives each task a block)."""

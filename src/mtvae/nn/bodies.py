@@ -55,6 +55,12 @@ class BodyConfig(StrictModel):
         "fewest that do (0 for 32x32 and 64x64, 4 for 28x28, 8 for 24x24 with four layers)",
     )
 
+    def resolve_auto(self, image_shape: tuple[int, ...]) -> None:
+        """``padding: auto`` becomes the number of pixels it stands for (:func:`conv_padding`)."""
+        super().resolve_auto(image_shape)
+        if self.padding == "auto":
+            self.padding = conv_padding(self, image_shape)
+
 
 def _mlp(sizes: list[int], activation: type[nn.Module], last_activation: bool) -> nn.Sequential:
     layers: list[nn.Module] = []

@@ -298,6 +298,9 @@ class WeightingStrategy(nn.Module, ABC):
     # True: backward() takes one gradient per task on the shared parameters, which DDP does
     # not synchronise between processes
     per_task_gradients: bool = False
+    # True: backward() is the plain sum of the losses, the model's own loss, which the trainer
+    # backpropagates itself with no strategy (no weights logged, nothing in the checkpoint)
+    plain_sum: bool = False
 
     def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
         super().__init__()
@@ -339,6 +342,8 @@ class WeightingStrategy(nn.Module, ABC):
 
 class Fixed(WeightingStrategy):
     """The plain sum: one backward, exactly ``sum(losses.values()).backward()``."""
+
+    plain_sum = True
 
     def backward(self, losses: Losses, shared: Sequence[nn.Parameter]) -> dict[str, float]:
         plain_sum(losses).backward()
@@ -638,3 +643,11 @@ def build_weighting(config: WeightingConfig, names: Sequence[str]) -> WeightingS
     if config.strategy not in STRATEGIES:
         raise unknown_name("weighting strategy", config.strategy, STRATEGIES)
     return STRATEGIES[config.strategy](config, names)
+
+
+def training_weighting(config: WeightingConfig, names: Sequence[str]) -> WeightingStrategy | None:
+    """The strategy a trainer runs for ``config``: None for one that is the plain sum
+    (``fixed``), which the trainer's own backward of the model's loss already is."""
+    if STRATEGIES.get(config.strategy, WeightingStrategy).plain_sum:
+        return None
+    return build_weighting(config, names)

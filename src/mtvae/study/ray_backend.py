@@ -34,6 +34,9 @@ def _execute_with_threads(task: RunTask, threads: int) -> dict:
 class RayBackend:
     """Run tasks on a Ray cluster (``address``) or a local Ray instance started on demand."""
 
+    description = "a Ray cluster (--address), else a local Ray instance"
+    options = ("address", "gpus")  # the cluster, and the GPUs each run declares
+
     @staticmethod
     def check() -> None:
         """Fail early, starting nothing, when Ray is not installed."""

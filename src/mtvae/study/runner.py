@@ -14,8 +14,8 @@ trained run directory with their own ``config.yaml`` and are only evaluated, fro
 model in memory with their own config and dataset (their labels differ). The task's result
 lists theirs under ``shared``.
 
-Backends: ``local`` (a pool of worker processes on this machine) and ``ray`` (each run a Ray
-task on a cluster or a local Ray instance; see :mod:`mtvae.study.ray_backend`).
+Backends (:data:`BACKENDS`): ``local`` (a pool of worker processes on this machine) and ``ray``
+(each run a Ray task on a cluster or a local Ray instance; see :mod:`mtvae.study.ray_backend`).
 """
 
 from __future__ import annotations
@@ -240,6 +240,8 @@ class LocalBackend:
     task (tests substitute their own).
     """
 
+    description = "worker processes on this machine"
+
     def __init__(self, workers: int, threads: int,
                  target: Callable[[RunTask], dict] = execute) -> None:
         self.workers, self.threads, self.target = workers, threads, target
@@ -300,11 +302,15 @@ def worker_died(task: RunTask) -> dict[str, Any]:
     return result
 
 
-# The Ray backend is imported on demand: it needs the optional 'ray' package.
+# Backends by name: a class built as Class(workers, threads, **options), or "module:Class" for
+# one imported on demand (Ray's needs the optional 'ray' package). A class may declare a
+# `description` (mtvae study --help), `options`, the keyword options a user may set (the CLI
+# refuses them for a backend that does not declare them), and a static `check()`.
 BACKENDS: dict[str, type | str] = {
     "local": LocalBackend,
     "ray": "mtvae.study.ray_backend:RayBackend",
 }
+DEFAULT_BACKEND = "local"
 
 
 def _backend_class(name: str) -> type:
@@ -319,6 +325,16 @@ def _backend_class(name: str) -> type:
         module, attr = entry.split(":")
         entry = getattr(importlib.import_module(module), attr)
     return entry
+
+
+def backend_options(name: str) -> tuple[str, ...]:
+    """The keyword options a user may give backend ``name`` (Ray: ``address``, ``gpus``)."""
+    return tuple(getattr(_backend_class(name), "options", ()))
+
+
+def backend_description(name: str) -> str:
+    """One line saying where backend ``name`` runs a study's runs."""
+    return getattr(_backend_class(name), "description", "")
 
 
 def check_backend(name: str) -> None:

@@ -23,7 +23,13 @@ from mtvae.io import read_yaml, write_text
 from mtvae.safe_yaml import load_yaml
 from mtvae.study.cost import longest_first, task_cost
 from mtvae.study.expand import Plan, point_label
-from mtvae.study.runner import RunTask, check_backend, default_layout, get_backend
+from mtvae.study.runner import (
+    DEFAULT_BACKEND,
+    RunTask,
+    check_backend,
+    default_layout,
+    get_backend,
+)
 from mtvae.study.spec import StudySpec, spec_yaml
 from mtvae.study.store import Store
 
@@ -126,7 +132,7 @@ def run_study(
     out: str | Path,
     workers: int | None = None,
     threads: int | None = None,
-    backend: str = "local",
+    backend: str = DEFAULT_BACKEND,
     retry_failed: bool = False,
     report: Callable[[Path], Any] | None = None,
     log: Callable[[str], None] = print,
