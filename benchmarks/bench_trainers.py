@@ -170,7 +170,7 @@ def bare_loop(case: Case, data, tmp: Path, tuned: bool = False) -> Callable[[], 
 
 def mtvae_trainer(case: Case, data, tmp: Path) -> Callable[[], None]:
     """mtvae's Trainer, one training epoch per call (validation and checkpoints excluded)."""
-    from mtvae.runs import make_trainer
+    from mtvae.pipeline import make_trainer
 
     config, model = build(case, data)
     trainer = make_trainer(config, model, data, tmp)

@@ -138,8 +138,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         if status:
             raise SystemExit(status)
         return
+    from mtvae.pipeline import resume_run, train_run, train_stage
     from mtvae.runconfig import resolve_config
-    from mtvae.runs import resume_run, train_run, train_stage
 
     if args.restart and not args.resume:
         raise UserError("--restart goes with --resume: `mtvae train --resume RUN_DIR --restart`.")
@@ -167,7 +167,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from mtvae.evaluate.runner import format_table
-    from mtvae.runs import ResultsNotSaved, evaluate_run
+    from mtvae.pipeline import evaluate_run
+    from mtvae.run_directory import ResultsNotSaved
 
     try:
         results = evaluate_run(args.run_dir, args.metrics)

@@ -22,7 +22,8 @@ from mtvae.models.supervised import SupervisedConfig
 from mtvae.models.task_heads import resolved_task_scale
 from mtvae.nn.bodies import BodyConfig, conv_padding
 from mtvae.objectives.task_losses import TargetScaling
-from mtvae.runs import load, train_run
+from mtvae.pipeline import train_run
+from mtvae.run_directory import load
 
 MLP = {"arch": "mlp", "hidden": [64]}
 

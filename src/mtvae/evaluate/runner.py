@@ -3,7 +3,7 @@
 Each metric family says which model capabilities it needs (``requires``, protocols of
 :mod:`mtvae.models.capabilities`) and, optionally, a ``check`` on the model and data
 (ground-truth factors, a categorical task, several latent blocks); families that do not apply
-are skipped with a one-line reason rather than an error. :func:`mtvae.runs.evaluate_run` loads
+are skipped with a one-line reason rather than an error. :func:`mtvae.pipeline.evaluate_run` loads
 a run directory (or takes a run just trained, in memory), calls :func:`evaluate_model` and
 merges the metrics into ``results.json``.
 """
@@ -187,7 +187,7 @@ def evaluate_model(
 
     Families that do not apply are skipped with a line to ``log``; a figure that cannot be
     written raises :class:`FamilyWriteFailed` once its family's metrics are computed. Reading
-    and writing ``results.json`` is the run's (:func:`mtvae.runs.evaluate_run`).
+    and writing ``results.json`` is the run's (:func:`mtvae.pipeline.evaluate_run`).
     """
     ctx = EvalContext(model, data, config, Path(run_dir), skip_figures=frozenset(skip_figures),
                       log=log)
