@@ -131,14 +131,15 @@ def load_data(kind: str, n_train: int):
 
 def build(case: Case, data):
     """Config and freshly seeded mtvae model for ``case``."""
+    from mtvae.autoconf import resolve_auto
     from mtvae.config import resolve_config
     from mtvae.models.registry import build_model
 
-    config = resolve_config({
+    config = resolve_auto(resolve_config({
         "data": {"n_train": case.n_train},
         "model": case.model,
         "train": {"epochs": 1, "batch_size": BATCH, "lr": LR, "restore_best": False},
-    })
+    }), data)  # a run's trainer takes its config resolved against the data
     torch.manual_seed(0)
     return config, build_model(config.model, data.info)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from mtvae.autoconf import labelled_per_batch, model_tasks, resolve_auto
+from mtvae.autoconf import model_tasks, resolve_auto
 from mtvae.batch_memory import (
     check_evaluation_memory,
     check_model_memory,
@@ -52,7 +52,7 @@ from mtvae.run_directory import (
 )
 from mtvae.runconfig import RunConfig
 from mtvae.train.checkpoint import PREVIOUS, CheckpointError
-from mtvae.train.distributed import barrier, init_distributed
+from mtvae.train.distributed import DistContext, barrier, init_distributed
 
 
 def set_threads(config: RunConfig) -> None:
@@ -123,7 +123,7 @@ def _train(config: RunConfig, out: str | Path, overwrite: bool, dataset: Dataset
         write_yaml(out / "config.yaml", config.to_dict())
     barrier(ctx)
     with resumable(out):
-        trainer = make_trainer(config, model, dataset, out)
+        trainer = make_trainer(config, model, dataset, out, dist=ctx)
         _finish(trainer, config, out)
     return out, config, trainer.model, dataset
 
@@ -146,19 +146,23 @@ def resume_run(
     previous checkpoint if that one is usable, or starts again from scratch in the same
     directory with its own config.
     """
-    from mtvae.train.trainer import CHECKPOINT
+    from mtvae.train.trainer import CHECKPOINT, resolve_device
 
     run_dir = Path(run_dir)
     config = load_config(run_dir)
     refuse_links_out(run_dir)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
+    # config.yaml records resolved values; resolving again keeps them and turns an `auto`
+    # written there by hand into its number, as for a new run
+    config = resolve_auto(config, dataset)
     check_model_memory(config.model, dataset.info, training=True)
     check_training_memory(config, dataset)
     candidates = [CHECKPOINT, f"checkpoint/{PREVIOUS}"] if restart else [CHECKPOINT]
+    ctx = init_distributed(resolve_device(config.train.device))
     for name in candidates:
         try:
-            trainer = _resumed_trainer(config, dataset, run_dir, run_dir / name)
+            trainer = _resumed_trainer(config, dataset, run_dir, run_dir / name, ctx)
         except CheckpointError as exc:
             if not restart:
                 raise CheckpointError(f"{exc} {recovery_hint(run_dir)}") from None
@@ -174,32 +178,36 @@ def resume_run(
     return train_run(config, run_dir, overwrite=True, dataset=dataset)
 
 
-def _resumed_trainer(config: RunConfig, dataset: Dataset, run_dir: Path, checkpoint: Path):
+def _resumed_trainer(config: RunConfig, dataset: Dataset, run_dir: Path, checkpoint: Path,
+                     dist: DistContext):
     """A trainer restored from ``checkpoint`` (:class:`CheckpointError` when it is unusable)."""
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
-    trainer = make_trainer(config, model, dataset, run_dir)
+    trainer = make_trainer(config, model, dataset, run_dir, dist=dist)
     trainer.resume(checkpoint)
     return trainer
 
 
-def make_trainer(config: RunConfig, model: torch.nn.Module, dataset: Dataset, run_dir: Path):
-    """The :class:`~mtvae.train.trainer.Trainer` of a run: its ``TrainConfig`` with
-    ``labelled_per_batch`` resolved for this model and data, the model's task-weighting
-    strategy (None for the plain sum) and the resolved config its checkpoints record."""
+def make_trainer(config: RunConfig, model: torch.nn.Module, dataset: Dataset, run_dir: Path,
+                 dist: DistContext | None = None):
+    """The :class:`~mtvae.train.trainer.Trainer` of a run: its ``TrainConfig``, the model's
+    task-weighting strategy (None for the plain sum) and the config its checkpoints record.
+
+    ``config`` must be resolved (:func:`mtvae.autoconf.resolve_auto`: every ``auto`` a number);
+    ``dist``: the process group the run has joined (None: the trainer joins it).
+    """
     from mtvae.objectives.weighting import build_weighting
     from mtvae.train.trainer import Trainer
 
-    per_batch = labelled_per_batch(config.train, config.model, dataset.train)
-    train = config.train.model_copy(update={"labelled_per_batch": per_batch})
     wcfg = config.model.weighting if isinstance(config.model, TaskOptions) else None
     weighting = (None if wcfg is None or wcfg.strategy == "fixed"
                  else build_weighting(wcfg, model.loss_names()))
     # the tasks the built model learns (M2: its one class task), else the config's
     learned = list(model.tasks) if isinstance(model, Multitask) else []
     return Trainer(
-        model, dataset, train, run_dir,
+        model, dataset, config.train, run_dir,
         seed=config.seed,
+        dist=dist,
         weighting=weighting,
         labelled_tasks=learned or model_tasks(config.model),
         record=config.to_dict(),
