@@ -8,7 +8,8 @@ them, so a few defaults depend on the data: how much the task losses weigh
 where the device computes it natively). :func:`resolve_auto`
 replaces each ``auto`` with its value, and that config is what ``config.yaml`` records, so a
 reader sees the numbers the run used and a resume uses them again. The rules live beside the
-code they configure; this module only applies them.
+code they configure; this module only applies them. (It takes a :class:`RunConfig` validated
+by :mod:`mtvae.runconfig`; the four config modules: :mod:`mtvae.config`.)
 """
 
 from __future__ import annotations

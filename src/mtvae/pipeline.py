@@ -259,8 +259,8 @@ def _finish(trainer, config: RunConfig, run_dir: Path) -> None:
 
 def warn_at_chance(model, dataset: Dataset) -> None:
     """Print a warning line for each task head at chance on the validation split (see
-    :mod:`mtvae.evaluate.learnability`); control tasks are at chance by design."""
-    from mtvae.evaluate.learnability import chance_warnings
+    :mod:`mtvae.evaluate.chance_warnings`); control tasks are at chance by design."""
+    from mtvae.evaluate.chance_warnings import chance_warnings
 
     for line in chance_warnings(model, dataset.val, data_tasks=dataset.tasks):
         print(f"mtvae: {line}", file=sys.stderr)

@@ -14,7 +14,7 @@ from mtvae.data.npz import load_npz
 from mtvae.data.sources import load_dataset
 from mtvae.data.task_kinds import Categorical, Regression
 from mtvae.data.tasks import TaskSpec
-from mtvae.evaluate.learnability import at_chance, chance_warnings
+from mtvae.evaluate.chance_warnings import at_chance, chance_warnings
 from mtvae.evaluate.probes import linear_probe
 from mtvae.evaluate.tasks import task_metrics
 from mtvae.models.mtvae import MTVAE, MTVAEConfig

@@ -18,17 +18,17 @@ import mtvae.pipeline
 import mtvae.run_directory
 import mtvae.runconfig
 import mtvae.study.expand
-import mtvae.study.runner as runner
 import mtvae.study.study
+import mtvae.study.workers
 from mtvae.cli import main
 from mtvae.io import read_yaml
 from mtvae.pipeline import evaluate_run, train_in_memory
 from mtvae.run_directory import load, load_config
 from mtvae.runconfig import resolve_config
 from mtvae.study import artifacts
-from mtvae.study.runner import RunTask, execute
 from mtvae.study.spec import parse_spec
 from mtvae.study.study import run_study
+from mtvae.study.workers import RunTask, execute
 
 BASE = {
     "data": {"source": "digits", "n_train": 96, "n_val": 32, "n_test": 32, "image_size": 16},
@@ -193,7 +193,7 @@ def test_a_study_on_other_data_expands_only_the_changed_spec(tmp_path, monkeypat
 
 
 def test_a_study_expands_its_spec_once(tmp_path, monkeypatch):
-    monkeypatch.setitem(runner.BACKENDS, "done", _Done)
+    monkeypatch.setitem(mtvae.study.workers.BACKENDS, "done", _Done)
     resolved = counting(monkeypatch, mtvae.study.expand, "resolve_config")  # per cell
     spec = parse_spec({"name": "once", "datasets": ["digits"], "base": {"data": BASE["data"]},
                        "variants": {"vae": {"model": "vae"}}, "seeds": [0, 1],

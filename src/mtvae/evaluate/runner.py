@@ -5,7 +5,8 @@ Each metric family says which model capabilities it needs (``requires``, protoco
 (ground-truth factors, a categorical task, several latent blocks); families that do not apply
 are skipped with a one-line reason rather than an error. :func:`mtvae.pipeline.evaluate_run` loads
 a run directory (or takes a run just trained, in memory), calls :func:`evaluate_model` and
-merges the metrics into ``results.json``.
+merges the metrics into ``results.json``. (A study's runs are handed to processes by
+:mod:`mtvae.study.workers`; this module evaluates one model.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Running a study's runs: a backend hands tasks to workers and yields their results.
+"""Running a study's runs: what a worker does with a run task, and the backends that hand
+tasks to workers and yield their results.
 
 A run goes train -> evaluate once, in memory: the worker resolves its config and loads its
 dataset once, trains it (:func:`mtvae.pipeline.train_in_memory`, which writes the run directory)
