@@ -7,6 +7,10 @@ weights, optimizer, loop counters and every RNG state, so ``--resume`` continues
 
 Under the CLI, SIGINT and SIGTERM stop training at the next batch boundary after a checkpoint
 (a second signal stops at once); the command then exits with ``128 + signal``.
+
+Why one module of over 400 lines: it is one loop, read top to bottom (step, epoch,
+validation, checkpoint, resume), in one class whose methods share its state; what is not the
+loop already lives apart (checkpoints, distributed helpers, precision, logging, progress).
 """
 
 from __future__ import annotations
