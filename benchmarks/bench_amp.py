@@ -33,7 +33,7 @@ import torch
 from common import machine
 from mtvae.config import resolve_config
 from mtvae.data.sources import load_dataset
-from mtvae.runs import evaluate_run, train_in_memory
+from mtvae.pipeline import evaluate_run, train_in_memory
 from mtvae.study.study import hardware
 from mtvae.train.precision import cpu_has_native_bf16
 

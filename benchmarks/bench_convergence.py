@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from common import machine
+from mtvae.pipeline import train_run
 from mtvae.runconfig import resolve_config
-from mtvae.runs import train_run
 from mtvae.study.spec import load_preset
 
 HERE = Path(__file__).resolve().parent

@@ -31,7 +31,7 @@ import torch
 from common import machine
 from mtvae.config import resolve_config
 from mtvae.data.sources import load_dataset
-from mtvae.runs import evaluate_run, train_run
+from mtvae.pipeline import evaluate_run, train_run
 
 HERE = Path(__file__).resolve().parent
 SEEDS = [0, 1, 2]

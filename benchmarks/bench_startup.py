@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 PY = sys.executable
 MTVAE = str(Path(PY).with_name("mtvae"))
 TARGET_S = 1.5
-TRAIN_PATH = "import mtvae.cli, mtvae.runs, mtvae.train.trainer, mtvae.models.vae"
+TRAIN_PATH = "import mtvae.cli, mtvae.pipeline, mtvae.train.trainer, mtvae.models.vae"
 
 
 def commands(tmp: Path) -> dict[str, list[str]]:

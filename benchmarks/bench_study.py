@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_study.py [--repeats 5] [--no-demo]``
 
 Layouts: ``mtvae study`` picks ``--workers``/``--threads`` itself (one single-threaded worker
-per core, ``mtvae.study.runner.default_layout``); the alternatives are 1 worker x 2 threads,
+per core, ``mtvae.study.workers.default_layout``); the alternatives are 1 worker x 2 threads,
 2 workers x 1 thread and 1 worker x 1 thread (duplicates of the default are dropped). Each
 measurement runs a fresh study on a slice of the ``quick`` preset: its four non-VQ variants
 (``vae``, ``mtvae``, ``supervised``, ``m2``) at ``label_count`` 300, seed 0, i.e. four of
@@ -53,7 +53,7 @@ def slice_spec(path: Path) -> int:
 
 def layouts(n_runs: int) -> dict[str, list[str]]:
     """CLI flags of each layout; the default passes none."""
-    from mtvae.study.runner import default_layout
+    from mtvae.study.workers import default_layout
 
     workers, threads = default_layout(n_runs)
     found = {f"default ({workers} worker(s) x {threads} thread(s))": []}

@@ -29,7 +29,7 @@ import torch
 from common import machine
 from mtvae.config import resolve_config
 from mtvae.data.sources import load_dataset
-from mtvae.runs import train_in_memory
+from mtvae.pipeline import train_in_memory
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (0, 1, 2)

@@ -131,14 +131,15 @@ def load_data(kind: str, n_train: int):
 
 def build(case: Case, data):
     """Config and freshly seeded mtvae model for ``case``."""
+    from mtvae.autoconf import resolve_auto
     from mtvae.config import resolve_config
     from mtvae.models.registry import build_model
 
-    config = resolve_config({
+    config = resolve_auto(resolve_config({
         "data": {"n_train": case.n_train},
         "model": case.model,
         "train": {"epochs": 1, "batch_size": BATCH, "lr": LR, "restore_best": False},
-    })
+    }), data)  # a run's trainer takes its config resolved against the data
     torch.manual_seed(0)
     return config, build_model(config.model, data.info)
 
@@ -170,7 +171,7 @@ def bare_loop(case: Case, data, tmp: Path, tuned: bool = False) -> Callable[[], 
 
 def mtvae_trainer(case: Case, data, tmp: Path) -> Callable[[], None]:
     """mtvae's Trainer, one training epoch per call (validation and checkpoints excluded)."""
-    from mtvae.runs import make_trainer
+    from mtvae.pipeline import make_trainer
 
     config, model = build(case, data)
     trainer = make_trainer(config, model, data, tmp)

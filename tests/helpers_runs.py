@@ -101,7 +101,7 @@ def crashed_and_resumed(config, data, root: Path) -> tuple[Path, Path]:
     into ``root/b`` crashing at its second checkpoint, then resumed there."""
     import pytest
 
-    from mtvae.runs import resume_run, train_run
+    from mtvae.pipeline import resume_run, train_run
     from mtvae.train.trainer import Trainer
 
     uninterrupted = train_run(config, root / "a", dataset=data)

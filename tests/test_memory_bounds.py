@@ -115,11 +115,11 @@ def wide_run(tmp_path_factory):
 def test_a_training_batch_beyond_the_available_memory_is_refused_and_leaves_no_run(
     capsys, monkeypatch, tmp_path, wide_run
 ):
-    import mtvae.runs
+    import mtvae.pipeline
 
     available(monkeypatch, 2 * MiB)  # the 96 images fit (0.1 MiB); a batch of 16 (4 MiB) not
     # the model's 287,045 parameters (4.4 MiB to train) are tested on their own below
-    monkeypatch.setattr(mtvae.runs, "check_model_memory", lambda *args, **kwargs: None)
+    monkeypatch.setattr(mtvae.pipeline, "check_model_memory", lambda *args, **kwargs: None)
     err = refused(capsys, *train_argv(tmp_path / "r"), *WIDE)
     assert "training batch of 16 images" in err and "16,384 values per image" in err
     assert "lower train.batch_size" in err and "of memory, but only 2 MiB" in err

@@ -38,7 +38,7 @@ def test_an_interrupt_advises_resume_only_where_a_checkpoint_exists(capsys, monk
     the command again; only a run with a checkpoint is pointed to --resume."""
     import signal
 
-    import mtvae.runs
+    import mtvae.pipeline
     from mtvae.errors import Interrupted
 
     def interrupt(*args, **kwargs):
@@ -46,7 +46,7 @@ def test_an_interrupt_advises_resume_only_where_a_checkpoint_exists(capsys, monk
 
     run = tmp_path / "r"
     assert run_cli(capsys, *train_argv(run))[0] == 0
-    monkeypatch.setattr(mtvae.runs, "load_dataset", interrupt)
+    monkeypatch.setattr(mtvae.pipeline, "load_dataset", interrupt)
     status, _, err = run_cli(capsys, *train_argv(tmp_path / "new"))
     assert status == 130 and "--resume" not in err and "run the same command again" in err
     assert not (tmp_path / "new").exists()

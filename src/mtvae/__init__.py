@@ -24,9 +24,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "load": "mtvae.runs",
-    "train_run": "mtvae.runs",
-    "resume_run": "mtvae.runs",
+    "load": "mtvae.run_directory",
+    "train_run": "mtvae.pipeline",
+    "resume_run": "mtvae.pipeline",
     "resolve_config": "mtvae.runconfig",
     "load_dataset": "mtvae.data.sources",
     "load_study": "mtvae.analysis.results",

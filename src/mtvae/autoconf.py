@@ -11,6 +11,8 @@ reader sees the numbers the run used and a resume uses them again. The model sec
 live beside the code they configure, in each config section's ``resolve_auto`` (see
 :meth:`mtvae.base.StrictModel.resolve_auto`), so this module names no model: it applies them
 and resolves the training section's settings, which depend on the model and the device.
+(It takes a :class:`RunConfig` validated by :mod:`mtvae.runconfig`; the four config modules:
+:mod:`mtvae.config`.)
 """
 
 from __future__ import annotations

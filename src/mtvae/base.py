@@ -3,7 +3,9 @@
 Each config sits next to the code it configures (``DataConfig`` in :mod:`mtvae.data.config`,
 ``TrainConfig`` in :mod:`mtvae.train.config`, a model's options beside the model, ...); they
 all derive from :class:`StrictModel`. This module imports nothing of mtvae but its errors, so
-every floor may build on it.
+every floor may build on it. (How it differs from :mod:`mtvae.runconfig`,
+:mod:`mtvae.autoconf` and :mod:`mtvae.config`: see :mod:`mtvae.config`. The name stays
+``base`` for the config modules all over the package that import it.)
 """
 
 from __future__ import annotations

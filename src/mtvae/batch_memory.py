@@ -6,15 +6,14 @@ have shapes but no storage, so the count is exact and nothing is allocated; trai
 each parameter four times (weights, gradients, Adam's two moments). The activations of a batch are the images times the sizes of the model's body layers (the
 decoder mirrors the encoder); training keeps them for the backward pass, evaluation only the
 widest layer. Like every bound of :mod:`mtvae.limits` the estimate counts the dominant arrays
-only, so it errs low. It reads the body's config and what ``train.labelled_per_batch: auto``
-adds, so it sits above the building blocks and :mod:`mtvae.autoconf`, beside the run code.
+only, so it errs low. It reads the body's config and the resolved config of a run (see
+:mod:`mtvae.autoconf`), so it sits above the building blocks, beside the run code.
 """
 
 from __future__ import annotations
 
 import torch
 
-from mtvae.autoconf import labelled_per_batch
 from mtvae.data.dataset import SPLITS
 from mtvae.errors import UserError
 from mtvae.limits import check_memory
@@ -96,9 +95,12 @@ def check_batch_memory(model_config, image_shape: tuple[int, int, int], batch: i
 
 def check_training_memory(config, dataset) -> None:
     """Refuse a run whose training batch (``train.batch_size`` plus the labelled samples
-    appended to it) cannot fit in memory with its activations and their gradients."""
+    appended to it) cannot fit in memory with its activations and their gradients.
+
+    ``config`` is resolved (:func:`mtvae.autoconf.resolve_auto`), so
+    ``train.labelled_per_batch`` is the number of labelled samples each batch gets."""
     train, n = config.train, len(dataset.train)
-    extra = labelled_per_batch(train, config.model, dataset.train)
+    extra = int(train.labelled_per_batch)  # resolved: mtvae.autoconf.resolve_auto
     also = " (and train.labelled_per_batch)" if extra else ""
     check_batch_memory(
         config.model, dataset.info.image_shape, min(train.batch_size, n) + extra, True,

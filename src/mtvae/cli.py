@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mtvae.errors import UserError, on_signal
 from mtvae.limits import MAX_SAMPLES
-from mtvae.study.runner import BACKENDS, DEFAULT_BACKEND, backend_description, backend_options
+from mtvae.study.workers import BACKENDS, DEFAULT_BACKEND, backend_description, backend_options
 
 STUDY_RUNS_FAILED = 3  # exit status of `mtvae study` when it ended with failed runs
 
@@ -141,8 +141,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         if status:
             raise SystemExit(status)
         return
+    from mtvae.pipeline import resume_run, train_run, train_stage
     from mtvae.runconfig import resolve_config
-    from mtvae.runs import resume_run, train_run, train_stage
 
     if args.restart and not args.resume:
         raise UserError("--restart goes with --resume: `mtvae train --resume RUN_DIR --restart`.")
@@ -170,7 +170,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from mtvae.evaluate.runner import format_table
-    from mtvae.runs import ResultsNotSaved, evaluate_run
+    from mtvae.pipeline import evaluate_run
+    from mtvae.run_directory import ResultsNotSaved
 
     try:
         results = evaluate_run(args.run_dir, args.metrics)
@@ -228,7 +229,7 @@ def cmd_models(args: argparse.Namespace) -> None:
         print(f"{entry.name:<14} {entry.description}")
 
 
-# the backend options (see mtvae.study.runner.BACKENDS) that flags of `mtvae study` set
+# the backend options (see mtvae.study.workers.BACKENDS) that flags of `mtvae study` set
 BACKEND_FLAGS = {"address": "--address", "gpus": "--gpus-per-run"}
 
 

@@ -6,6 +6,16 @@ Every name here lives next to the code it configures and is only re-exported:
 :mod:`mtvae.evaluate.config` (``EvalConfig``) and :mod:`mtvae.runconfig` (``RunConfig`` and
 :func:`resolve_config`, which validates the model section with the class the registry names).
 Code inside mtvae imports from those modules, never from this one.
+
+The four top-level config modules, from the ground floor up, and how they differ:
+
+- :mod:`mtvae.base`: what every config class is built from (:class:`StrictModel`, ``--set``
+  parsing, YAML files); it knows no config section, so every floor may use it.
+- :mod:`mtvae.runconfig`: one run's config, its sections validated together
+  (:class:`RunConfig`, :func:`resolve_config`); ``auto`` values are still ``auto`` there.
+- :mod:`mtvae.autoconf`: each ``auto`` replaced by its number for the data a run trains on
+  (:func:`~mtvae.autoconf.resolve_auto`), the config ``config.yaml`` records.
+- :mod:`mtvae.config` (this module): those names gathered for users; nothing in mtvae imports it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The resolved config of a run is a plain nested dict written to ``config.yaml``; 
 through :func:`resolve_config` gives the same validated objects. Model sections are validated by
 the config class the model registry names, so each model's options sit next to its code; the
 other sections sit next to theirs (:mod:`mtvae.data.config`, :mod:`mtvae.train.config`,
-:mod:`mtvae.evaluate.config`).
+:mod:`mtvae.evaluate.config`). A config validated here may still say ``auto``;
+:mod:`mtvae.autoconf` resolves it against the data (the four config modules: :mod:`mtvae.config`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from mtvae.errors import UserError
 from mtvae.evaluate.figures import save_grid
 from mtvae.limits import MAX_SAMPLES, check_memory
 from mtvae.models.capabilities import Conditional, Generative
-from mtvae.runs import load
+from mtvae.run_directory import load
 
 
 def check_sample_count(n: int) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import mtvae.runs
+import mtvae.pipeline
 from mtvae.config import DataConfig, resolve_config
 from mtvae.data.labels import apply_label_policy
 from mtvae.data.shapes import load_shapes
@@ -22,7 +22,8 @@ from mtvae.evaluate.representations import (
     representation,
 )
 from mtvae.evaluate.runner import EvalContext
-from mtvae.runs import evaluate_run, load, train_run
+from mtvae.pipeline import evaluate_run, train_run
+from mtvae.run_directory import load
 
 SIZES = {"n_train": 256, "n_val": 64, "n_test": 128, "image_size": 16}
 EVAL = {"iwae_k": 4, "iwae_n": 32, "gen_samples": 256, "kid_subsets": 10,
@@ -174,7 +175,7 @@ def test_vqvae_gets_probes_on_code_vectors_and_generation(runs):
 def test_data_without_factors_skips_disent_with_a_reason(runs, monkeypatch):
     data = _data()
     no_factors = replace(data, test=replace(data.test, factors=None))
-    monkeypatch.setattr(mtvae.runs, "load_dataset", lambda cfg: no_factors)
+    monkeypatch.setattr(mtvae.pipeline, "load_dataset", lambda cfg: no_factors)
     lines: list[str] = []
     results = evaluate_run(runs["vae"][0], "disent,probe", log=lines.append)
     assert lines == ["skipped disent: dataset 'shapes' has no ground-truth factors"]

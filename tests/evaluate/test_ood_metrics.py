@@ -6,13 +6,14 @@ import warnings
 
 import pytest
 
-import mtvae.runs
+import mtvae.pipeline
 from mtvae.config import resolve_config
 from mtvae.data.generalization import holdout_mask, parse_holdout
 from mtvae.data.sources import load_dataset
 from mtvae.evaluate.reconstruction import reconstruction_metrics
 from mtvae.evaluate.tasks import task_metrics
-from mtvae.runs import evaluate_run, load, train_run
+from mtvae.pipeline import evaluate_run, train_run
+from mtvae.run_directory import load
 
 HOLDOUT = "shapes:square-right"
 KEYS = ("recon/mse", "recon/bce", "task/shape/accuracy", "task/x/mae")
@@ -59,7 +60,7 @@ def test_ood_metrics_read_the_ood_split(run, monkeypatch):
         data.ood = copy.deepcopy(data.test)
         return data
 
-    monkeypatch.setattr(mtvae.runs, "load_dataset", planted)
+    monkeypatch.setattr(mtvae.pipeline, "load_dataset", planted)
     results = evaluate_run(run, metrics="recon,task")
     for key in KEYS:
         assert results[f"ood/{key}"] == pytest.approx(results[key], rel=1e-6), key

@@ -9,7 +9,7 @@ from mtvae.config import resolve_config
 from mtvae.data.shapes import load_shapes
 from mtvae.errors import UserError
 from mtvae.evaluate.runner import parse_metrics
-from mtvae.runs import evaluate_run, train_run
+from mtvae.pipeline import evaluate_run, train_run
 
 TINY = {"n_train": 96, "n_val": 16, "n_test": 16, "image_size": 16}
 BODY = {"arch": "mlp", "hidden": [32]}
@@ -83,7 +83,7 @@ def test_val_family_scores_the_heads_on_the_validation_split(tmp_path):
     from mtvae.data.shapes import load_shapes as shapes
     from mtvae.evaluate.catalogue import is_outcome, lookup
     from mtvae.evaluate.tasks import task_metrics
-    from mtvae.runs import load
+    from mtvae.run_directory import load
 
     run = _train(tmp_path, {"name": "mtvae", "latent_dim": 6, "tasks": ["shape", "x"]})
     results = evaluate_run(run, metrics="task,val")

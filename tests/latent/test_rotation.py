@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from mtvae.latent.quantizer import VectorQuantizer, VQOptions, rotation_trick
+from mtvae.latent.vq import VectorQuantizer, VQOptions, rotation_trick
 
 
 def make(gradient: str, rows: list[list[float]], **options) -> VectorQuantizer:

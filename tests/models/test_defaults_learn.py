@@ -14,7 +14,7 @@ from mtvae.data.npz import load_npz
 from mtvae.data.sources import load_dataset
 from mtvae.data.task_kinds import Categorical, Regression
 from mtvae.data.tasks import TaskSpec
-from mtvae.evaluate.learnability import at_chance, chance_warnings
+from mtvae.evaluate.chance_warnings import at_chance, chance_warnings
 from mtvae.evaluate.probes import linear_probe
 from mtvae.evaluate.tasks import task_metrics
 from mtvae.models.mtvae import MTVAE, MTVAEConfig
@@ -22,7 +22,8 @@ from mtvae.models.supervised import SupervisedConfig
 from mtvae.models.task_heads import resolved_task_scale
 from mtvae.nn.bodies import BodyConfig, conv_padding
 from mtvae.objectives.task_losses import TargetScaling
-from mtvae.runs import load, train_run
+from mtvae.pipeline import train_run
+from mtvae.run_directory import load
 
 MLP = {"arch": "mlp", "hidden": [64]}
 

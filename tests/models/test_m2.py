@@ -19,7 +19,8 @@ from mtvae.errors import UserError
 from mtvae.latent.gaussian import kl_standard_normal
 from mtvae.models.m2 import M2, M2Config
 from mtvae.nn.bodies import BodyConfig
-from mtvae.runs import evaluate_run, load, train_run
+from mtvae.pipeline import evaluate_run, train_run
+from mtvae.run_directory import load
 
 K, D, SHAPE = 3, 4, (1, 8, 8)
 TASKS = {"shape": TaskSpec("shape", "categorical", K), "x": TaskSpec("x", "regression")}

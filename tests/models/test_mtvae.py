@@ -225,7 +225,7 @@ COMBOS = [
 
 @pytest.mark.parametrize(("layout", "prior", "weighting"), COMBOS)
 def test_every_layout_prior_and_weighting_trains_an_epoch(tmp_path, layout, prior, weighting):
-    from mtvae.runs import train_run
+    from mtvae.pipeline import train_run
 
     config = resolve_config({
         "data": {"n_train": 96, "n_val": 16, "n_test": 16, "image_size": 16, "label_fraction": 0.1},
@@ -249,7 +249,8 @@ def test_every_layout_prior_and_weighting_trains_an_epoch(tmp_path, layout, prio
 
 def test_short_run_learns_shape_well_above_chance_with_ten_percent_labels(tmp_path):
     from mtvae.evaluate.tasks import task_metrics
-    from mtvae.runs import load, train_run
+    from mtvae.pipeline import train_run
+    from mtvae.run_directory import load
 
     # No weight and no oversampling set: the defaults (task_scale auto, labelled_per_batch
     # auto) balance the 1024-pixel reconstruction against the task, which plain weights of 1

@@ -7,7 +7,8 @@ from mtvae.config import resolve_config
 from mtvae.data.loader import InMemoryLoader
 from mtvae.data.shapes import load_shapes
 from mtvae.models.registry import build_model
-from mtvae.runs import evaluate_run, load, train_run
+from mtvae.pipeline import evaluate_run, train_run
+from mtvae.run_directory import load
 
 MODEL = {"name": "mtvqvae", "tasks": ["shape", "x"],
          "quantizer": {"num_codes": 16, "code_dim": 4},

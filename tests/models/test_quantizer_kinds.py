@@ -18,7 +18,7 @@ from mtvae.config import resolve_config
 from mtvae.data.dataset import DataInfo
 from mtvae.data.shapes import load_shapes
 from mtvae.latent.fsq import FiniteScalarQuantizer
-from mtvae.latent.quantizer import VectorQuantizer
+from mtvae.latent.vq import VectorQuantizer
 from mtvae.models.registry import build_model
 
 SETTINGS = ["data.n_train=128", "data.n_val=32", "data.n_test=32", "data.image_size=16",

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import mtvae
-import mtvae.runs
+import mtvae.pipeline
 from mtvae.autoconf import resolve_auto
 from mtvae.cli import main
 from mtvae.config import resolve_config
@@ -22,7 +22,7 @@ from mtvae.data.dataset import DataInfo
 from mtvae.data.loader import Batch
 from mtvae.data.shapes import load_shapes
 from mtvae.models.vqvae import VQVAE, VQVAEConfig
-from mtvae.runs import evaluate_run, resume_run, train_run
+from mtvae.pipeline import evaluate_run, resume_run, train_run
 from mtvae.train.checkpoint import META_KEY, read_weights
 from mtvae.train.trainer import Trainer
 
@@ -80,7 +80,7 @@ def weights_equal(a: Path, b: Path) -> bool:
 def trained(tmp_path_factory, data):
     """A tiny run (VQ-VAE then prior), with the in-memory model the run fitted."""
     built = []
-    build = mtvae.runs.build_model
+    build = mtvae.pipeline.build_model
 
     def spy(config, info):
         built.append(build(config, info))
@@ -88,7 +88,7 @@ def trained(tmp_path_factory, data):
 
     config = make_config()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mtvae.runs, "build_model", spy)
+        mp.setattr(mtvae.pipeline, "build_model", spy)
         run = train_run(config, tmp_path_factory.mktemp("runs") / "vq", dataset=data)
     return run, config, built[0].eval()
 

@@ -14,18 +14,21 @@ import torch
 
 import mtvae.data.sources as sources
 import mtvae.evaluate.families as families
+import mtvae.pipeline
+import mtvae.run_directory
 import mtvae.runconfig
-import mtvae.runs as runs
 import mtvae.study.expand
-import mtvae.study.runner as runner
 import mtvae.study.study
+import mtvae.study.workers
 from mtvae.cli import main
 from mtvae.io import read_yaml
+from mtvae.pipeline import evaluate_run, train_in_memory
+from mtvae.run_directory import load, load_config
 from mtvae.runconfig import resolve_config
 from mtvae.study import artifacts
-from mtvae.study.runner import RunTask, execute
 from mtvae.study.spec import parse_spec
 from mtvae.study.study import run_study
+from mtvae.study.workers import RunTask, execute
 
 BASE = {
     "data": {"source": "digits", "n_train": 96, "n_val": 32, "n_test": 32, "image_size": 16},
@@ -92,9 +95,9 @@ def test_a_shared_run_records_the_values_auto_stood_for_like_its_leader(tmp_path
 
 
 def test_a_worker_resolves_each_config_once_and_loads_no_model(tmp_path, monkeypatch):
-    model_loads = counting(monkeypatch, runs, "load")
+    model_loads = counting(monkeypatch, mtvae.pipeline, "load")
     resolved = counting(monkeypatch, mtvae.runconfig, "resolve_config")
-    resolved += counting(monkeypatch, runs, "resolve_config")  # config.yaml read back
+    resolved += counting(monkeypatch, mtvae.run_directory, "resolve_config")  # config.yaml read back
     result = execute(task(tmp_path, "leader", 1.0, [task(tmp_path, "shared", 0.5)]))
     assert result["status"] == "done", result.get("error")
     assert result["shared"][0]["status"] == "done", result["shared"][0].get("error")
@@ -102,7 +105,7 @@ def test_a_worker_resolves_each_config_once_and_loads_no_model(tmp_path, monkeyp
     assert len(resolved) == 2  # one resolution per run
     # each run's directory still holds its own resolved config
     for name, fraction in (("leader", 1.0), ("shared", 0.5)):
-        assert runs.load_config(tmp_path / name).data.label_fraction == fraction
+        assert load_config(tmp_path / name).data.label_fraction == fraction
 
 
 def test_a_figures_run_stores_what_its_evaluation_drew(tmp_path, monkeypatch):
@@ -142,7 +145,8 @@ def test_artifacts_compute_nothing():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert not {"torch", "mtvae.runs", "mtvae.evaluate", "mtvae.models"} & imported, imported
+    assert not {"torch", "mtvae.pipeline", "mtvae.run_directory", "mtvae.evaluate",
+                 "mtvae.models"} & imported, imported
 
 
 @pytest.mark.parametrize("model", [
@@ -152,15 +156,15 @@ def test_artifacts_compute_nothing():
 ], ids=["conv-vae", "vqvae-prior"])
 def test_the_model_in_memory_evaluates_as_the_saved_one(tmp_path, model):
     config = resolve_config({**BASE, "model": model})
-    trained = runs.train_in_memory(config, tmp_path / "run")
+    trained = train_in_memory(config, tmp_path / "run")
     assert not trained.model.training and next(trained.model.parameters()).device.type == "cpu"
-    in_memory = runs.evaluate_run(trained, "recon,nll,vq,figures", log=lambda _: None)
-    loaded, loaded_config = runs.load(tmp_path / "run")
+    in_memory = evaluate_run(trained, "recon,nll,vq,figures", log=lambda _: None)
+    loaded, loaded_config = load(tmp_path / "run")
     assert loaded_config == trained.config
     # equal to the saved weights, and left unchanged by its evaluation (a shared run's next)
     saved = loaded.state_dict()
     assert all(torch.equal(v, saved[k]) for k, v in trained.model.state_dict().items())
-    assert runs.evaluate_run(tmp_path / "run", "recon,nll,vq,figures",
+    assert evaluate_run(tmp_path / "run", "recon,nll,vq,figures",
                              log=lambda _: None) == in_memory
 
 
@@ -189,7 +193,7 @@ def test_a_study_on_other_data_expands_only_the_changed_spec(tmp_path, monkeypat
 
 
 def test_a_study_expands_its_spec_once(tmp_path, monkeypatch):
-    monkeypatch.setitem(runner.BACKENDS, "done", _Done)
+    monkeypatch.setitem(mtvae.study.workers.BACKENDS, "done", _Done)
     resolved = counting(monkeypatch, mtvae.study.expand, "resolve_config")  # per cell
     spec = parse_spec({"name": "once", "datasets": ["digits"], "base": {"data": BASE["data"]},
                        "variants": {"vae": {"model": "vae"}}, "seeds": [0, 1],

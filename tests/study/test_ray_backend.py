@@ -8,9 +8,9 @@ import sqlite3
 import pytest
 
 from mtvae.errors import UserError
-from mtvae.study.runner import check_backend
 from mtvae.study.spec import parse_spec
 from mtvae.study.study import run_study
+from mtvae.study.workers import check_backend
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra mtvae[ray]; make test installs it")
 

@@ -17,10 +17,10 @@ import yaml
 from mtvae.cli import main
 from mtvae.report.build import build_report
 from mtvae.study.expand import expand
-from mtvae.study.runner import default_layout
 from mtvae.study.spec import parse_spec
 from mtvae.study.store import Store
 from mtvae.study.study import run_study
+from mtvae.study.workers import default_layout
 
 TINY = {
     "name": "tiny",
@@ -164,7 +164,7 @@ def _kills_its_worker_or_waits(task) -> dict:
 def test_a_worker_killed_by_its_run_fails_that_run_only(tmp_path):
     """Both runs are in flight when one kills its worker (SIGKILL, as the kernel's OOM killer
     does); each then runs again alone: the healthy one finishes, the other fails."""
-    from mtvae.study.runner import LocalBackend, RunTask
+    from mtvae.study.workers import LocalBackend, RunTask
 
     tasks = [RunTask(rid, {}, str(tmp_path), "recon", False) for rid in ("bad", "good")]
     started = []

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from mtvae.config import resolve_config
 from mtvae.data.shapes import load_shapes
-from mtvae.runs import resume_run, train_run
+from mtvae.pipeline import resume_run, train_run
 from mtvae.train.checkpoint import load_checkpoint, save_checkpoint
 from mtvae.train.convergence import DEFAULT_PATIENCE, assess, improves
 from mtvae.train.trainer import CHECKPOINT, Trainer

@@ -12,7 +12,7 @@ import torch
 import mtvae.models.m2
 import mtvae.objectives.task_losses
 from mtvae.config import resolve_config
-from mtvae.runs import train_run
+from mtvae.pipeline import train_run
 
 N_TRAIN, BATCH, EPOCHS, N_LABELLED = 192, 64, 2, 24
 

@@ -11,7 +11,7 @@ import mtvae.train.precision as precision
 from mtvae.config import resolve_config
 from mtvae.data.shapes import load_shapes
 from mtvae.models.vae import VAE
-from mtvae.runs import train_run
+from mtvae.pipeline import train_run
 
 CPU = torch.device("cpu")
 

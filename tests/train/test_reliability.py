@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from mtvae.config import resolve_config
 from mtvae.data.shapes import load_shapes
 from mtvae.errors import UserError
-from mtvae.runs import resume_run, train_run
+from mtvae.pipeline import resume_run, train_run
 from mtvae.train.checkpoint import load_checkpoint
 from mtvae.train.trainer import CHECKPOINT, Trainer
 

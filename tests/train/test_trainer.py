@@ -18,7 +18,7 @@ from mtvae.autoconf import resolve_auto
 from mtvae.config import resolve_config
 from mtvae.data.shapes import load_shapes
 from mtvae.errors import UserError
-from mtvae.runs import resume_run, train_run
+from mtvae.pipeline import resume_run, train_run
 from mtvae.train.trainer import Trainer
 
 EPOCHS = 3
@@ -53,7 +53,7 @@ def without_time(records: list[dict]) -> list[dict]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data):
     """A 3-epoch run, with the in-memory model the trainer fitted."""
-    import mtvae.runs
+    import mtvae.pipeline
 
     built = []
 
@@ -61,10 +61,10 @@ def trained(tmp_path_factory, data):
         built.append(build(config, info))
         return built[-1]
 
-    build = mtvae.runs.build_model
+    build = mtvae.pipeline.build_model
     config = make_config()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(mtvae.runs, "build_model", spy)
+        mp.setattr(mtvae.pipeline, "build_model", spy)
         run = train_run(config, tmp_path_factory.mktemp("runs") / "a", dataset=data)
     return run, config, built[0]
 

@@ -32,6 +32,10 @@ report.
 
 Everything here is a pure function of a study's runs and cells (as ``Store.runs()`` and
 ``Store.cells()`` give them) and its spec.
+
+Why one module of over 400 lines: the three analyses above read one table, the front's
+points per seed, and its grouping (dataset, condition point, variant, task); apart, each would
+rebuild it or import it back.
 """
 
 from __future__ import annotations

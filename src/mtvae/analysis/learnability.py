@@ -8,7 +8,8 @@ lies above chance by at least :data:`MIN_GAIN` of the way from chance to a perfe
 (``probe/<t>/...``). Chance: for accuracy the share of the most frequent class among the
 labelled test points (``chance/<t>/accuracy``, stored by the evaluation); for R² it is 0 (the
 test mean). A comparison between two models of which one did not learn the task compares
-noise with noise, and the report flags it.
+noise with noise, and the report flags it. (The warning ``mtvae train`` prints for one run's
+head at chance is :mod:`mtvae.evaluate.chance_warnings`.)
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ GROUP_ORDER = (*FAMILY_ORDER, "codebook")  # and descriptive groups, for tables
 OOD_PREFIX = "ood/"
 
 
-# Keys written by the trainer (mtvae.runs), not by an evaluation family.
+# Keys written by the trainer (mtvae.pipeline), not by an evaluation family.
 TRAINING = (
     info("time/*", "s", "wall time of a training stage"),
     info("train/*", "", "training bookkeeping (epochs, steps) and the convergence record "

@@ -5,9 +5,10 @@ Each metric family says which model capabilities it needs (``requires``, protoco
 (ground-truth factors, a categorical task, several latent blocks); families that do not apply
 are skipped with a one-line reason rather than an error. A family with an ``ood`` function is
 also evaluated on a held-out region (``data.holdout``), under ``ood/<key>``.
-:func:`mtvae.runs.evaluate_run` loads
+:func:`mtvae.pipeline.evaluate_run` loads
 a run directory (or takes a run just trained, in memory), calls :func:`evaluate_model` and
-merges the metrics into ``results.json``.
+merges the metrics into ``results.json``. (A study's runs are handed to processes by
+:mod:`mtvae.study.workers`; this module evaluates one model.)
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def evaluate_model(
 
     Families that do not apply are skipped with a line to ``log``; a figure that cannot be
     written raises :class:`FamilyWriteFailed` once its family's metrics are computed. Reading
-    and writing ``results.json`` is the run's (:func:`mtvae.runs.evaluate_run`).
+    and writing ``results.json`` is the run's (:func:`mtvae.pipeline.evaluate_run`).
     """
     ctx = EvalContext(model, data, config, Path(run_dir), skip_figures=frozenset(skip_figures),
                       log=log)

@@ -5,10 +5,11 @@ quantizer, and each kind's options class contributes its own keys (``num_codes``
 for ``vq``; ``levels`` for ``fsq``). Setting a key of another kind is an error, and a resolved
 config holds only the chosen kind's keys.
 
-Adding a quantizer: write ``latent/<name>.py`` with an options class (a
+Adding a quantizer: write ``latent/<kind>.py`` with an options class (a
 :class:`~mtvae.base.StrictModel`) and a :class:`~mtvae.latent.quantization.Quantizer`
-subclass built as ``Class(options)``; then add its entry to :data:`QUANTIZERS`, its options
-class to the bases of :class:`QuantizerConfig` and its kind to ``QuantizerKind``.
+subclass built as ``Class(options)``; then add its entry to :data:`QUANTIZERS`. The kinds
+``model.quantizer.kind`` accepts, its description and the bases of :class:`QuantizerConfig`
+(so its keys) are read from the entries (CONTRIBUTING.md, "Adding a quantizer").
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ from pydantic import Field, model_serializer, model_validator
 from mtvae.base import StrictModel
 from mtvae.latent.fsq import FiniteScalarQuantizer, FSQOptions
 from mtvae.latent.quantization import Quantizer
-from mtvae.latent.quantizer import VectorQuantizer, VQOptions
+from mtvae.latent.vq import VectorQuantizer, VQOptions
 
 
 @dataclass(frozen=True)
 class QuantizerEntry:
-    """A quantizer kind: its class, the options class that holds its keys, one line on it."""
+    """A quantizer kind: its class, the options class that holds its keys, one line on it
+    (``mtvae models``, the docs) and a few words for the description of ``kind``."""
 
     cls: type[Quantizer]
     options: type[StrictModel]
     description: str
+    short: str
 
 
 QUANTIZERS: dict[str, QuantizerEntry] = {
@@ -38,25 +41,30 @@ QUANTIZERS: dict[str, QuantizerEntry] = {
         VectorQuantizer, VQOptions,
         "nearest of num_codes learned codes (van den Oord et al. 2017): codebook loss or EMA, "
         "dead-code restart, k-means init; straight-through or rotation-trick gradient",
+        "a learned codebook",
     ),
     "fsq": QuantizerEntry(
         FiniteScalarQuantizer, FSQOptions,
         "finite scalar quantization (Mentzer et al. 2024): each dimension bounded and rounded "
         "to its levels; an implicit grid of prod(levels) codes, no codebook loss",
+        "finite scalar quantization",
     ),
 }
 
-QuantizerKind = Literal["vq", "fsq"]
+QuantizerKind = Literal[tuple(QUANTIZERS)]  # type: ignore[valid-type]  # the registered kinds
 DEFAULT_KIND = "vq"
+KIND_DESCRIPTION = (
+    "the quantizer: " + " or ".join(f"{kind} ({e.short})" for kind, e in QUANTIZERS.items())
+    + "; the other keys of model.quantizer belong to one kind each"
+)
 
 
-class QuantizerConfig(FSQOptions, VQOptions):  # VQ keys first in field order
+# The bases are every kind's options, the first kind's keys first in field order (pydantic
+# orders fields from the last base to the first).
+class QuantizerConfig(*reversed([e.options for e in QUANTIZERS.values()])):  # type: ignore[misc]
     """``model.quantizer``: the quantizer ``kind`` and the options of every kind."""
 
-    kind: QuantizerKind = Field(
-        DEFAULT_KIND, description="the quantizer: vq (a learned codebook) or fsq (finite "
-        "scalar quantization); the other keys of model.quantizer belong to one kind each"
-    )
+    kind: QuantizerKind = Field(DEFAULT_KIND, description=KIND_DESCRIPTION)
 
     @property
     def entry(self) -> QuantizerEntry:
@@ -85,7 +93,7 @@ class QuantizerConfig(FSQOptions, VQOptions):  # VQ keys first in field order
         options = self.entry.options
         out = {} if self.kind == DEFAULT_KIND else {"kind": self.kind}
         for key in options.model_fields:
-            later = key in options.LATER_KEYS
+            later = key in getattr(options, "LATER_KEYS", ())
             if not (later and getattr(self, key) == options.model_fields[key].default):
                 out[key] = data[key]
         return out

@@ -23,6 +23,12 @@ were first created).
 term. The pure helpers :func:`project_conflicting`, :func:`min_norm_weights`,
 :func:`dwa_weights`, :func:`famo_weights` and :func:`famo_logit_gradient` hold the maths and
 are tested directly.
+
+Why one module of over 400 lines: the seven strategies share the per-step protocol, the
+private gradient helpers (flattening, adding to ``.grad``, averaging over processes) and the
+registry, and each is a short class (at most 70 lines) beside its pure maths; split into files,
+every strategy would import the same helpers back. Split it (a package with the pure maths
+apart) when a strategy adds more than its class.
 """
 
 from __future__ import annotations

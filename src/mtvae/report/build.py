@@ -4,6 +4,10 @@ The HTML is self-contained (figures embedded as base64 PNG data URIs, compacted 
 :func:`~mtvae.report.figures.compact_png`; inline CSS, no network)
 and rendered by Jinja2 with autoescaping, so study and variant names are shown, never run.
 The Markdown has the same content and links the same figures saved as PNG files beside it.
+
+Why one module of over 400 lines: it decides what one report holds, its tables and which
+figures it shows, as short functions of the study's data; the drawing itself is
+:mod:`mtvae.report.figures`, the Answer, findings, fronts and LaTeX have their own modules.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Nothing here computes: the artifacts are collected from the files a run's evaluation wrote.
 Every run keeps its training curve (the ``epoch`` records of ``log.jsonl``). The runs that
 represent a variant in the report's figures (first seed) are evaluated with the figure
-families too (:data:`mtvae.study.runner.FIGURE_FAMILIES`), and keep the PNGs of their
+families too (:data:`mtvae.study.workers.FIGURE_FAMILIES`), and keep the PNGs of their
 ``figures/``: reconstructions, samples, latent traversals and the model's own figures
 (interventions, conditional samples), except those in ``SKIPPED_FIGURES``. Their leakage
 matrix is stored as ``leakage/*`` metrics, which the report draws.

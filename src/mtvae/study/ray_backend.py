@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from mtvae.errors import UserError
-from mtvae.study.runner import RunTask, error_text, execute
+from mtvae.study.workers import RunTask, error_text, execute
 
 
 def _execute_with_threads(task: RunTask, threads: int) -> dict:

@@ -23,15 +23,15 @@ from mtvae.io import read_yaml, write_text
 from mtvae.safe_yaml import load_yaml
 from mtvae.study.cost import longest_first, task_cost
 from mtvae.study.expand import Plan, point_label
-from mtvae.study.runner import (
+from mtvae.study.spec import StudySpec, spec_yaml
+from mtvae.study.store import Store
+from mtvae.study.workers import (
     DEFAULT_BACKEND,
     RunTask,
     check_backend,
     default_layout,
     get_backend,
 )
-from mtvae.study.spec import StudySpec, spec_yaml
-from mtvae.study.store import Store
 
 HEADLINE = ("recon/mse", "nll/iwae", "task/*/accuracy", "probe/*accuracy", "vq/perplexity")
 

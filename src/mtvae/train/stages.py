@@ -1,7 +1,7 @@
 """Training stages that follow the main training of some models, by name.
 
 A model that needs one declares it as ``model.second_stage`` (a stage name, or None); the run
-(:mod:`mtvae.runs`) calls the stage right after the main training, and ``mtvae train --resume
+(:mod:`mtvae.pipeline`) calls the stage right after the main training, and ``mtvae train --resume
 RUN_DIR --stage NAME`` runs it again on a finished run. Neither knows any model by name.
 A stage is ``fn(model, dataset, config, run_dir, log, start_step) -> results``; it rewrites
 ``model.safetensors`` itself and returns flat keys to merge into ``results.json``.

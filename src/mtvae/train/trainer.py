@@ -7,6 +7,10 @@ weights, optimizer, loop counters and every RNG state, so ``--resume`` continues
 
 Under the CLI, SIGINT and SIGTERM stop training at the next batch boundary after a checkpoint
 (a second signal stops at once); the command then exits with ``128 + signal``.
+
+Why one module of over 400 lines: it is one loop, read top to bottom (step, epoch,
+validation, checkpoint, resume), in one class whose methods share its state; what is not the
+loop already lives apart (checkpoints, distributed helpers, precision, logging, progress).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from mtvae.train.config import TrainConfig
 from mtvae.train.convergence import improves
 from mtvae.train.convergence import window as convergence_window
 from mtvae.train.distributed import (
+    DistContext,
     all_reduce_sums,
     barrier,
     check_global_batch,
@@ -115,7 +120,9 @@ class Trainer:
     ``labelled_tasks`` the tasks whose labels labelled oversampling counts (None: any), and
     ``record`` the run's resolved config as plain data: every checkpoint holds it, and a resume
     refuses a checkpoint written with another. ``train.labelled_per_batch`` must be resolved
-    (a number, not ``auto``; see :mod:`mtvae.autoconf`).
+    (a number, not ``auto``; see :mod:`mtvae.autoconf`). ``dist``: the process group the
+    caller has joined (:func:`~mtvae.train.distributed.init_distributed`, which the run
+    pipeline calls once before it touches the run directory); None joins it here.
     """
 
     def __init__(
@@ -130,6 +137,7 @@ class Trainer:
         labelled_tasks: list[str] | None = None,
         record: dict | None = None,
         weights_meta: dict | None = None,
+        dist: DistContext | None = None,
     ) -> None:
         if weighting is not None and not isinstance(model, TaskWeighted):
             raise TypeError(f"a weighting strategy needs a TaskWeighted model, not a "
@@ -143,7 +151,7 @@ class Trainer:
         self.weights_meta = weights_meta or {}
         self.run_dir = Path(run_dir)
         base_device = resolve_device(self.cfg.device)
-        self.dist = init_distributed(base_device)
+        self.dist = init_distributed(base_device) if dist is None else dist
         self.device = rank_device(base_device, self.dist)
         check_global_batch(self.cfg.batch_size, self.dist)
         self.model = model.to(self.device)

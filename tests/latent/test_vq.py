@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pydantic import ValidationError
 
 from mtvae.latent.quantization import CodeUsage, perplexity
-from mtvae.latent.quantizer import VectorQuantizer, VQOptions, kmeans, nearest_codes
+from mtvae.latent.vq import VectorQuantizer, VQOptions, kmeans, nearest_codes
 
 
 def make(**overrides) -> VectorQuantizer:

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from mtvae.latent.quantizer import VectorQuantizer, VQOptions
+from mtvae.latent.vq import VectorQuantizer, VQOptions
 from mtvae.train.distributed import rank_seed
 
 WORLD = 2

@@ -1,9 +1,12 @@
-"""Run directories: create one, train into it, evaluate it, load a trained model back.
+"""The run pipeline: train a run into its directory, resume it, run its second stage, evaluate it.
 
-A run directory holds ``config.yaml`` (resolved config), ``model.safetensors``,
-``checkpoint/`` (resumable state), ``log.jsonl`` and ``results.json``. A run just trained can
-also be evaluated in memory (:func:`train_in_memory` returns a :class:`TrainedRun`, which
-:func:`evaluate_run` takes): the model that was saved, without reading it back.
+:func:`train_run` checks the config against the data, resolves its ``auto`` settings, trains
+and then runs the model's second stage (e.g. a VQ-VAE's prior); :func:`resume_run` continues
+from a checkpoint; :func:`evaluate_run` computes the metric families and merges them into
+``results.json``. A run just trained can also be evaluated in memory (:func:`train_in_memory`
+returns a :class:`TrainedRun`, which :func:`evaluate_run` takes): the model that was saved,
+without reading it back. The files of a run directory, and loading a run from them, are
+:mod:`mtvae.run_directory`'s.
 
 Recovery always ends: a run whose checkpoint is missing or unusable continues with
 ``mtvae train --resume RUN --restart`` from its previous checkpoint, or, when there is none,
@@ -14,120 +17,48 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
-import shutil
 import sys
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-import yaml
 
-from mtvae import __version__
-from mtvae.autoconf import labelled_per_batch, model_tasks, resolve_auto
+from mtvae.autoconf import model_tasks, resolve_auto
 from mtvae.batch_memory import (
     check_evaluation_memory,
     check_model_memory,
     check_training_memory,
 )
-from mtvae.data.dataset import DataInfo, Dataset
+from mtvae.data.dataset import Dataset
 from mtvae.data.sources import check_task_names, load_dataset
-from mtvae.data.tasks import TaskSpec
-from mtvae.errors import UserError, WriteError, yaml_problem
-from mtvae.io import atomic_write, read_json, read_yaml, write_json, write_yaml
+from mtvae.errors import UserError, WriteError
+from mtvae.io import write_yaml
 from mtvae.models.capabilities import Multitask, Staged
 from mtvae.models.capacity import check_task_capacity
 from mtvae.models.registry import build_model
 from mtvae.models.task_heads import TaskOptions
-from mtvae.runconfig import RunConfig, resolve_config
-from mtvae.train.checkpoint import (
-    PREVIOUS,
-    CheckpointError,
-    load_state_into,
-    read_weights,
-    weights_meta_problem,
+from mtvae.run_directory import (
+    ResultsNotSaved,
+    load,
+    load_config,
+    merge_results,
+    prepare_run_dir,
+    read_results,
+    recovery_hint,
+    refuse_links_out,
+    weights_meta,
 )
-from mtvae.train.distributed import barrier, init_distributed
-
-RUN_FILES = ("config.yaml", "model.safetensors", "checkpoint", "log.jsonl", "results.json", "figures",
-             "tensorboard", "results.json.damaged")
+from mtvae.runconfig import RunConfig
+from mtvae.train.checkpoint import PREVIOUS, CheckpointError
+from mtvae.train.distributed import DistContext, barrier, init_distributed
 
 
 def set_threads(config: RunConfig) -> None:
     """Apply ``train.threads`` (torch intra-op threads) when set."""
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-
-
-def prepare_run_dir(out: Path, overwrite: bool = False) -> None:
-    """Make ``out`` ready for a new run; refuse to clobber another run unless told to."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out '{out}' is a file; choose a directory for the run.")
-    if out.is_dir() and not (out / "config.yaml").exists():
-        _refuse_foreign_files(out)
-    if (out / "config.yaml").exists():
-        if not overwrite:
-            raise UserError(
-                f"'{out}' already holds a run. Continue it with `mtvae train --resume {out}`, "
-                "replace it with --overwrite, or choose another --out."
-            )
-        for name in RUN_FILES:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"Cannot create run directory '{out}': {exc.strerror}.") from None
-    if not os.access(out, os.W_OK):
-        raise UserError(f"Run directory '{out}' is not writable; choose another --out.")
-
-
-def refuse_links_out(run_dir: Path) -> None:
-    """Refuse a run directory whose own folders (``figures/``, ``checkpoint/``, ...) are
-    symbolic links to somewhere outside it: its files would be written (or replaced) there."""
-    root = Path(run_dir).resolve()
-    for name in RUN_FILES:
-        path = Path(run_dir) / name
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
-            raise UserError(
-                f"'{path}' is a symbolic link to '{path.resolve()}', outside the run directory; "
-                "mtvae writes a run's files only inside it. Replace the link with a real "
-                f"directory (e.g. `rm {path}`; copy what you need from the target first), then "
-                "run the command again.")
-
-
-def _refuse_foreign_files(out: Path) -> None:
-    """A directory that is not a run must be empty (or hold only a run's leftovers)."""
-    foreign = sorted(p.name for p in out.iterdir()
-                     if p.name not in RUN_FILES and not _is_temp_file(p.name))
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise UserError(
-            f"--out '{out}' is not empty and is not a run directory (it holds {shown}); a run "
-            "would mix its files with yours. Choose a new or empty directory."
-        )
-
-
-def _is_temp_file(name: str) -> bool:
-    """A temporary file an atomic write left behind when the process was killed."""
-    return name.startswith(".") and name.endswith(".tmp")
-
-
-def weights_meta(config: RunConfig, info: DataInfo) -> dict[str, Any]:
-    """What ``model.safetensors`` records about itself so it can be rebuilt without data."""
-    return {
-        "model": config.model_name,
-        "image_shape": list(info.image_shape),
-        "tasks": {
-            name: {"kind": t.kind, "n_classes": t.n_classes} for name, t in info.tasks.items()
-        },
-        "mtvae_version": __version__,
-        "torch_version": torch.__version__,
-    }
 
 
 @dataclass(frozen=True)
@@ -192,7 +123,7 @@ def _train(config: RunConfig, out: str | Path, overwrite: bool, dataset: Dataset
         write_yaml(out / "config.yaml", config.to_dict())
     barrier(ctx)
     with resumable(out):
-        trainer = make_trainer(config, model, dataset, out)
+        trainer = make_trainer(config, model, dataset, out, dist=ctx)
         _finish(trainer, config, out)
     return out, config, trainer.model, dataset
 
@@ -215,19 +146,23 @@ def resume_run(
     previous checkpoint if that one is usable, or starts again from scratch in the same
     directory with its own config.
     """
-    from mtvae.train.trainer import CHECKPOINT
+    from mtvae.train.trainer import CHECKPOINT, resolve_device
 
     run_dir = Path(run_dir)
     config = load_config(run_dir)
     refuse_links_out(run_dir)
     set_threads(config)
     dataset = dataset or load_dataset(config.data)
+    # config.yaml records resolved values; resolving again keeps them and turns an `auto`
+    # written there by hand into its number, as for a new run
+    config = resolve_auto(config, dataset)
     check_model_memory(config.model, dataset.info, training=True)
     check_training_memory(config, dataset)
     candidates = [CHECKPOINT, f"checkpoint/{PREVIOUS}"] if restart else [CHECKPOINT]
+    ctx = init_distributed(resolve_device(config.train.device))
     for name in candidates:
         try:
-            trainer = _resumed_trainer(config, dataset, run_dir, run_dir / name)
+            trainer = _resumed_trainer(config, dataset, run_dir, run_dir / name, ctx)
         except CheckpointError as exc:
             if not restart:
                 raise CheckpointError(f"{exc} {recovery_hint(run_dir)}") from None
@@ -243,45 +178,40 @@ def resume_run(
     return train_run(config, run_dir, overwrite=True, dataset=dataset)
 
 
-def _resumed_trainer(config: RunConfig, dataset: Dataset, run_dir: Path, checkpoint: Path):
+def _resumed_trainer(config: RunConfig, dataset: Dataset, run_dir: Path, checkpoint: Path,
+                     dist: DistContext):
     """A trainer restored from ``checkpoint`` (:class:`CheckpointError` when it is unusable)."""
     torch.manual_seed(config.seed)
     model = build_model(config.model, dataset.info)
-    trainer = make_trainer(config, model, dataset, run_dir)
+    trainer = make_trainer(config, model, dataset, run_dir, dist=dist)
     trainer.resume(checkpoint)
     return trainer
 
 
-def make_trainer(config: RunConfig, model: torch.nn.Module, dataset: Dataset, run_dir: Path):
-    """The :class:`~mtvae.train.trainer.Trainer` of a run: its ``TrainConfig`` with
-    ``labelled_per_batch`` resolved for this model and data, the model's task-weighting
-    strategy (None for the plain sum) and the resolved config its checkpoints record."""
+def make_trainer(config: RunConfig, model: torch.nn.Module, dataset: Dataset, run_dir: Path,
+                 dist: DistContext | None = None):
+    """The :class:`~mtvae.train.trainer.Trainer` of a run: its ``TrainConfig``, the model's
+    task-weighting strategy (None for the plain sum) and the config its checkpoints record.
+
+    ``config`` must be resolved (:func:`mtvae.autoconf.resolve_auto`: every ``auto`` a number);
+    ``dist``: the process group the run has joined (None: the trainer joins it).
+    """
     from mtvae.objectives.weighting import training_weighting
     from mtvae.train.trainer import Trainer
 
-    per_batch = labelled_per_batch(config.train, config.model, dataset.train)
-    train = config.train.model_copy(update={"labelled_per_batch": per_batch})
     wcfg = config.model.weighting if isinstance(config.model, TaskOptions) else None
     weighting = None if wcfg is None else training_weighting(wcfg, model.loss_names())
     # the tasks the built model learns (M2: its one class task), else the config's
     learned = list(model.tasks) if isinstance(model, Multitask) else []
     return Trainer(
-        model, dataset, train, run_dir,
+        model, dataset, config.train, run_dir,
         seed=config.seed,
+        dist=dist,
         weighting=weighting,
         labelled_tasks=learned or model_tasks(config.model),
         record=config.to_dict(),
         weights_meta=weights_meta(config, dataset.info),
     )
-
-
-def recovery_hint(run_dir: Path) -> str:
-    """The way out of an unusable checkpoint, naming what ``--restart`` will do."""
-    previous = Path(run_dir) / "checkpoint" / PREVIOUS
-    start = ("continue from the previous checkpoint" if previous.is_file()
-             else "start the run again from scratch in the same directory (keeping its "
-                  "config.yaml)")
-    return f"To {start}, run `mtvae train --resume {run_dir} --restart`."
 
 
 @contextlib.contextmanager
@@ -328,8 +258,8 @@ def _finish(trainer, config: RunConfig, run_dir: Path) -> None:
 
 def warn_at_chance(model, dataset: Dataset) -> None:
     """Print a warning line for each task head at chance on the validation split (see
-    :mod:`mtvae.evaluate.learnability`); control tasks are at chance by design."""
-    from mtvae.evaluate.learnability import chance_warnings
+    :mod:`mtvae.evaluate.chance_warnings`); control tasks are at chance by design."""
+    from mtvae.evaluate.chance_warnings import chance_warnings
 
     for line in chance_warnings(model, dataset.val, data_tasks=dataset.tasks):
         print(f"mtvae: {line}", file=sys.stderr)
@@ -377,17 +307,6 @@ def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None)
         )
     _run_stage(stage, model, dataset or load_dataset(config.data), config, run_dir, int(steps))
     return run_dir
-
-
-class ResultsNotSaved(WriteError):
-    """A write of ``evaluate`` failed (``results.json`` or a figure); ``results`` holds the
-    metrics computed, which the CLI prints before the message."""
-
-    def __init__(self, error: WriteError, results: dict[str, Any],
-                 next_step: str = "then run the command again (the metrics are printed above)"
-                 ) -> None:
-        super().__init__(error.path, error.cause, error.fix, next_step)
-        self.results = results
 
 
 def evaluate_run(
@@ -443,94 +362,3 @@ def _keep_computed(run_dir: Path, results: dict, error: WriteError, family: str)
         f"including '{family}' {kept}")
 
 
-def read_results(run_dir: str | Path) -> dict[str, Any]:
-    """The metrics in ``results.json``; empty when there is none or it is damaged."""
-    path = Path(run_dir) / "results.json"
-    if not path.is_file():
-        return {}
-    try:
-        results = read_json(path)
-    except (OSError, ValueError):  # ValueError: invalid JSON or text that is not UTF-8
-        return {}
-    return results if isinstance(results, dict) else {}
-
-
-def merge_results(run_dir: str | Path, results: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``results`` into ``results.json`` atomically and return the merged metrics.
-
-    A damaged ``results.json`` is kept as ``results.json.damaged`` and written anew, so the
-    metrics just computed are never lost to it; a failed write raises
-    :class:`ResultsNotSaved`, which carries them.
-    """
-    path = Path(run_dir) / "results.json"
-    merged = read_results(run_dir)
-    try:
-        if not merged and path.is_file() and _is_damaged_json(path):
-            data = path.read_bytes()
-            atomic_write(path.with_name("results.json.damaged"), lambda tmp: tmp.write_bytes(data))
-            print(f"mtvae: '{path}' was damaged; kept it as results.json.damaged and wrote it anew.",
-                  file=sys.stderr)
-        merged.update(results)
-        write_json(path, merged)
-    except WriteError as exc:
-        raise ResultsNotSaved(exc, results) from None
-    return merged
-
-
-def _is_damaged_json(path: Path) -> bool:
-    """True when ``path`` does not hold a JSON mapping."""
-    try:
-        return not isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
-    except (OSError, ValueError):
-        return True
-
-
-def load_config(run_dir: str | Path) -> RunConfig:
-    """The validated config of a run directory; a damaged ``config.yaml`` is a UserError."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise UserError(f"'{run_dir}' is not a run directory (no config.yaml). Train one first.")
-    fix = ("Restore the file from a copy, or train a new run; the checkpoint "
-           "(checkpoint/last.pt) holds the same config under 'config'.")
-    try:
-        raw = read_yaml(path)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(
-            f"'{path}' is damaged: it is not valid YAML ({yaml_problem(exc)}). {fix}"
-        ) from None
-    if not isinstance(raw, dict):
-        raise UserError(f"'{path}' is damaged: expected a mapping of config sections. {fix}")
-    try:
-        return resolve_config(raw)
-    except UserError as exc:
-        raise UserError(f"'{path}' is damaged: {exc} {fix}") from None
-
-
-def load(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, RunConfig]:
-    """Load a trained run: returns ``(model, config)`` with the model in evaluation mode.
-
-    Only safetensors and YAML are read, so loading never executes code from the files.
-    """
-    run_dir = Path(run_dir)
-    config = load_config(run_dir)
-    tensors, meta = read_weights(run_dir / "model.safetensors")
-    problem = weights_meta_problem(meta)
-    if problem:
-        raise UserError(
-            f"Weights file '{run_dir / 'model.safetensors'}' is damaged: {problem}. Train the "
-            f"run again (`mtvae train --resume {run_dir} --restart`) or restore the file."
-        )
-    if meta.get("model") != config.model_name:
-        raise UserError(
-            f"'{run_dir}/model.safetensors' holds a '{meta.get('model')}' model but config.yaml "
-            f"names '{config.model_name}'; the run directory is inconsistent."
-        )
-    tasks = {
-        name: TaskSpec(name, spec["kind"], spec.get("n_classes"))
-        for name, spec in meta.get("tasks", {}).items()
-    }
-    info = DataInfo(image_shape=tuple(meta["image_shape"]), tasks=tasks)
-    check_model_memory(config.model, info, training=False)
-    model = build_model(config.model, info)
-    load_state_into(model, tensors, str(run_dir / "model.safetensors"))
-    return model.to(device).eval(), config

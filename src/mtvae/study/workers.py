@@ -1,8 +1,9 @@
-"""Running a study's runs: a backend hands tasks to workers and yields their results.
+"""Running a study's runs: what a worker does with a run task, and the backends that hand
+tasks to workers and yield their results.
 
 A run goes train -> evaluate once, in memory: the worker resolves its config and loads its
-dataset once, trains it (:func:`mtvae.runs.train_in_memory`, which writes the run directory)
-and evaluates the trained model it holds (:func:`mtvae.runs.evaluate_run`), which writes the
+dataset once, trains it (:func:`mtvae.pipeline.train_in_memory`, which writes the run directory)
+and evaluates the trained model it holds (:func:`mtvae.pipeline.evaluate_run`), which writes the
 numbers and figures into the run directory; the stored artifacts are collected from those
 files (:mod:`mtvae.study.artifacts`). The worker returns its metrics, timings, artifacts or
 error text and never touches the database — the parent process is the only writer. One
@@ -36,8 +37,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mtvae.errors import UserError
 
 if TYPE_CHECKING:
+    from mtvae.pipeline import TrainedRun
     from mtvae.runconfig import RunConfig
-    from mtvae.runs import TrainedRun
 
 # Families a figures run also evaluates for the report, when the spec lacks them: the leakage
 # matrix (skipped for a model with a single latent block) and the grids of `figures` (samples,
@@ -87,8 +88,8 @@ def execute(task: RunTask) -> dict[str, Any]:
     shared: list[tuple[RunTask, RunConfig | None]] = [(other, None) for other in task.shared]
     try:
         from mtvae.data.sources import load_dataset
+        from mtvae.pipeline import train_in_memory
         from mtvae.runconfig import resolve_config
-        from mtvae.runs import train_in_memory
 
         # once each: the training and the evaluation read this config and this dataset
         config = resolve_config(task.config)
@@ -114,7 +115,7 @@ def _evaluate(task: RunTask, result: dict[str, Any], run: TrainedRun) -> None:
     """Evaluate the trained ``run`` of ``task`` into ``result`` (train_s: the training's
     time), then collect its artifacts from the files the evaluation wrote."""
     from mtvae.io import read_json
-    from mtvae.runs import evaluate_run
+    from mtvae.pipeline import evaluate_run
     from mtvae.study.artifacts import run_artifacts
 
     begun = time.perf_counter()

@@ -1,9 +1,11 @@
-"""Did a task head learn anything? One warning line per head that scores at chance.
+"""Did a task head learn anything? One warning line per head that scores at chance, for one run.
 
 A head at chance usually means a setting, not a hard task: the task loss drowned by the
 reconstruction, too few labelled passes, or too short a run. ``mtvae train`` and ``mtvae
 evaluate`` print these lines for the validation split, so a user learns it before reading
-numbers that compare models which never learned the task.
+numbers that compare models which never learned the task. (Across a study, whether each
+variant learned each task is decided from stored scores with intervals:
+:mod:`mtvae.analysis.learnability`.)
 """
 
 from __future__ import annotations
