@@ -36,11 +36,13 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
-from mtvae.analysis.inference import CLAIMS
+from mtvae.analysis.inference import CLAIMS, pooled_interval, verdict
+from mtvae.analysis.stats import holm_levels, pooled_test
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,8 +200,6 @@ def effects(a, b) -> pd.DataFrame:
     mean over seeds of the seed's mean paired difference over the condition points) and the
     sd of those seed means (:func:`~mtvae.analysis.stats.pooled_test`), with its test, margin
     and smallest effect of interest. A seed in both runs is taken from the first."""
-    from mtvae.analysis.stats import pooled_test
-
     theirs = {(r["hypothesis"], r["dataset"], r["point"]): r["seed_diffs"]
               for _, r in b.table.iterrows()}
     rows = []
@@ -221,13 +221,8 @@ def set_verdicts(seed_means: np.ndarray, hypotheses: list,
                  alpha: float) -> dict[tuple, tuple[str, float]]:
     """One set's pooled verdicts, as a study's first screen gives them: ``seed_means`` is
     hypotheses x seeds (``hypotheses``: rows of :func:`effects`, as named tuples); each row
-    is pooled-tested (df = seeds − 1), Holm across the
-    hypotheses at ``alpha``, the verdict read from the interval at Holm's level for it."""
-    from types import SimpleNamespace
-
-    from mtvae.analysis.inference import pooled_interval, verdict
-    from mtvae.analysis.stats import holm_levels, pooled_test
-
+    is pooled-tested (df = seeds − 1), Holm across the hypotheses at ``alpha``, the verdict
+    read from the interval at Holm's level for it."""
     tests = [pooled_test(means[:, None]) for means in seed_means]  # one point: the mean
     levels = holm_levels(np.array([t["p"] for t in tests]), alpha)
     out = {}
