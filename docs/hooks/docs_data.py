@@ -18,8 +18,10 @@ writes, for each study NAME (``quick``, ``standard``):
 * ``docs/assets/NAME-forest-task.png`` — the Answer's task forest plot, copied from the report;
 * ``docs/generated/quick-replication.md`` — the agreement of two quick studies with disjoint
   seeds (``runs/quick-a``, ``runs/quick-b`` or ``--replication A B``), by
-  ``docs/hooks/replication.py`` with the quick preset's hypotheses; kept as it is when they are
-  missing.
+  ``docs/hooks/replication.py`` with the quick preset's hypotheses, and
+  ``docs/generated/quick-replication-power.md`` — how often their pooled claims would
+  replicate with 3, 4 and 5 seeds per run, simulated from both runs' seeds (about a minute);
+  both kept as they are when the runs are missing.
 
 The docs pages include the ``.md`` snippets with ``--8<-- "docs/generated/NAME-answer.md"``
 (pymdownx.snippets). In ``README.md`` the text between ``<!-- docs-data:NAME-answer -->`` (or
@@ -317,9 +319,10 @@ def placeholder(name: str) -> dict[str, str]:
             f"pages were generated (a study of an earlier version of a preset is not quoted): "
             f"`{HOW[name]}` produces this part.*\n")
     keys = ("answer", "run", "centre") if name == "standard" else ("answer", "run",
-                                                                    "replication")
+                                                                    "replication",
+                                                                    "replication-power")
     if name == "quick":
-        return {f"{name}-{key}": (REPLICATION_HOW if key == "replication" else text)
+        return {f"{name}-{key}": (REPLICATION_HOW if key.startswith("replication") else text)
                 for key in keys}
     return {f"{name}-{key}": text for key in keys}
 
@@ -329,13 +332,16 @@ REPLICATION_HOW = ("*No pair of quick studies with disjoint seeds was found when
                    "5]`, into runs/quick-b, then `make docs-data`.*\n")
 
 
-def replication_snippet(pair: tuple[Path, Path] | None, out: Path) -> dict[str, str]:
-    """``quick-replication``: the agreement of two quick runs (docs/hooks/replication.py),
-    or the snippet written before, or a placeholder saying how to produce it."""
-    key = "quick-replication"
+def replication_snippet(pair: tuple[Path, Path] | None, out: Path,
+                        pairs: int | None = None) -> dict[str, str]:
+    """``quick-replication`` and ``quick-replication-power``: the agreement of two quick runs
+    and how often their pooled claims would replicate at 3, 4 and 5 seeds, simulated from both
+    (docs/hooks/replication.py), or the snippets written before, or a placeholder saying how
+    to produce them. ``pairs``: simulated pairs of seed sets (default: replication.PAIRS)."""
+    keys = ("quick-replication", "quick-replication-power")
     if pair is None or not all(p.exists() for p in pair):
-        old = out / f"{key}.md"
-        return {key: old.read_text(encoding="utf-8") if old.is_file() else REPLICATION_HOW}
+        return {key: (out / f"{key}.md").read_text(encoding="utf-8")
+                if (out / f"{key}.md").is_file() else REPLICATION_HOW for key in keys}
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("replication", Path(__file__).with_name(
@@ -344,7 +350,10 @@ def replication_snippet(pair: tuple[Path, Path] | None, out: Path) -> dict[str, 
     sys.modules.setdefault("replication", replication)  # dataclasses look their module up
     spec.loader.exec_module(replication)
     result = replication.compare(pair[0], pair[1], "quick")
-    return {key: replication.markdown(result, pair[0].name, pair[1].name, "quick")}
+    names = (pair[0].name, pair[1].name, "quick")
+    return {keys[0]: replication.markdown(result, *names),
+            keys[1]: replication.power_markdown(result, *names,
+                                                pairs=pairs or replication.PAIRS)}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -376,9 +385,11 @@ def fill_markers(text: str, parts: dict[str, str], where: str) -> str:
 
 def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = None,
              out: Path | None = None, assets: Path | None = None,
-             replication: tuple[Path, Path] | None = None) -> dict[str, str]:
+             replication: tuple[Path, Path] | None = None,
+             pairs: int | None = None) -> dict[str, str]:
     """Write every snippet, fill README's markers; return the snippets by name.
-    ``replication``: two quick studies with disjoint seeds, compared for the studies guide."""
+    ``replication``: two quick studies with disjoint seeds, compared for the studies guide
+    (``pairs``: the simulated pairs of seed sets of its replication table)."""
     out = out or root / "docs" / "generated"
     assets = assets or root / "docs" / "assets"
     parts: dict[str, str] = {}
@@ -399,7 +410,7 @@ def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = 
         for key, text in new.items():
             write_atomic(out / f"{key}.md", text)
         parts |= new
-    new = replication_snippet(replication, out)
+    new = replication_snippet(replication, out, pairs)
     for key, text in new.items():
         write_atomic(out / f"{key}.md", text)
     parts |= new

@@ -11,13 +11,23 @@ measures their agreement, the rule of issue #31:
 The same counts for the per-point cells (each hypothesis at each condition point) are given
 for comparison: the detail under the headline, not what the first screen claims.
 
+How often the pooled claims would replicate with 3, 4 and 5 seeds per run is simulated from
+the two runs together (:func:`simulate`): each hypothesis' pooled effect and the spread of its
+seed means over every seed of both runs, pairs of disjoint seed sets drawn from normals with
+those, each set tested as the first screen tests a study (the pooled t-test, Holm across the
+study's hypotheses, the verdict from the interval at Holm's level) and the two sets' claims
+compared by the rule above. A claim is made again about as often as the test's power at the
+true effect; this estimates it at the effects the runs measured.
+
     python docs/hooks/replication.py RUN_A RUN_B [--preset quick] [--out FILE]
+        [--power-out FILE] [--pairs N]
 
 ``--preset NAME`` answers the preset's hypotheses as they are now (the studies keep their runs;
 a hypothesis added to the preset since they ran is computed from the same stored results).
 
-Writes a Markdown paragraph and table (to ``--out``, else stdout); exits 1 when the rule does
-not hold, so a script can check it.
+Writes a Markdown paragraph and table (to ``--out``, else stdout) and the simulated table (to
+``--power-out``, else next to ``--out`` as ``NAME-power.md``, else stdout); exits 1 when the
+rule does not hold for the two runs, so a script can check it.
 """
 
 from __future__ import annotations
@@ -26,8 +36,13 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
+
+from mtvae.analysis.inference import CLAIMS, pooled_interval, verdict
+from mtvae.analysis.stats import holm_levels, pooled_test
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,22 +68,39 @@ class Agreement:
 
 def claims(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, str]:
     """``{key: better | worse}`` of the rows that claim a difference."""
-    hit = frame[frame["verdict"].isin(["better", "worse"])]
+    hit = frame[frame["verdict"].isin(CLAIMS)]
     return {tuple(r[k] for k in keys): r["verdict"] for _, r in hit.iterrows()}
+
+
+def records(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[str, float]]:
+    """``{key: (verdict, Δ)}`` of every row."""
+    return {tuple(r[k] for k in keys): (r["verdict"], r["diff"]) for _, r in frame.iterrows()}
+
+
+def agreement(mine: dict[tuple, tuple[str, float]],
+              other: dict[tuple, tuple[str, float]]) -> Agreement:
+    """The claims of ``mine`` looked up in ``other`` (both ``{key: (verdict, Δ)}``): the same
+    sign of Δ there, the same claim."""
+    claimed = {key: word for key, (word, _) in mine.items() if word in CLAIMS}
+    same = confirmed = 0
+    for key, word in claimed.items():
+        if key not in other:
+            continue
+        verdict, diff = other[key]
+        same += (diff > 0) == (word == "better") and diff != 0
+        confirmed += verdict == word
+    return Agreement(len(claimed), same, confirmed)
 
 
 def agree(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> Agreement:
     """A's claims in B: same sign of Δ, same claim."""
-    mine = claims(a, keys)
-    other = {tuple(r[k] for k in keys): r for _, r in b.iterrows()}
-    same = confirmed = 0
-    for key, word in mine.items():
-        row = other.get(key)
-        if row is None:
-            continue
-        same += (row["diff"] > 0) == (word == "better") and row["diff"] != 0
-        confirmed += row["verdict"] == word
-    return Agreement(len(mine), same, confirmed)
+    return agreement(records(a, keys), records(b, keys))
+
+
+def claims_agree(ab: Agreement, ba: Agreement) -> bool:
+    """The rule for the claims of two runs: every claim of one has the same sign in the
+    other, and at least 80% of them are claims there too (both ways)."""
+    return all(p.same_sign == p.claims and p.share >= 0.8 for p in (ab, ba))
 
 
 def crossovers(results) -> set[tuple]:
@@ -108,9 +140,7 @@ def compare(path_a: Path, path_b: Path, preset: str | None = None) -> dict:
         "cells_ba": agree(b.table, a.table, cell_keys),
         "cross_a": cross_a, "cross_b": cross_b,
     }
-    pooled = (out["pooled_ab"], out["pooled_ba"])
-    out["holds"] = (all(p.same_sign == p.claims for p in pooled)
-                    and all(p.share >= 0.8 for p in pooled) and cross_a == cross_b)
+    out["holds"] = claims_agree(out["pooled_ab"], out["pooled_ba"]) and cross_a == cross_b
     return out
 
 
@@ -132,7 +162,7 @@ def markdown(result: dict, name_a: str, name_b: str, preset: str | None = None) 
         "",
         f"The same study run twice with disjoint seeds ({name_a}: seeds {_seeds(a)}; "
         f"{name_b}: seeds {_seeds(b)}), {len(a.pooled)} pooled hypotheses "
-        f"({', '.join(dict.fromkeys(a.pooled['hypothesis']))}). Each claim (better or worse) of one run is looked up "
+        f"({', '.join(dict.fromkeys(a.pooled.get('hypothesis', [])))}). Each claim (better or worse) of one run is looked up "
         "in the other: the same sign of Δ there, and the same claim.",
         "",
         f"| level | claims of {name_a} in {name_b} | claims of {name_b} in {name_a} |",
@@ -147,6 +177,137 @@ def markdown(result: dict, name_a: str, name_b: str, preset: str | None = None) 
     return "\n".join(lines)
 
 
+# --- how often claims replicate at n seeds, simulated from both runs' effects ----------------
+
+PAIRS = 4000  # simulated pairs of seed sets per n: a share's Monte Carlo error is below 0.8 %
+SEED_COUNTS = (3, 4, 5)
+
+
+@dataclass
+class Replicability:
+    """Simulated pairs of disjoint sets of ``n`` seeds: the mean number of pooled claims per
+    set, the share of one set's claims that the other set also claims (the same claim, so the
+    same sign), and the share of pairs in which the replication rule holds."""
+
+    n: int
+    claims: float
+    reclaimed: float
+    holds: float
+
+
+def effects(a, b) -> pd.DataFrame:
+    """Each pooled hypothesis of two runs of a study, from every seed of both: its effect (the
+    mean over seeds of the seed's mean paired difference over the condition points) and the
+    sd of those seed means (:func:`~mtvae.analysis.stats.pooled_test`), with its test, margin
+    and smallest effect of interest. A seed in both runs is taken from the first."""
+    theirs = {(r["hypothesis"], r["dataset"], r["point"]): r["seed_diffs"]
+              for _, r in b.table.iterrows()}
+    rows = []
+    for (name, dataset), group in (a.table.groupby(["hypothesis", "dataset"], sort=False)
+                                   if not a.table.empty else ()):
+        diffs = pd.DataFrame({r["point"]: pd.Series(theirs.get((name, dataset, r["point"]), {})
+                                                    | r["seed_diffs"])
+                              for _, r in group.iterrows()})
+        test = pooled_test(diffs)
+        first = group.iloc[0]
+        rows.append({"hypothesis": name, "dataset": dataset, "diff": test["diff"],
+                     "sd": test["sd"], "n_seeds": test["n_seeds"], "test": first["test"],
+                     "margin": float(first["margin"]), "sesoi": float(first["sesoi"])})
+    return pd.DataFrame(rows, columns=["hypothesis", "dataset", "diff", "sd", "n_seeds", "test",
+                                       "margin", "sesoi"])
+
+
+def set_verdicts(seed_means: np.ndarray, hypotheses: list,
+                 alpha: float) -> dict[tuple, tuple[str, float]]:
+    """One set's pooled verdicts, as a study's first screen gives them: ``seed_means`` is
+    hypotheses x seeds (``hypotheses``: rows of :func:`effects`, as named tuples); each row
+    is pooled-tested (df = seeds − 1), Holm across the hypotheses at ``alpha``, the verdict
+    read from the interval at Holm's level for it."""
+    tests = [pooled_test(means[:, None]) for means in seed_means]  # one point: the mean
+    levels = holm_levels(np.array([t["p"] for t in tests]), alpha)
+    out = {}
+    for h, test, level in zip(hypotheses, tests, levels, strict=True):
+        low, high = pooled_interval(test["diff"], test["se"], test["df"], level, h.test)
+        row = SimpleNamespace(constant=test["constant"], diff_low=low, diff_high=high,
+                              margin=h.margin, test=h.test, sesoi=h.sesoi)
+        out[(h.hypothesis, h.dataset)] = (verdict(row), test["diff"])
+    return out
+
+
+def simulate(hypotheses: pd.DataFrame, alpha: float, seed_counts=SEED_COUNTS,
+             pairs: int = PAIRS, rng_seed: int = 0) -> list[Replicability]:
+    """Pairs of disjoint seed sets of each size in ``seed_counts``: each seed's mean paired
+    difference of each hypothesis drawn from a normal with the hypothesis' ``diff`` and
+    ``sd`` (a fixed RNG), each set given its verdicts (:func:`set_verdicts`), and each pair's
+    claims compared both ways as :func:`compare` compares two real runs' pooled estimates."""
+    hypotheses = hypotheses[hypotheses["diff"].notna()].reset_index(drop=True)
+    mean = hypotheses["diff"].to_numpy(dtype=float)[:, None]
+    sd = np.nan_to_num(hypotheses["sd"].to_numpy(dtype=float))[:, None]
+    rng = np.random.default_rng(rng_seed)
+    rows = list(hypotheses.itertuples())
+    out = []
+    for n in seed_counts:
+        claimed = confirmed = holds = 0
+        for _ in range(pairs):
+            one, two = (set_verdicts(mean + sd * rng.standard_normal((len(mean), n)),
+                                     rows, alpha) for _ in range(2))
+            ab, ba = agreement(one, two), agreement(two, one)
+            claimed += ab.claims + ba.claims
+            confirmed += ab.confirmed + ba.confirmed
+            holds += claims_agree(ab, ba)
+        out.append(Replicability(n, claimed / (2 * pairs),
+                                 confirmed / claimed if claimed else float("nan"),
+                                 holds / pairs))
+    return out
+
+
+def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = None,
+                   pairs: int = PAIRS, seed_counts=SEED_COUNTS) -> str:
+    """How often the pooled claims would replicate at 3, 4 and 5 seeds, simulated from the
+    two runs together, as a generated paragraph and table."""
+    a, b = result["a"], result["b"]
+    hypotheses = effects(a, b)
+    which = f" --preset {preset}" if preset else ""
+    lines = [
+        f"<!-- generated by `python docs/hooks/replication.py {name_a} {name_b}{which}`; "
+        "do not edit -->",
+        "",
+    ]
+    if hypotheses["diff"].notna().sum() == 0:
+        return "\n".join(lines + [f"*{name_a} and {name_b} share no pooled hypothesis with an "
+                                   "estimate: nothing to simulate.*", ""])
+    hypotheses = hypotheses[hypotheses["diff"].notna()]
+    rows = simulate(hypotheses, a.alpha, seed_counts, pairs)
+    seeds = int(hypotheses["n_seeds"].max())
+    tested = int((hypotheses["sd"] > 0).sum())  # a constant difference is not tested
+    lines += [
+        f"Simulated from {name_a} (seeds {_seeds(a)}) and {name_b} (seeds {_seeds(b)}) "
+        f"together: each of the {len(hypotheses)} pooled hypotheses' effect (the mean over "
+        f"the {seeds} seeds of each seed's mean paired difference over the condition points) "
+        "and the sd of those seed means. Then "
+        f"{pairs:,} pairs of disjoint seed sets per size (normal seed means, fixed RNG), each "
+        f"set tested as a study's first screen is (pooled t-test with seeds − 1 degrees of "
+        f"freedom, Holm across the {tested} tested hypotheses at α = {a.alpha:g}), and its "
+        "claims (better or worse) looked up in the other set's. A pair in which neither set "
+        "claims anything counts as agreeing; crossovers are not simulated.",
+        "",
+        "| seeds per set | claims per set (mean) | claims the other set also makes "
+        "(same sign) | pairs in which the rule holds |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        share = "–" if r.reclaimed != r.reclaimed else f"{r.reclaimed:.0%}"
+        lines.append(f"| {r.n} | {r.claims:.1f} | {share} | {r.holds:.0%} |")
+    return "\n".join(lines + [""])
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("a", type=Path)
@@ -154,16 +315,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default=None,
                         help="answer this preset's current hypotheses (default: the stored spec's)")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--power-out", type=Path, default=None,
+                        help="the simulated replication table (default: next to --out, "
+                        "NAME-power.md; stdout without --out)")
+    parser.add_argument("--pairs", type=int, default=PAIRS,
+                        help=f"simulated pairs of seed sets per size (default {PAIRS})")
     args = parser.parse_args(argv)
+    if args.pairs < 1:
+        parser.error(f"--pairs must be at least 1, not {args.pairs}")
     result = compare(args.a, args.b, args.preset)
     text = markdown(result, args.a.name, args.b.name, args.preset)
+    power = power_markdown(result, args.a.name, args.b.name, args.preset, args.pairs)
+    power_out = args.power_out or (args.out and args.out.with_name(
+        f"{args.out.stem}-power{args.out.suffix}"))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(args.out)
+        _write(args.out, text)
     else:
         sys.stdout.write(text)
+    if power_out:
+        _write(power_out, power)
+    else:
+        sys.stdout.write("\n" + power)
     return 0 if result["holds"] else 1
 
 

@@ -107,6 +107,7 @@ def test_pooled_effect_leaves_out_seeds_without_every_point():
     y = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1.5, np.nan, 2.5]})
     assert pooled_test(y)["n_seeds"] == 2
     assert pooled_test(y)["diff"] == pytest.approx((1.25 + 2.75) / 2)
+    assert pooled_test(y.to_numpy()) == pooled_test(y)  # a plain array, as simulations pass
 
 
 # --- Holm's levels and intervals agree with Holm's decisions --------------------------------

@@ -60,9 +60,10 @@ def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regi
                                           "standard": tmp_path / "no-such-study"},
                                readme=readme, out=out, assets=assets)
     assert sorted(p.name for p in out.iterdir()) == [  # a missing study gets placeholders
-        "quick-answer.md", "quick-replication.md", "quick-run.md", "standard-answer.md",
-        "standard-centre.md", "standard-run.md"]
-    assert "make docs-data" in (out / "quick-replication.md").read_text(encoding="utf-8")
+        "quick-answer.md", "quick-replication-power.md", "quick-replication.md",
+        "quick-run.md", "standard-answer.md", "standard-centre.md", "standard-run.md"]
+    for name in ("quick-replication.md", "quick-replication-power.md"):
+        assert "make docs-data" in (out / name).read_text(encoding="utf-8")
     answer = (out / "quick-answer.md").read_text(encoding="utf-8")
     report = (reported_study / "report" / "report.md").read_text(encoding="utf-8")
     section = report.split("## Answer")[1].split("\n## ")[0]
@@ -102,6 +103,33 @@ def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regi
     assert f", spec {docs_data._fingerprint((reported_study / 'study.yaml').read_text())};" \
         in answer.splitlines()[0]  # each snippet names the spec it was generated from
     assert not list(tmp_path.glob("**/.*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_a_replication_pair_writes_the_agreement_and_the_simulated_table(reported_study,
+                                                                         tmp_path, monkeypatch):
+    import copy
+
+    from conftest import SPEC, write_study
+    from mtvae.study import spec
+
+    # the quick preset's hypotheses name variants the synthetic study lacks: use its own
+    monkeypatch.setattr(spec, "load_preset", lambda name: spec.parse_spec(copy.deepcopy(SPEC)))
+    other = write_study(tmp_path / "quick-b", copy.deepcopy(SPEC) | {"seeds": [3, 4, 5]})
+    out = tmp_path / "generated"
+    parts = docs_data.generate(tmp_path, {"quick": reported_study}, out=out,
+                               assets=tmp_path / "assets",
+                               replication=(reported_study, other), pairs=10)
+    agreement = (out / "quick-replication.md").read_text(encoding="utf-8")
+    power = (out / "quick-replication-power.md").read_text(encoding="utf-8")
+    assert parts["quick-replication-power"] == power
+    command = "python docs/hooks/replication.py study quick-b --preset quick"
+    assert command in agreement.splitlines()[0] and command in power.splitlines()[0]
+    assert "10 pairs of disjoint seed sets" in power and "| seeds per set |" in power
+    assert [line.split(" | ")[0] for line in power.splitlines()[-3:]] == ["| 3", "| 4", "| 5"]
+    # runs that go missing keep both snippets as written
+    docs_data.generate(tmp_path, {"quick": reported_study}, out=out, assets=tmp_path / "assets",
+                       replication=(tmp_path / "gone", other))
+    assert (out / "quick-replication-power.md").read_text(encoding="utf-8") == power
 
 
 def test_unfinished_or_unknown_is_refused_and_nothing_is_written(reported_study, tmp_path):

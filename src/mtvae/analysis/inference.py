@@ -227,9 +227,7 @@ def pooled_table(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
     tested = int(pooled["p_t"].notna().sum())
     lows, highs, needed = [], [], []
     for r in pooled.itertuples():
-        two_sided = 2 * r.level if r.test == "noninferiority" else r.level
-        low, high = (interval_at(r.diff, r.se, r.df, min(two_sided, 1.0))
-                     if r.df == r.df else (math.nan, math.nan))
+        low, high = pooled_interval(r.diff, r.se, r.df, r.level, r.test)
         lows.append(low)
         highs.append(high)
         # at Bonferroni's level over the study's hypotheses: Holm's first step, its hardest
@@ -237,6 +235,16 @@ def pooled_table(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
     pooled["diff_low"], pooled["diff_high"], pooled["seeds_needed"] = lows, highs, needed
     pooled["verdict"] = [verdict(r) for r in pooled.itertuples()]
     return pooled
+
+
+def pooled_interval(diff: float, se: float, df: float, level: float,
+                    test: str) -> tuple[float, float]:
+    """A pooled estimate's printed interval at Holm's ``level`` for it: two-sided for
+    superiority, each tail at ``level`` for non-inferiority (NaN bounds without a spread)."""
+    if not df == df:  # NaN: fewer than two seeds, or a constant difference
+        return math.nan, math.nan
+    two_sided = 2 * level if test == "noninferiority" else level
+    return interval_at(diff, se, df, min(two_sided, 1.0))
 
 
 def exploratory_table(frame: pd.DataFrame, baselines: dict[str, dict[str, str]],

@@ -193,9 +193,10 @@ def interval_at(mean: float, se: float, df: float, level: float) -> tuple[float,
     return mean - half, mean + half
 
 
-def pooled_test(diffs: pd.DataFrame) -> dict:
+def pooled_test(diffs: pd.DataFrame | np.ndarray) -> dict:
     """One effect over several condition points: ``diffs`` is seeds (rows) x points
-    (columns) of paired differences. Each seed's mean over the points is one observation; the
+    (columns) of paired differences (a DataFrame or a 2-D array; NaN where a seed lacks a
+    point). Each seed's mean over the points is one observation; the
     effect is their mean, t-tested over the seeds (df = seeds − 1).
 
     In a balanced design this is the mixed model of the differences with the point as a fixed
@@ -205,14 +206,15 @@ def pooled_test(diffs: pd.DataFrame) -> dict:
     about how a seed's differences at different points correlate. Seeds without every point
     are left out. Returns n_seeds, n_points, diff, se, sd (of the seed means), df, t, p,
     constant."""
-    full = diffs.dropna(axis=0, how="any")
+    values = np.asarray(diffs, dtype=float)
+    full = values[~np.isnan(values).any(axis=1)]  # plain arrays: simulations call it often
     n, k = full.shape
     nan = math.nan
     out = {"n_seeds": n, "n_points": k, "diff": nan, "se": nan, "sd": nan, "df": nan, "t": nan,
            "p": nan, "constant": False}
     if n == 0 or k == 0:
         return out
-    means = full.to_numpy(dtype=float).mean(axis=1)
+    means = full.mean(axis=1)
     out["diff"] = float(means.mean())
     if n < 2:
         return out
