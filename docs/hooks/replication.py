@@ -180,7 +180,7 @@ def markdown(result: dict, name_a: str, name_b: str, preset: str | None = None) 
 # --- how often claims replicate at n seeds, simulated from both runs' effects ----------------
 
 PAIRS = 4000  # simulated pairs of seed sets per n: a share's Monte Carlo error is below 0.8 %
-SEED_COUNTS = (3, 4, 5)
+SEED_COUNTS = (3, 5, 8)
 
 
 @dataclass

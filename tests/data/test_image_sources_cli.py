@@ -118,7 +118,7 @@ def test_the_quick_preset_on_celeba_gives_m2_a_binary_attribute(tmp_path, decode
     root = write_celeba(tmp_path / "celeba")
     plan = expand(with_data(load_preset("quick"), f"celeba:{root}"))
     m2_runs = [run for run in plan.runs.values() if run.model == "m2"]
-    assert len(m2_runs) == 2 * 5  # label counts x seeds
+    assert len(m2_runs) == 2 * 8  # label counts x seeds
     five = ["Smiling", "Male", "Eyeglasses", "Young", "Wearing_Hat"]  # celeba's default tasks
     assert all(run.config["model"]["tasks"] == five for run in m2_runs)  # the digit is dropped
     config = resolve_config(next(r for r in m2_runs if r.config["data"]["n_labelled"] is None)

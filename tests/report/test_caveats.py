@@ -10,8 +10,8 @@ import copy
 import pandas as pd
 import pytest
 from markupsafe import escape as html_escape
+from stored_study import SPEC, write_study
 
-from conftest import SPEC, write_study
 from mtvae.analysis.results import load_study
 from mtvae.report import latex
 from mtvae.report.answer import answer_context

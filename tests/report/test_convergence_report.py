@@ -7,8 +7,8 @@ import copy
 import json
 
 import pytest
+from stored_study import SPEC, fake_metrics
 
-from conftest import SPEC, fake_metrics
 from mtvae.report.build import StudyData, build_report
 from mtvae.report.convergence import MARK, cell_converged, convergence_lines, run_converged
 from mtvae.study.expand import expand
