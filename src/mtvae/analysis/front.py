@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,11 +50,12 @@ import pandas as pd
 from mtvae.analysis import learnability
 from mtvae.analysis.convergence import run_converged
 from mtvae.analysis.hypotheses import DEFAULT_METRICS, control_tasks
+from mtvae.analysis.run_settings import WEIGHT_KEY, weight_of
+from mtvae.analysis.run_settings import setting as _get
 from mtvae.analysis.stats import holm, paired_test, t_interval
 from mtvae.evaluate.catalogue import higher_is_better, smallest_effect
 from mtvae.study.axes import AXIS_KEYS, level_label
 
-WEIGHT_KEY = "model.task_scale_factor"
 STRATEGY_KEY = "model.weighting.strategy"
 FIXED = "fixed"
 VALIDATION = "val/"
@@ -81,19 +81,6 @@ def weight_axes(spec: dict) -> list[str]:
 def has_front(spec: dict) -> bool:
     """Whether the study varies the task weight."""
     return bool(weight_axes(spec))
-
-
-def _get(tree: dict, *path: str, default: Any = None) -> Any:
-    for part in path:
-        if not isinstance(tree, dict) or part not in tree:
-            return default
-        tree = tree[part]
-    return tree
-
-
-def weight_of(config: dict) -> float:
-    """The run's task weight (a multiple of its task_scale; 1 when not recorded)."""
-    return float(_get(config, "model", "task_scale_factor", default=1.0))
 
 
 def strategy_of(config: dict) -> str:

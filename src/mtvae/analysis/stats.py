@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from mtvae.analysis.run_settings import heads_untrained
 from mtvae.evaluate import catalogue
 
 MAX_SEEDS = 1000  # seeds_needed reports "more than this" beyond
@@ -41,7 +42,10 @@ def results_frame(cells: list[dict[str, Any]], runs: list[dict[str, Any]]) -> pd
 
     Columns: dataset, point (canonical JSON), variant, model, seed, run_id, metric, value,
     family, higher_is_better, kind (``outcome`` | ``info``), plus one column ``axis:<name>``
-    per condition axis holding its value.
+    per condition axis holding its value. The task heads' scores (the ``task`` family) of a
+    run whose heads got no gradient (:func:`~mtvae.analysis.run_settings.heads_untrained`:
+    task weight 0) are left out: at chance by design, they would enter every comparison of
+    heads as the variant's failure.
     """
     by_id = {r["run_id"]: r for r in runs}
     rows = []
@@ -50,8 +54,11 @@ def results_frame(cells: list[dict[str, Any]], runs: list[dict[str, Any]]) -> pd
         if run is None or run["status"] != "done":
             continue
         axes = json.loads(cell["point"])
+        untrained = heads_untrained(run.get("config") or {})
         for key, value in run["metrics"].items():
             if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if untrained and catalogue.family(key) == "task":
                 continue
             rows.append({**cell, "model": run["model"], "metric": key, "value": float(value),
                          "family": catalogue.family(key),
