@@ -169,8 +169,8 @@ class StudySpec(StrictModel):
     seed_data: bool = Field(
         True, description="each seed also reseeds the data (generation, splits, label masks)"
     )
-    metrics: list[str] = Field(
-        default_factory=lambda: ["recon", "nll", "task"], min_length=1,
+    metrics: tuple[str, ...] = Field(
+        ("recon", "nll", "task"), min_length=1,
         description="metric families every run is evaluated on (the names `mtvae evaluate "
         "--metrics` takes)",
     )
