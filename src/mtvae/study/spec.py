@@ -483,13 +483,23 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
         raw["datasets"] = {source: {"tasks": None, "task_sets": {}, "set": keep}}
         for size in sizes:  # the other data's split sizes: the new source's own apply
             raw["base"].get("data", {}).pop(size, None)
-        for axis in [a for a in raw["conditions"] if axis_of(a).of_the_data]:
-            raw["conditions"].pop(axis)
-            raw["default"].pop(axis, None)
+        _drop_axes(raw, [a for a in raw["conditions"] if axis_of(a).of_the_data])
         for variant in raw["variants"].values():  # e.g. m2's [digit]: the new data's apply
             variant.get("set", {}).pop(TASKS_KEY, None)
         _drop_repeated_variants(raw)
     return parse_spec(raw, f"study spec '{spec.name}' with --data {source or root}")
+
+
+def _drop_axes(raw: dict[str, Any], axes: list[str]) -> None:
+    """Drop condition ``axes`` with their default, their place in ``crossed`` groups (a group
+    left with one axis goes) and the hypotheses that read a baseline at one of their levels."""
+    for axis in axes:
+        raw["conditions"].pop(axis)
+        raw["default"].pop(axis, None)
+    groups = [[a for a in group if a not in axes] for group in raw.get("crossed") or []]
+    raw["crossed"] = [group for group in groups if len(group) > 1]
+    raw["hypotheses"] = [h for h in raw.get("hypotheses") or []
+                         if not set(h.get("baseline_at") or {}) & set(axes)]
 
 
 def _drop_repeated_variants(raw: dict[str, Any]) -> None:
