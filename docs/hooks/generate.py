@@ -108,6 +108,17 @@ def study_spec() -> str:
     return "\n".join(f"#### {title}\n\n{_table(cls, prefix)}" for title, cls, prefix in parts)
 
 
+def axes() -> str:
+    """The declared condition axes (``AXES`` in ``mtvae.study.axes``)."""
+    from mtvae.study.axes import AXES
+
+    head = ("| axis | config key | meaning | a label-free model trains once |\n"
+            "|---|---|---|---|\n")
+    rows = [f"| `{a.name}` | `{a.key}` | {_cell(a.description)} | "
+            f"{'yes' if a.labels_only else '—'} |" for a in AXES.values()]
+    return head + "\n".join(rows) + "\n"
+
+
 def metrics() -> str:
     """The metric catalogue, module by module, as declared beside the code."""
     from mtvae.evaluate import catalogue
@@ -163,6 +174,7 @@ GENERATORS = {
     "config-run": config_run,
     "config-models": config_models,
     "study-spec": study_spec,
+    "axes": axes,
     "metrics": metrics,
     "metric-families": metric_families,
     "cli": cli,

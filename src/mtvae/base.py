@@ -1,4 +1,5 @@
-"""The ground floor of every config: the strict pydantic base, ``--set`` parsing, YAML files.
+"""The ground floor of every config: the strict pydantic base, ``--set`` parsing, dotted config
+keys (``train.epochs``: set, read, drop, and nested dicts flattened to them), YAML files.
 
 Each config sits next to the code it configures (``DataConfig`` in :mod:`mtvae.data.config`,
 ``TrainConfig`` in :mod:`mtvae.train.config`, a model's options beside the model, ...); they
@@ -79,13 +80,50 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     out = copy.deepcopy(raw)
     for text in overrides:
         path, value = parse_override(text)
-        node = out
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise UserError(f"Bad --set {quoted(text)}: '{part}' is a value, not a section.")
-            node = child
-        node[path[-1]] = value
+        set_path(out, path, value, what=f"Bad --set {quoted(text)}")
+    return out
+
+
+def set_path(tree: dict[str, Any], key: str | list[str], value: Any, what: str = "") -> None:
+    """Set the dotted ``key`` (``"train.epochs"``, or its parts) of ``tree`` to a copy of
+    ``value``, making the sections on the way; a UserError, starting with ``what`` (default:
+    the override's name), where a part on the way is a value."""
+    parts = key.split(".") if isinstance(key, str) else key
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            what = what or f"Invalid config override '{'.'.join(parts)}'"
+            raise UserError(f"{what}: '{part}' is a value, not a section.")
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def get_path(tree: dict[str, Any], key: str) -> Any:
+    """The value at the dotted ``key`` of ``tree`` (None where a part is missing)."""
+    node: Any = tree
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def drop_path(tree: dict[str, Any], key: str) -> None:
+    """Remove the dotted ``key`` from ``tree``, if it is there."""
+    *parents, last = key.split(".")
+    node = get_path(tree, ".".join(parents)) if parents else tree
+    if isinstance(node, dict):
+        node.pop(last, None)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "", leaves: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``{a: {b: 1}}`` -> ``{"a.b": 1}``: nested mappings become dotted keys; lists, scalars,
+    empty mappings and the mappings under a key named in ``leaves`` are values."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and key not in leaves:
+            out.update(flatten(value, f"{prefix}{key}.", leaves))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 

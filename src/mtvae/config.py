@@ -30,11 +30,10 @@ from mtvae.base import (
 )
 from mtvae.data.config import DataConfig
 from mtvae.evaluate.config import EvalConfig
-from mtvae.runconfig import LABEL_KEYS, RunConfig, resolve_config
+from mtvae.runconfig import RunConfig, resolve_config
 from mtvae.train.config import TrainConfig
 
 __all__ = [
-    "LABEL_KEYS",
     "DataConfig",
     "EvalConfig",
     "RunConfig",

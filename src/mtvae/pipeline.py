@@ -310,11 +310,11 @@ def train_stage(run_dir: str | Path, stage: str, dataset: Dataset | None = None)
 
 
 def evaluate_run(
-    run: str | Path | TrainedRun, metrics: str | None = "all", seed: int = 0, log=print,
-    dataset: Dataset | None = None, skip_figures: Collection[str] = (),
+    run: str | Path | TrainedRun, metrics: str | Collection[str] | None = "all", seed: int = 0,
+    log=print, dataset: Dataset | None = None, skip_figures: Collection[str] = (),
 ) -> dict:
-    """Evaluate a run (``all`` or a comma list of metric families); merge the metrics into
-    its ``results.json`` and return them.
+    """Evaluate a run (``all``, a comma list of metric families or a tuple of them); merge
+    the metrics into its ``results.json`` and return them.
 
     ``run`` is a run directory, whose model and config are loaded from its files, or a
     :class:`TrainedRun` just trained in memory (a study's worker), whose model, config and

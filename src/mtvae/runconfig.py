@@ -22,13 +22,6 @@ from mtvae.evaluate.config import EvalConfig
 from mtvae.models.registry import get_model_entry
 from mtvae.train.config import TrainConfig
 
-# Config keys that act only through the labels a run sees. A model whose training reads no
-# label (vae, vqvae) trains the same whatever they are; a study trains it once for them all.
-LABEL_KEYS = (
-    "data.label_fraction", "data.n_labelled", "data.label_balance", "data.label_policy",
-    "data.mnar_strength", "data.val_labels", "train.labelled_per_batch", "model.tasks",
-)
-
 
 class RunConfig(StrictModel):
     """The full configuration of one run. ``model`` holds the model's own validated config."""

@@ -42,7 +42,7 @@ MTVAE = {"name": "mtvae", "latent_dim": 6, "task_dim": 2, "tasks": ["digit", "pa
 
 
 def task(tmp_path, name: str, label_fraction: float, shared=(), model=None,
-         metrics: str = "recon,probe,leakage") -> RunTask:
+         metrics: tuple[str, ...] = ("recon", "probe", "leakage")) -> RunTask:
     config = {**BASE, "data": {**BASE["data"], "label_fraction": label_fraction},
               "model": model or BASE["model"]}
     return RunTask(run_id=name, config=config, run_dir=str(tmp_path / name),
@@ -113,7 +113,7 @@ def test_a_figures_run_stores_what_its_evaluation_drew(tmp_path, monkeypatch):
     leakage = counting(monkeypatch, families, "leakage_scores")
     # the spec asks for recon only: figures and leakage come after it, for the report
     run = task(tmp_path, "mt", 1.0, [task(tmp_path, "mt-shared", 0.5, model=MTVAE,
-                                          metrics="recon")], model=MTVAE, metrics="recon")
+                                          metrics=("recon",))], model=MTVAE, metrics=("recon",))
     result = execute(run)
     assert result["status"] == "done", result.get("error")
     assert len(traversals) == 2 and len(leakage) == 2  # once per run, by its evaluation
@@ -132,10 +132,10 @@ def test_a_figures_run_stores_what_its_evaluation_drew(tmp_path, monkeypatch):
 
 
 def test_a_later_seed_evaluates_only_the_spec_families():
-    later = RunTask("r", {}, "unused", "recon,task", figures=False)
-    assert later.families() == "recon,task" and later.skipped_figures() == ()
-    first = RunTask("r", {}, "unused", "recon,leakage,task", figures=True)
-    assert first.families() == "recon,leakage,task,figures"  # appended, never reordered
+    later = RunTask("r", {}, "unused", ("recon", "task"), figures=False)
+    assert later.families() == ("recon", "task") and later.skipped_figures() == ()
+    first = RunTask("r", {}, "unused", ("recon", "leakage", "task"), figures=True)
+    assert first.families() == ("recon", "leakage", "task", "figures")  # appended, in order
     # what the study would not store is not drawn, unless the spec asks for the family
     assert first.skipped_figures() == ("training_curves", "embedding")
 

@@ -166,7 +166,7 @@ def test_a_worker_killed_by_its_run_fails_that_run_only(tmp_path):
     does); each then runs again alone: the healthy one finishes, the other fails."""
     from mtvae.study.workers import LocalBackend, RunTask
 
-    tasks = [RunTask(rid, {}, str(tmp_path), "recon", False) for rid in ("bad", "good")]
+    tasks = [RunTask(rid, {}, str(tmp_path), ("recon",), False) for rid in ("bad", "good")]
     started = []
     results = list(LocalBackend(2, 1, target=_kills_its_worker_or_waits).run(
         tasks, lambda task: started.append(task.run_id)))

@@ -237,3 +237,20 @@ def test_the_celeba_preset_keeps_its_attributes_on_your_copy():
     assert mine.conditions == preset.conditions
     npz = with_data(parse_spec(spec_with(datasets={"npz:/a.npz": {"tasks": ["t"]}})), "npz:/b.npz")
     assert npz.datasets["npz:/b.npz"].tasks is None  # another npz file has its own tasks
+
+
+def test_other_data_drops_the_hypotheses_and_crossings_of_the_task_set_axis():
+    """The standard preset's multitask-vs-single-task hypothesis reads its baseline at the
+    `single` task set, which other data does not have: it goes with the axis."""
+    standard = load_preset("standard", expand=False)
+    other = with_data(standard, "digits")
+    assert "tasks" not in other.conditions
+    assert "multitask-vs-single-task" not in [h.name for h in other.hypotheses]
+    assert len(other.hypotheses) == len(standard.hypotheses) - 1
+    crossed = spec_with(datasets={"shapes": {"tasks": ["shape"], "task_sets": {"one": ["shape"]}}},
+                        conditions={"tasks": ["one"], "beta": [1.0, 4.0],
+                                    "label_fraction": [0.5, 1.0]},
+                        design="ofat", crossed=[["tasks", "beta", "label_fraction"]])
+    assert with_data(parse_spec(crossed), "digits").crossed == [["beta", "label_fraction"]]
+    crossed["crossed"] = [["tasks", "beta"]]
+    assert with_data(parse_spec(crossed), "digits").crossed == []

@@ -54,7 +54,7 @@ from mtvae.analysis.run_settings import WEIGHT_KEY, weight_of
 from mtvae.analysis.run_settings import setting as _get
 from mtvae.analysis.stats import holm, paired_test, t_interval
 from mtvae.evaluate.catalogue import higher_is_better, smallest_effect
-from mtvae.study.axes import AXIS_KEYS, level_label
+from mtvae.study.axes import axis_of, level_label
 
 STRATEGY_KEY = "model.weighting.strategy"
 FIXED = "fixed"
@@ -75,7 +75,7 @@ class Group:
 
 def weight_axes(spec: dict) -> list[str]:
     """The spec's condition axes that set the task weight (``task_weight`` or its key)."""
-    return [a for a in spec.get("conditions", {}) if AXIS_KEYS.get(a, a) == WEIGHT_KEY]
+    return [a for a in spec.get("conditions", {}) if axis_of(a).key == WEIGHT_KEY]
 
 
 def has_front(spec: dict) -> bool:
@@ -90,7 +90,7 @@ def strategy_of(config: dict) -> str:
 
 def _rest(point: str, spec: dict) -> str:
     varied = {a for a in spec.get("conditions", {})
-              if AXIS_KEYS.get(a, a) in (WEIGHT_KEY, STRATEGY_KEY)}
+              if axis_of(a).key in (WEIGHT_KEY, STRATEGY_KEY)}
     values = {k: v for k, v in json.loads(point).items() if k not in varied}
     return json.dumps(values, separators=(",", ":"))
 

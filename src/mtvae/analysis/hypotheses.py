@@ -36,7 +36,10 @@ from typing import Any
 
 import pandas as pd
 
+from mtvae.errors import UserError
 from mtvae.evaluate.catalogue import FAMILY_ORDER, family
+from mtvae.study.axes import TASKS_KEY, axis_of
+from mtvae.study.spec import DatasetSpec
 
 DEFAULT_METRICS: dict[str, tuple[str, ...]] = {  # first key both sides have wins
     "reconstruction": ("nll/iwae", "recon/bce"),
@@ -172,18 +175,15 @@ def single_task_variants(variant: str, tasks: dict) -> list[tuple[str, str]]:
             if other != variant and name == model and len(theirs) == 1 and theirs[0] in mine]
 
 
-TASK_AXES = ("tasks", "n_tasks")  # the axes that choose a variant's task list
-
-
 def _level_tasks(spec: dict, dataset: str, axis: str, level: Any) -> list[str] | None:
-    """The tasks a level of a task axis gives on ``dataset`` (None when it names none)."""
-    source = spec["datasets"].get(dataset) or {}
-    if axis == "tasks":
-        return (source.get("task_sets") or {}).get(level)
-    tasks = source.get("tasks")
-    if tasks and isinstance(level, int) and not isinstance(level, bool) and level >= 1:
-        return list(tasks[:level])
-    return None
+    """The tasks a level of a task axis (one that sets ``model.tasks``: ``tasks``,
+    ``n_tasks``) gives on ``dataset``, as the study set them (None when it names none)."""
+    try:
+        tasks = axis_of(axis).value(level, DatasetSpec.model_validate(
+            spec["datasets"].get(dataset) or {}), dataset, "study spec")
+    except (UserError, ValueError):  # a level this dataset cannot give
+        return None
+    return tasks if isinstance(tasks, list) else None  # not NOT_DEFINED
 
 
 def single_task_levels(spec: dict, dataset: str,
@@ -191,7 +191,7 @@ def single_task_levels(spec: dict, dataset: str,
     """``[(axis, level, task)]``: levels of a task axis whose task set is one study task (not
     a random control) that a multi-task level of the same axis also learns."""
     out = []
-    for axis in (a for a in spec.get("conditions", {}) if a in TASK_AXES):
+    for axis in (a for a in spec.get("conditions", {}) if axis_of(a).key == TASKS_KEY):
         sets = {json.dumps(v): _level_tasks(spec, dataset, axis, v)
                 for v in spec["conditions"][axis]}
         for level in spec["conditions"][axis]:

@@ -140,11 +140,13 @@ METRIC_FAMILIES: dict[str, MetricFamily] = {
 }
 
 
-def parse_metrics(text: str | None) -> list[str]:
-    """``all`` or a comma list of family names -> validated list of names."""
+def parse_metrics(text: str | Collection[str] | None) -> list[str]:
+    """``all``, a comma list of family names (the CLI's) or the names themselves (a study's
+    tuple) -> validated list of names."""
     if text is None or text == "all":
         return list(METRIC_FAMILIES)
-    names = [part.strip() for part in text.split(",") if part.strip()]
+    names = [part.strip() for part in (text.split(",") if isinstance(text, str) else text)
+             if part.strip()]
     unknown = [n for n in names if n not in METRIC_FAMILIES]
     if unknown or not names:
         raise UserError(

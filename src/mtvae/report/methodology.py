@@ -7,10 +7,13 @@ from typing import Any
 
 import pandas as pd
 
+from mtvae.base import flatten
 from mtvae.evaluate.catalogue import definition, direction_word, lookup
 from mtvae.report.findings import fmt
-from mtvae.study.axes import AXIS_DESCRIPTIONS, AXIS_KEYS
-from mtvae.study.expand import format_value
+from mtvae.study.axes import axis_of, level_label
+
+# Config values that are mappings of tasks (per-task weights and label shares): one cell each.
+PER_TASK = ("task_weights", "label_fraction")
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> dict[str, Any]:
@@ -23,18 +26,7 @@ def _cell(value: Any) -> str:
         return fmt(value)
     if value is None:
         return "—"
-    return format_value(value) if isinstance(value, list | dict) else str(value)
-
-
-def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{a: {b: 1}}`` -> ``{"a.b": 1}``."""
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value and key not in ("task_weights", "label_fraction"):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+    return level_label(value) if isinstance(value, list | dict) else str(value)
 
 
 def representative_configs(runs: list[dict], cells: list[dict], default: str) -> dict[str, dict]:
@@ -95,7 +87,7 @@ def data_section(spec: dict, runs: list[dict]) -> dict[str, Any]:
                      data.get("n_val") or "source default", data.get("n_test") or "source default",
                      data.get("image_size"), "; ".join(tasks) or "all of the data's tasks"])
     policies = sorted({r["config"]["data"]["label_policy"] for r in runs})
-    fractions = sorted({format_value(r["config"]["data"]["label_fraction"]) for r in runs})
+    fractions = sorted({level_label(r["config"]["data"]["label_fraction"]) for r in runs})
     text = (
         selection_labels_text(runs)
         + " " + label_budget_text(runs)
@@ -117,7 +109,7 @@ def selection_labels_text(runs: list[dict]) -> str:
     order = {}  # label counts, fewest first (per-task counts and 'all' last)
     for r in runs:
         value = r["config"]["data"].get("n_labelled") or "all"
-        order[format_value(value)] = value if isinstance(value, int) else float("inf")
+        order[level_label(value)] = value if isinstance(value, int) else float("inf")
     counts = sorted(order, key=order.get)
     balance = {r["config"]["data"].get("label_balance", "none") for r in runs}
     text = ("Labels are removed from the training split (label counts used: "
@@ -171,10 +163,10 @@ def label_budget_text(runs: list[dict]) -> str:
 def conditions_section(spec: dict) -> dict[str, Any]:
     """The condition axes, their config keys, values and defaults."""
     rows = []
-    for axis, values in spec["conditions"].items():
-        default = spec["default"].get(axis, values[0])
-        rows.append([axis, AXIS_KEYS.get(axis, axis), ", ".join(format_value(v) for v in values),
-                     format_value(default), AXIS_DESCRIPTIONS.get(axis, "config value")])
+    for name, values in spec["conditions"].items():
+        default, axis = spec["default"].get(name, values[0]), axis_of(name)
+        rows.append([name, axis.key, ", ".join(axis.label(v) for v in values),
+                     axis.label(default), axis.description])
     design = ("Design: full product of the axes." if spec["design"] == "product" else
               "Design: one factor at a time — every axis is varied alone while the others stay "
               "at their default.")
@@ -189,7 +181,7 @@ def models_section(spec: dict) -> dict[str, Any]:
     rows = []
     for name, variant in spec["variants"].items():
         entry = MODELS.get(variant["model"])
-        overrides = ", ".join(f"{k}={format_value(v)}" for k, v in variant["set"].items())
+        overrides = ", ".join(f"{k}={level_label(v)}" for k, v in variant["set"].items())
         baselines = ", ".join(f"{f}: {b}" for f, b in variant["baselines"].items())
         rows.append([name, variant["model"], variant["description"] or (entry.description if
                      entry else ""), overrides or "—", baselines or "—"])
@@ -198,7 +190,7 @@ def models_section(spec: dict) -> dict[str, Any]:
 
 def hyper_section(configs: dict[str, dict], variants: list[str], runs: list[dict]):
     """Model hyperparameters per variant, and training/evaluation settings shared by all."""
-    flat = {v: flatten(configs[v]["model"]) for v in variants if v in configs}
+    flat = {v: flatten(configs[v]["model"], leaves=PER_TASK) for v in variants if v in configs}
     keys = list(dict.fromkeys(k for f in flat.values() for k in f))
     model_rows = [[k, *[flat[v].get(k, "n/a") if v in flat else "n/a" for v in variants]]
                   for k in keys]
@@ -208,12 +200,14 @@ def hyper_section(configs: dict[str, dict], variants: list[str], runs: list[dict
         model_rows.insert(0, ["quantizer", *quantizers])
     shared, varying = {}, set()
     for run in runs:
-        for key, value in flatten({s: run["config"][s] for s in ("train", "eval")}).items():
+        for key, value in flatten({s: run["config"][s] for s in ("train", "eval")},
+                                  leaves=PER_TASK).items():
             if key in shared and shared[key] != value:
                 varying.add(key)
             shared.setdefault(key, value)
     shared_rows = [[k, v] for k, v in shared.items() if k not in varying]
-    varying_rows = [[k, *[flatten({s: configs[v][s] for s in ("train", "eval")}).get(k)
+    varying_rows = [[k, *[flatten({s: configs[v][s] for s in ("train", "eval")},
+                                  leaves=PER_TASK).get(k)
                           if v in configs else "n/a" for v in variants]] for k in sorted(varying)]
     return {"model": table(["model.*", *variants], model_rows + varying_rows),
             "shared": table(["setting (all runs)", "value"], shared_rows)}

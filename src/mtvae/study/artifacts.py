@@ -3,10 +3,10 @@
 Nothing here computes: the artifacts are collected from the files a run's evaluation wrote.
 Every run keeps its training curve (the ``epoch`` records of ``log.jsonl``). The runs that
 represent a variant in the report's figures (first seed) are evaluated with the figure
-families too (:data:`mtvae.study.workers.FIGURE_FAMILIES`), and keep the PNGs of their
-``figures/``: reconstructions, samples, latent traversals and the model's own figures
-(interventions, conditional samples), except those in ``SKIPPED_FIGURES``. Their leakage
-matrix is stored as ``leakage/*`` metrics, which the report draws.
+families too (``FIGURE_FAMILIES``), and keep the PNGs of their ``figures/``:
+reconstructions, samples, latent traversals and the model's own figures (interventions,
+conditional samples), except those in ``SKIPPED_FIGURES``. Their leakage matrix is stored as
+``leakage/*`` metrics, which the report draws.
 """
 
 from __future__ import annotations
@@ -17,10 +17,17 @@ from pathlib import Path
 Artifacts = dict[str, tuple[str, bytes]]  # name -> (kind, data)
 
 MAX_FIGURE_BYTES = 2_000_000  # a run's own figure larger than this is not copied
-# The report draws leakage (from the leakage/* metrics) and training curves (from the stored
-# curves) itself, and has no section for the 2-D embedding: not stored, even when the spec's
-# own families drew them into the run directory.
-SKIPPED_FIGURES = ("leakage", "training_curves", "embedding")
+# Families a figures run also evaluates for the report, when the spec lacks them: the leakage
+# matrix (skipped for a model with a single latent block) and the grids of `figures` (samples,
+# latent traversals; no metric keys). Each names the figures it draws that the study does not
+# store, which a family added for the report then does not draw: the report draws leakage
+# (from the leakage/* metrics) and training curves (from the stored curves) itself, and has no
+# section for the 2-D embedding.
+FIGURE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "leakage": ("leakage",), "figures": ("training_curves", "embedding"),
+}
+# Not stored, even when the spec's own families drew them into the run directory.
+SKIPPED_FIGURES = tuple(figure for figures in FIGURE_FAMILIES.values() for figure in figures)
 
 
 def run_artifacts(run_dir: str | Path, figures: bool) -> Artifacts:

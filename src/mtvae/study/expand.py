@@ -7,7 +7,8 @@ several cells of the grid to one run instead of training the same thing twice.
 
 Runs whose configs differ only in what training never reads share a *training id*
 (:func:`training_identity`): evaluation settings, and for a model that reads no label (a VAE,
-a VQ-VAE and its prior) the label settings (``LABEL_KEYS``). The study trains one of them and
+a VQ-VAE and its prior) the label settings (the axes that act only through labels,
+:func:`mtvae.study.axes.label_keys`). The study trains one of them and
 evaluates the others from its weights, each with its own config, so a label condition re-fits
 the probes with its own labels without retraining the same model.
 
@@ -29,11 +30,12 @@ from typing import TYPE_CHECKING, Any, get_origin
 
 from pydantic import BaseModel
 
+from mtvae.base import drop_path, flatten, get_path, set_path
 from mtvae.errors import UserError
 from mtvae.models.capacity import example_tasks, task_capacity_problem
 from mtvae.models.registry import get_model_entry
-from mtvae.runconfig import LABEL_KEYS, resolve_config
-from mtvae.study.axes import AXIS_KEYS
+from mtvae.runconfig import resolve_config
+from mtvae.study.axes import NOT_DEFINED, TASKS_KEY, axis_of, label_keys
 
 if TYPE_CHECKING:
     from mtvae.study.spec import StudySpec
@@ -106,13 +108,13 @@ def training_identity(config: dict[str, Any]) -> dict[str, Any]:
 
     Evaluation settings are left out (``eval.batch_size`` stays: a VQ-VAE's prior stage
     encodes its codes in batches of that size), and so are the label settings
-    (``LABEL_KEYS``) of a model that reads no label.
+    (:func:`~mtvae.study.axes.label_keys`) of a model that reads no label.
     """
     out = copy.deepcopy(config)
     out["eval"] = {"batch_size": config.get("eval", {}).get("batch_size")}
     if not get_model_entry(config["model"]["name"]).reads_labels:
-        for key in LABEL_KEYS:
-            _drop_path(out, key)
+        for key in label_keys():
+            drop_path(out, key)
     return out
 
 
@@ -126,20 +128,11 @@ def point_key(point: dict[str, Any]) -> str:
     return json.dumps(point, separators=(",", ":"))
 
 
-def format_value(value: Any) -> str:
-    """A short human form of a condition value."""
-    if isinstance(value, list):
-        return "+".join(map(str, value))
-    if isinstance(value, dict):
-        return ",".join(f"{k}:{v}" for k, v in value.items())
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def point_label(point: dict[str, Any] | str) -> str:
     """``label_fraction=0.1, beta=4`` (``default`` for a study without condition axes)."""
     if isinstance(point, str):
         point = json.loads(point)
-    return ", ".join(f"{k}={format_value(v)}" for k, v in point.items()) or "default"
+    return ", ".join(f"{k}={axis_of(k).label(v)}" for k, v in point.items()) or "default"
 
 
 def condition_points(spec: StudySpec) -> list[dict[str, Any]]:
@@ -261,7 +254,7 @@ def _check_label_budgets(spec: StudySpec, plan: Plan, where: str) -> None:
                            for v in (name, other)):
                     continue
                 for key in LABEL_BUDGET:
-                    mine, theirs = _get_path(configs[name], key), _get_path(configs[other], key)
+                    mine, theirs = get_path(configs[name], key), get_path(configs[other], key)
                     if mine != theirs:
                         raise UserError(
                             f"Invalid {where}: variant '{name}' is compared with '{other}' on "
@@ -284,44 +277,27 @@ def _raw_config(spec, source, point, name, seed, where) -> dict[str, Any] | None
     raw.setdefault("train", {})["progress"] = False
     model = variant.model
     raw["model"] = {"name": model}
-    for key, value in _flatten(spec.base.get("model", {}), "model."):
+    for key, value in flatten(spec.base.get("model", {}), "model.").items():
         if has_key(model, key):
-            _set_path(raw, key, value)
-    if dataset.tasks is not None and has_key(model, "model.tasks"):
-        raw["model"]["tasks"] = list(dataset.tasks)
+            set_path(raw, key, value)
+    if dataset.tasks is not None and has_key(model, TASKS_KEY):
+        set_path(raw, TASKS_KEY, list(dataset.tasks))
     for key, value in [*dataset.set.items(), *variant.set.items()]:
-        _set_path(raw, key, value)
-    for axis, value in point.items():
-        key = AXIS_KEYS.get(axis, axis)
-        if not has_key(model, key):
+        set_path(raw, key, value)
+    for name, level in point.items():
+        ax = axis_of(name)
+        if not has_key(model, ax.key):
             continue
-        if axis == "tasks":
-            if value not in dataset.task_sets:
-                return None
-            value = list(dataset.task_sets[value])
-        elif axis == "n_tasks":
-            value = _first_tasks(dataset, source, value, where)
-        _set_path(raw, key, value)
+        value = ax.value(level, dataset, source, where)
+        if value is NOT_DEFINED:  # this dataset does not define the level
+            return None
+        set_path(raw, ax.key, value)
     return raw
-
-
-def _first_tasks(dataset, source: str, n: Any, where: str) -> list[str]:
-    if dataset.tasks is None:
-        raise UserError(
-            f"Invalid {where}: the n_tasks axis takes the first n of datasets.{source}.tasks; "
-            "list the tasks there."
-        )
-    if not isinstance(n, int) or not 1 <= n <= len(dataset.tasks):
-        raise UserError(
-            f"Invalid {where}: n_tasks={n!r} must be an integer from 1 to {len(dataset.tasks)} "
-            f"(the tasks of {source})."
-        )
-    return list(dataset.tasks[:n])
 
 
 def _check_reserved(spec: StudySpec, where: str) -> None:
     """Overrides may not set what the study itself varies; every axis must change something."""
-    axis_keys = {AXIS_KEYS.get(a, a): a for a in spec.conditions}
+    axis_keys = {axis_of(a).key: a for a in spec.conditions}
     sources = [(f"variant '{n}'", v.set) for n, v in spec.variants.items()]
     sources += [(f"datasets.{n}", d.set) for n, d in spec.datasets.items()]
     for owner, overrides in sources:
@@ -341,7 +317,7 @@ def _check_reserved(spec: StudySpec, where: str) -> None:
                 f"Invalid {where}: the condition axis '{key}' ({axis}) changes no variant: none "
                 f"of the models {sorted(models)} has that option."
             )
-    for key, _ in _flatten(spec.base.get("model", {}), "model."):
+    for key in flatten(spec.base.get("model", {}), "model."):
         if not any(has_key(m, key) for m in models):
             raise UserError(
                 f"Invalid {where}: base sets '{key}', which none of the models "
@@ -363,41 +339,3 @@ def has_key(model: str, key: str) -> bool:
             return False
         node = node.model_fields[part].annotation
     return True
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """``{a: {b: 1}}`` -> ``[("a.b", 1)]`` (lists and scalars are leaves)."""
-    items = []
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            items += _flatten(value, f"{prefix}{key}.")
-        else:
-            items.append((f"{prefix}{key}", value))
-    return items
-
-
-def _get_path(tree: dict[str, Any], key: str) -> Any:
-    node: Any = tree
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def _drop_path(tree: dict[str, Any], key: str) -> None:
-    *parents, last = key.split(".")
-    node: Any = tree
-    for part in parents:
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict):
-        node.pop(last, None)
-
-
-def _set_path(raw: dict[str, Any], key: str, value: Any) -> None:
-    node = raw
-    parts = key.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise UserError(f"Invalid config override '{key}': '{part}' is a value, not a section.")
-        node = child
-    node[parts[-1]] = copy.deepcopy(value)

@@ -36,10 +36,10 @@ from pydantic import (
     model_validator,
 )
 
-from mtvae.base import StrictModel
+from mtvae.base import StrictModel, flatten
 from mtvae.errors import UserError, did_you_mean, not_a_file, quoted, yaml_problem
 from mtvae.safe_yaml import load_yaml, read_yaml_file
-from mtvae.study.axes import AXIS_KEYS
+from mtvae.study.axes import TASKS_KEY, axis_of, named_axes
 
 if TYPE_CHECKING:
     from mtvae.study.expand import Plan
@@ -52,15 +52,7 @@ def dotted_overrides(value: Any) -> Any:
     """``{data: {n_val: 300}}`` -> ``{"data.n_val": 300}``: nested mappings in ``set`` are
     shorthand for dotted keys, so they merge into the config (and are checked against the
     condition axes key by key) instead of replacing a whole section."""
-    if not isinstance(value, dict):
-        return value
-    flat: dict[str, Any] = {}
-    for key, item in value.items():
-        if isinstance(item, dict) and item:
-            flat.update({f"{key}.{k}": v for k, v in dotted_overrides(item).items()})
-        else:
-            flat[str(key)] = item
-    return flat
+    return flatten(value) if isinstance(value, dict) else value
 
 
 MAX_SEED_COUNT = 1_000  # `seeds: N` stands for 0..N-1; each seed repeats every run
@@ -177,8 +169,8 @@ class StudySpec(StrictModel):
     seed_data: bool = Field(
         True, description="each seed also reseeds the data (generation, splits, label masks)"
     )
-    metrics: list[str] = Field(
-        default_factory=lambda: ["recon", "nll", "task"], min_length=1,
+    metrics: tuple[str, ...] = Field(
+        ("recon", "nll", "task"), min_length=1,
         description="metric families every run is evaluated on (the names `mtvae evaluate "
         "--metrics` takes)",
     )
@@ -205,12 +197,10 @@ class StudySpec(StrictModel):
 
     @field_validator("conditions")
     @classmethod
-    def _label_counts_in_order(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        """The label-count axis runs from few labels to all, whatever order it was written in."""
-        counts = value.get("label_count")
-        if counts and all(_is_count(v) for v in counts):
-            value["label_count"] = sorted(counts, key=_count_order)
-        return value
+    def _levels_in_order(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        """An ``in_order`` axis' levels in order, whatever order they were written in (the
+        label-count axis runs from few labels to all)."""
+        return {name: axis_of(name).spec_levels(levels) for name, levels in value.items()}
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -258,14 +248,6 @@ def _default_tasks(source: Any, dataset: Any) -> Any:
     if default and isinstance(dataset, dict) and dataset.get("tasks") is None:
         return {**dataset, "tasks": default}
     return dataset
-
-
-def _is_count(value: Any) -> bool:
-    return value == "all" or (isinstance(value, int) and not isinstance(value, bool))
-
-
-def _count_order(value: int | str) -> float:
-    return float("inf") if value == "all" else float(value)
 
 
 def _check_spec(spec: StudySpec) -> list[str]:
@@ -337,26 +319,21 @@ def _check_hypotheses(spec: StudySpec) -> list[str]:
 
 def _check_axes(spec: StudySpec) -> list[str]:
     problems = []
+    named = named_axes()
     for axis, values in spec.conditions.items():
-        if axis not in AXIS_KEYS and "." not in axis:
+        if axis not in named and "." not in axis:
             problems.append(
-                f"unknown condition axis '{axis}'.{did_you_mean(axis, AXIS_KEYS)} Use one of "
-                f"{', '.join(AXIS_KEYS)} or a dotted config key such as model.task_dim"
+                f"unknown condition axis '{axis}'.{did_you_mean(axis, named)} Use one of "
+                f"{', '.join(named)} or a dotted config key such as model.task_dim"
             )
         if not values:
             problems.append(f"condition axis '{axis}' has no values")
         elif len({yaml.safe_dump(v) for v in values}) != len(values):
             problems.append(f"condition axis '{axis}' repeats a value: {quoted(values)}")
-        if axis == "tasks":
-            for value in values:
-                if not any(value in d.task_sets for d in spec.datasets.values()):
-                    problems.append(
-                        f"condition axis 'tasks': no dataset defines the task set '{value}' "
-                        "(add it under datasets.<source>.task_sets)"
-                    )
+        problems += axis_of(axis).problems(values, spec)
     keys: dict[str, str] = {}
     for axis in spec.conditions:
-        key = AXIS_KEYS.get(axis, axis)
+        key = axis_of(axis).key
         if keys.setdefault(key, axis) != axis:
             problems.append(f"condition axes '{keys[key]}' and '{axis}' both set {key}; keep one")
     problems += _check_crossed(spec)
@@ -484,8 +461,8 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
     ``celeba:~/data/celeba`` -> your copy); otherwise
     the first dataset's overrides carry over, but not its task lists nor the variants'
     ``model.tasks`` (they name the other data's tasks: models then learn the new source's
-    default tasks, CelebA's five, or where it has none every task of the new data), its
-    ``tasks`` axis or its split sizes (the new source's own apply).
+    default tasks, CelebA's five, or where it has none every task of the new data), the axes
+    whose levels name its task sets (``tasks``) or its split sizes (the new source's own apply).
     """
     from mtvae.data.sources import absolute_source, same_tasks
 
@@ -506,12 +483,23 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
         raw["datasets"] = {source: {"tasks": None, "task_sets": {}, "set": keep}}
         for size in sizes:  # the other data's split sizes: the new source's own apply
             raw["base"].get("data", {}).pop(size, None)
-        raw["conditions"].pop("tasks", None)
-        raw["default"].pop("tasks", None)
+        _drop_axes(raw, [a for a in raw["conditions"] if axis_of(a).of_the_data])
         for variant in raw["variants"].values():  # e.g. m2's [digit]: the new data's apply
-            variant.get("set", {}).pop("model.tasks", None)
+            variant.get("set", {}).pop(TASKS_KEY, None)
         _drop_repeated_variants(raw)
     return parse_spec(raw, f"study spec '{spec.name}' with --data {source or root}")
+
+
+def _drop_axes(raw: dict[str, Any], axes: list[str]) -> None:
+    """Drop condition ``axes`` with their default, their place in ``crossed`` groups (a group
+    left with one axis goes) and the hypotheses that read a baseline at one of their levels."""
+    for axis in axes:
+        raw["conditions"].pop(axis)
+        raw["default"].pop(axis, None)
+    groups = [[a for a in group if a not in axes] for group in raw.get("crossed") or []]
+    raw["crossed"] = [group for group in groups if len(group) > 1]
+    raw["hypotheses"] = [h for h in raw.get("hypotheses") or []
+                         if not set(h.get("baseline_at") or {}) & set(axes)]
 
 
 def _drop_repeated_variants(raw: dict[str, Any]) -> None:

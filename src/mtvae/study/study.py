@@ -218,7 +218,7 @@ def _todo(store: Store, plan: Plan, out: Path, retry_failed: bool) -> list[str]:
 
 def _task(plan: Plan, out: Path, rid: str, spec: StudySpec) -> RunTask:
     run = plan.runs[rid]
-    return RunTask(rid, run.config, str(out / "runs" / rid), ",".join(spec.metrics),
+    return RunTask(rid, run.config, str(out / "runs" / rid), spec.metrics,
                    figures=run.seed == spec.seeds[0])
 
 

@@ -35,17 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mtvae.errors import UserError
+from mtvae.study.artifacts import FIGURE_FAMILIES, run_artifacts
 
 if TYPE_CHECKING:
     from mtvae.pipeline import TrainedRun
     from mtvae.runconfig import RunConfig
-
-# Families a figures run also evaluates for the report, when the spec lacks them: the leakage
-# matrix (skipped for a model with a single latent block) and the grids of `figures` (samples,
-# latent traversals; no metric keys). Each names the figures it would draw that the study
-# does not store (see mtvae.study.artifacts.SKIPPED_FIGURES), which are then not drawn.
-FIGURE_FAMILIES = {"leakage": ("leakage",), "figures": ("training_curves", "embedding")}
-
 
 @dataclass(frozen=True)
 class RunTask:
@@ -54,7 +48,7 @@ class RunTask:
     run_id: str
     config: dict[str, Any]
     run_dir: str
-    metrics: str  # comma list of metric families
+    metrics: tuple[str, ...]  # the spec's metric families
     figures: bool  # also draw the report's figures (representative runs: the first seed)
     shared: tuple[RunTask, ...] = ()  # runs evaluated from this run's trained model
 
@@ -64,15 +58,14 @@ class RunTask:
 
     def added_families(self) -> list[str]:
         """The families evaluated for the report alone: on a figures run, those of
-        ``FIGURE_FAMILIES`` that the spec lacks."""
-        spec = self.metrics.split(",")
-        return [name for name in FIGURE_FAMILIES if self.figures and name not in spec]
+        :data:`~mtvae.study.artifacts.FIGURE_FAMILIES` that the spec lacks."""
+        return [name for name in FIGURE_FAMILIES if self.figures and name not in self.metrics]
 
-    def families(self) -> str:
+    def families(self) -> tuple[str, ...]:
         """The metric families to evaluate: the spec's, then the added ones, after them so
         that the spec's families draw from the random state they always drew from
         (evaluation seeds it once, at its start)."""
-        return ",".join([self.metrics, *self.added_families()])
+        return (*self.metrics, *self.added_families())
 
     def skipped_figures(self) -> tuple[str, ...]:
         """Figures the added families would draw that the study does not store."""
@@ -116,7 +109,6 @@ def _evaluate(task: RunTask, result: dict[str, Any], run: TrainedRun) -> None:
     time), then collect its artifacts from the files the evaluation wrote."""
     from mtvae.io import read_json
     from mtvae.pipeline import evaluate_run
-    from mtvae.study.artifacts import run_artifacts
 
     begun = time.perf_counter()
     notes: list[str] = []
