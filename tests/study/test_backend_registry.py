@@ -9,7 +9,7 @@ import pytest
 
 import mtvae.study.study
 from mtvae.cli import main
-from mtvae.study import runner
+from mtvae.study import workers
 
 
 class _Remote:
@@ -32,7 +32,7 @@ def started(monkeypatch):
 
 
 def test_a_registered_backend_is_a_choice_with_its_description(monkeypatch, capsys):
-    monkeypatch.setitem(runner.BACKENDS, "remote", _Remote)
+    monkeypatch.setitem(workers.BACKENDS, "remote", _Remote)
     with pytest.raises(SystemExit):
         main(["study", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
@@ -47,14 +47,14 @@ def test_a_registered_backend_is_a_choice_with_its_description(monkeypatch, caps
 ])
 def test_the_cli_passes_each_backend_the_options_it_declares(
         monkeypatch, tmp_path, started, argv, backend, options):
-    monkeypatch.setitem(runner.BACKENDS, "remote", _Remote)
+    monkeypatch.setitem(workers.BACKENDS, "remote", _Remote)
     assert main(["study", "--preset", "quick", "--out", str(tmp_path / "s"), *argv]) == 0
     assert started[0]["backend"] == backend and started[0]["backend_options"] == options
 
 
 def test_an_option_the_backend_does_not_declare_is_refused(monkeypatch, tmp_path, started,
                                                             capsys):
-    monkeypatch.setitem(runner.BACKENDS, "remote", _Remote)
+    monkeypatch.setitem(workers.BACKENDS, "remote", _Remote)
     argv = ["study", "--preset", "quick", "--out", str(tmp_path / "s"), "--backend", "remote",
             "--gpus-per-run", "1"]
     assert main(argv) == 2 and not started
