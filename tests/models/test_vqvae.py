@@ -278,3 +278,12 @@ def test_evaluate_writes_vq_metrics_and_skips_the_iwae_family(trained, tmp_path)
     assert {"vq/perplexity", "vq/usage", "vq/dead", "nll/vq_bound"} <= set(stored)
     assert (run / "figures/samples.png").is_file()
     assert (run / "figures/reconstructions.png").is_file()
+
+
+def test_the_prior_kinds_a_config_accepts_are_the_registered_ones():
+    from typing import get_args
+
+    from mtvae.models.vqvae import PRIORS, PriorOptions
+
+    assert set(get_args(PriorOptions.model_fields["kind"].annotation)) == set(PRIORS)
+    assert [k for k, kind in PRIORS.items() if kind.fitted] == ["pixelcnn"]  # a second stage

@@ -1,5 +1,9 @@
 """Thin wrappers from an evaluation context to the pure metric functions.
 
+Why one module of over 400 lines: it is the registry of every metric family (``METRICS``,
+their ``requires``/``check``/``ood`` declarations) beside the wrappers it registers, so that
+adding a family is one entry next to its function.
+
 One function per metric family (``probe``, ``disent``, ``leakage``, ``gen``, ``figures``): it
 reads representations or samples from the model, calls the array functions of
 :mod:`~mtvae.evaluate.probes`, :mod:`~mtvae.evaluate.disentanglement` and

@@ -20,14 +20,14 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from torch import Tensor, nn
 
+from mtvae.base import StrictModel
 
-class PixelCNNConfig(BaseModel):
+
+class PixelCNNConfig(StrictModel):
     """Configuration of a :class:`PixelCNNPrior`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     num_codes: int = Field(gt=1, description="number of discrete codes K")
     hidden: int = Field(64, gt=0, description="channels of both stacks")

@@ -17,6 +17,8 @@ same ``model.safetensors``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -64,13 +66,24 @@ class VQVAEConfig(StrictModel):
     )
 
 
+@dataclass(frozen=True)
+class PriorKind:
+    """A prior over code grids: how it is built, and whether a second training stage fits it."""
+
+    build: Callable[[PriorOptions, int], nn.Module]
+    fitted: bool
+
+
+PRIORS: dict[str, PriorKind] = {
+    "pixelcnn": PriorKind(lambda options, k: PixelCNNPrior(
+        PixelCNNConfig(num_codes=k, hidden=options.hidden, layers=options.layers)), fitted=True),
+    "uniform": PriorKind(lambda options, k: UniformPrior(k), fitted=False),
+}
+
+
 def build_prior(options: PriorOptions, num_codes: int) -> nn.Module:
     """The prior module ``options.kind`` names, over ``num_codes`` codes."""
-    if options.kind == "uniform":
-        return UniformPrior(num_codes)
-    return PixelCNNPrior(
-        PixelCNNConfig(num_codes=num_codes, hidden=options.hidden, layers=options.layers)
-    )
+    return PRIORS[options.kind].build(options, num_codes)
 
 
 class VQVAE(nn.Module):
@@ -94,7 +107,7 @@ class VQVAE(nn.Module):
     @property
     def second_stage(self) -> str | None:
         """The stage to run after training (:mod:`mtvae.train.stages`): fit the prior."""
-        return "prior" if self.config.prior.kind == "pixelcnn" else None
+        return "prior" if PRIORS[self.config.prior.kind].fitted else None
 
     @property
     def num_codes(self) -> int:

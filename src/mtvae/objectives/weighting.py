@@ -43,9 +43,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor, nn
 
+from mtvae.base import StrictModel
 from mtvae.errors import unknown_name
 
 TASK_PREFIX = "task/"
@@ -56,10 +57,8 @@ FAMO_EPS = 1e-8  # added to l_i - min_i before the log, as in the reference code
 Losses = Mapping[str, Tensor]
 
 
-class WeightingConfig(BaseModel):
+class WeightingConfig(StrictModel):
     """How loss terms are weighted against each other during training."""
-
-    model_config = ConfigDict(extra="forbid")
 
     strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "famo"] = Field(
         "fixed", description="fixed: the static weights; uncertainty: learned log-variances "

@@ -1,5 +1,9 @@
 """The study spec: which data, which model variants, which conditions, seeds and metrics.
 
+Why one module of over 400 lines: the spec's sections, their cross-checks (hypotheses name
+variants and levels, crossed axes, reserved keys) and the ways a spec is read (preset, file,
+``--data`` on other data) are one schema; split apart, each check would import the others.
+
 A study is written as YAML and validated like every config (unknown keys are errors, with a
 did-you-mean). Presets ship as YAML files in ``mtvae/study/presets``. Example::
 
