@@ -53,7 +53,7 @@ install-dev: $(BIN)/python data-packages browser tex
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[dev]"
 
-# The main job: the quick study (60 runs on real MNIST digits, minutes on 2 cores; its measured
+# The main job: the quick study (80 runs on real MNIST digits, minutes on 2 cores; its measured
 # wall time and machine are in docs/generated/quick-run.md) and its report.
 # Rerunning resumes; `make demo PRESET=standard STUDY=runs/standard` runs a bigger one.
 demo: install
