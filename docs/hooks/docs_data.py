@@ -89,10 +89,15 @@ def duration(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
+# The Answer's lines after its tables that the excerpt keeps (the per-axis detail is left out).
+NOTES = ("- Learnability", "- Convergence", "- Budget", "- Pooled verdicts")
+
+
 def answer_excerpt(report_md: str, where: str) -> str:
     """The Answer's first screen: one line per outcome kind with a sentence per hypothesis,
-    the pooled table, the per-point table, the learnability lines and the line stating the
-    tests (subheadings become bold lines, so the excerpt nests under any page heading)."""
+    the pooled table, the per-point table, the learnability, convergence and budget-robustness
+    lines and the line stating the tests (subheadings become bold lines, so the excerpt nests
+    under any page heading)."""
     start = report_md.find("\n## Answer\n")
     if start < 0:
         raise DocsDataError(f"{where} has no '## Answer' section; rebuild it with `mtvae report`")
@@ -106,7 +111,7 @@ def answer_excerpt(report_md: str, where: str) -> str:
     head = ["**" + line[4:] + "**" if line.startswith("### ") else line.rstrip()
             for line in lines[:tables[-1] + 1]]
     notes = [line.rstrip() for line in lines[tables[-1] + 1:]
-             if line.startswith(("- Learnability", "- Pooled verdicts"))]
+             if line.startswith(NOTES)]
     text = "\n".join(head).strip() + "\n\n" + "\n".join(notes)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
@@ -328,8 +333,9 @@ def placeholder(name: str) -> dict[str, str]:
 
 
 REPLICATION_HOW = ("*No pair of quick studies with disjoint seeds was found when these pages were "
-                   "generated: run the quick preset into runs/quick-a and, with `seeds: [3, 4, "
-                   "5]`, into runs/quick-b, then `make docs-data`.*\n")
+                   "generated: run the quick preset into runs/quick-a and, with its seeds "
+                   "replaced by as many others (`seeds: [8, ..., 15]`), into runs/quick-b, then "
+                   "`make docs-data`.*\n")
 
 
 def replication_snippet(pair: tuple[Path, Path] | None, out: Path,
