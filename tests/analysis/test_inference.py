@@ -13,9 +13,10 @@ from scipy import optimize, stats
 
 from mtvae.analysis import inference as I
 from mtvae.analysis.stats import hedges, holm, holm_levels, interval_at, pooled_test, power
-from mtvae.analysis.trends import all_count, crossover_split, split_tests
+from mtvae.analysis.trends import all_count, crossover_split, split_tests, trends
 from mtvae.evaluate.catalogue import smallest_effect
 from mtvae.study.axes import positions
+from mtvae.study.expand import point_key
 
 
 # --- power -----------------------------------------------------------------------------------
@@ -217,6 +218,37 @@ def test_the_old_rule_would_have_named_crossovers_under_a_constant_effect():
         flips += bool(np.any(decided[1:] != decided[:-1]))
     assert flips > 20
     assert np.mean([s is not None for s in _named([1.0] * 9, rng, reps=100)]) <= 0.05
+
+
+def _reversal_table(hypotheses: int, t_side: float, seeds: int = 8) -> pd.DataFrame:
+    """Every hypothesis with Δ = +1 at 100 labels and −1 at all, each side's t exactly
+    ``t_side`` over ``seeds`` seeds."""
+    z = np.linspace(-1, 1, seeds)
+    z = (z - z.mean()) / z.std(ddof=1)
+    sd = math.sqrt(seeds) / t_side
+    sides = {100: 1.0 + sd * z, "all": -1.0 - sd * z[::-1]}
+    return pd.DataFrame([{"hypothesis": f"h{i}", "dataset": "d", "family": "task",
+                          "point": point_key({"label_count": level}),
+                          "seed_diffs": dict(enumerate(values))}
+                         for i in range(hypotheses) for level, values in sides.items()])
+
+
+def test_a_crossover_is_corrected_across_the_study_hypotheses_like_the_verdicts():
+    # each side at t = 3 over 8 seeds: p ≈ 0.02, a crossover alone (0.05 per side) but not
+    # in a study of 9 hypotheses (0.05 / 9 per side, where t must pass about 4.0)
+    spec = {"conditions": {"label_count": [100, "all"]}}
+    alone = trends(spec, pd.DataFrame(), _reversal_table(1, 3.0), [])[1]
+    nine = trends(spec, pd.DataFrame(), _reversal_table(9, 3.0), [])[1]
+    assert alone["crossover"].all() and alone["cross_tests"].eq(1).all()
+    assert not nine["crossover"].any() and nine["cross_tests"].eq(9).all()
+    assert nine["cross_level"].iloc[0] == pytest.approx(0.05 / 9)
+    # the printed sides are at the crossover's level: they include 0 where none is named,
+    # while the change between them (at the hypothesis' own level) is still significant
+    row = nine.iloc[0]
+    assert row["below_low"] < 0 < row["below_high"] and row["above_low"] < 0 < row["above_high"]
+    assert row["change_high"] < 0 and row["level"] == pytest.approx(0.05)
+    strong = trends(spec, pd.DataFrame(), _reversal_table(9, 6.0), [])[1]
+    assert strong["crossover"].all()
 
 
 # --- `all` at its real labelled count -------------------------------------------------------

@@ -50,7 +50,8 @@ def test_a_planted_crossover_is_named_with_both_levels_and_signs(crossover):
     assert ("worse at label_count=30, label_count=100, label_count=300" in sentence
             and "better at label_count=1000, label_count=all" in sentence), sentence
     assert ("crossover on label_count between 300 and 1000 (Δ −0.0" in sentence
-            and "up to 300, +0.0" in sentence and "from 1000)" in sentence), sentence
+            and "up to 300, +0.0" in sentence
+            and "from 1000; each side Bonferroni over" in sentence), sentence
     assert "per decade" in sentence  # 30 to 1000 spans more than 10x: a log axis
     assert "Task performance" in [k["kind"] for k in answer_context(crossover, 0)["kinds"]]
     assert "mt vs sup: task/digit/accuracy (mnist)" in text

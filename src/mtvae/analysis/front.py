@@ -54,10 +54,11 @@ from mtvae.analysis.run_settings import WEIGHT_KEY, weight_of
 from mtvae.analysis.run_settings import setting as _get
 from mtvae.analysis.stats import holm, paired_test, t_interval
 from mtvae.evaluate.catalogue import higher_is_better, smallest_effect
+from mtvae.objectives.weighting import STRATEGIES, WeightingConfig
 from mtvae.study.axes import axis_of, level_label
 
 STRATEGY_KEY = "model.weighting.strategy"
-FIXED = "fixed"
+FIXED = WeightingConfig.model_fields["strategy"].default  # a run with no weighting has it
 VALIDATION = "val/"
 SCORES = tuple(p.rsplit("/", 1)[1] for p in DEFAULT_METRICS["task"])  # accuracy, r2
 RECON = DEFAULT_METRICS["reconstruction"]  # nll/iwae, else recon/bce
@@ -86,6 +87,13 @@ def has_front(spec: dict) -> bool:
 def strategy_of(config: dict) -> str:
     """The run's weighting strategy (``fixed`` when the model has none)."""
     return str(_get(config, "model", "weighting", "strategy", default=FIXED))
+
+
+def on_front(strategy: str) -> bool:
+    """Whether runs of ``strategy`` train the plain weighted sum, so that their task weight
+    places them on the front (an adaptive strategy's are placed against it instead)."""
+    cls = STRATEGIES.get(strategy)
+    return bool(cls and cls.plain_sum)
 
 
 def _rest(point: str, spec: dict) -> str:
@@ -198,12 +206,13 @@ def _unique(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _front(spec: dict, group: Group, part: pd.DataFrame, controls: set[str]) -> Front | None:
-    mine = part[(part["variant"] == group.variant) & (part["strategy"] == FIXED)]
+    fixed = part["strategy"].map(on_front)
+    mine = part[(part["variant"] == group.variant) & fixed]
     weights = {float(w): _unique(r) for w, r in mine.groupby("weight", sort=True)}
     if len(weights) < 2:
         return None
     model = mine["model"].iloc[0]
-    others = part[(part["model"] == model) & (part["strategy"] != FIXED)]
+    others = part[(part["model"] == model) & ~fixed]
     adaptive = {(v, s, float(w)): _unique(r)
                 for (v, s, w), r in others.groupby(["variant", "strategy", "weight"], sort=False)}
     vae = _baseline(spec, group.variant, "reconstruction", "vae")

@@ -69,7 +69,8 @@ class Estimate:
 class Change:
     """How a hypothesis' effect changes between two neighbouring levels of a numeric axis:
     mean Δ below and above the split, and the tested change (above − below) with its
-    interval; ``crossover`` when both sides are significant with opposite signs."""
+    interval; ``crossover`` when both sides are significant with opposite signs (each at
+    Bonferroni's level over the hypothesis' splits and the study's hypotheses)."""
 
     hypothesis: str
     dataset: str

@@ -11,8 +11,11 @@
     the hypothesis; the printed intervals are at that level.
   - **Crossover** (:func:`crossover_split`): only where the effect is significantly of opposite
     signs on the two sides (both sides' intervals exclude 0, with opposite signs; an
-    intersection-union test, so each side at the family's level). A change of verdict between
-    two levels is not a crossover: the verdicts of two cells can differ when the effects do not.
+    intersection-union test, so each side at the family's level). A crossover is a claim of
+    the Answer's first screen, like a pooled verdict, so its family is the pooled verdicts'
+    one: Bonferroni over the hypothesis' splits and over the study's hypotheses (each
+    hypothesis and dataset of the pooled table). A change of verdict between two levels is not
+    a crossover: the verdicts of two cells can differ when the effects do not.
   - **Trend**: per seed, the least-squares slope of Δ against the level (its log10 when the
     levels span more than 10x; ``all`` at its real labelled count), t-tested over the seeds.
 
@@ -159,18 +162,26 @@ def all_count(runs: list[dict], cells: list[dict], axis: str) -> float | None:
     return max(counts) if counts else None
 
 
+# The columns of a split row that the crossover decides on: each side's interval and t, at the
+# crossover's level rather than the change's.
+SIDE_KEYS = ("below_low", "below_high", "t_below", "above_low", "above_high", "t_above")
+
+
 def trends(spec: dict, frame: pd.DataFrame, table: pd.DataFrame,
            hypotheses: list[Hypothesis], alpha: float = 0.05,
            all_at: dict[str, float | None] | None = None
            ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(trends, changes)`` for every hypothesis and numeric axis: the trend test, and every
-    split's tested change with ``crossover`` True at the one crossover split, if any.
+    split's tested change with ``crossover`` True at the one crossover split, if any. The
+    change is at ``alpha`` over the hypothesis' splits; the sides (``SIDE_KEYS``) and the
+    crossover at ``alpha`` over those splits times the study's hypotheses (``cross_level``).
     ``all_at``: per axis, the real count ``all`` stands for (:func:`all_count`)."""
     trend_rows, change_rows = [], []
     if table.empty:
         return pd.DataFrame(), pd.DataFrame()
     all_at = all_at or {}
     axes = numeric_axes(spec)
+    tested = table.groupby(["hypothesis", "dataset"], sort=False).ngroups  # the pooled family
     for (name, dataset), rows in table.groupby(["hypothesis", "dataset"], sort=False):
         by_point = rows.set_index("point")
         slices = []
@@ -192,13 +203,16 @@ def trends(spec: dict, frame: pd.DataFrame, table: pd.DataFrame,
             y = pd.DataFrame(diffs).dropna().to_numpy(dtype=float)
             if len(y) == 0:
                 continue
-            splits = split_tests(y, alpha / max(1, family))
-            cross = crossover_split(splits)
-            for row in splits:
+            level, cross_level = alpha / max(1, family), alpha / max(1, family * tested)
+            splits, sides = split_tests(y, level), split_tests(y, cross_level)
+            cross = crossover_split(sides)
+            for row, side in zip(splits, sides, strict=True):
+                row.update({key: side[key] for key in SIDE_KEYS})
                 change_rows.append({
                     "hypothesis": name, "dataset": dataset, "family": first["family"],
                     "axis": axis, "low": values[row["split"] - 1], "high": values[row["split"]],
-                    "n_seeds": len(y), "tests": family, "level": alpha / max(1, family), **row,
+                    "n_seeds": len(y), "tests": family, "level": level,
+                    "cross_level": cross_level, "cross_tests": family * tested, **row,
                     "p_change_adj": min(1.0, row["p_change"] * family)
                     if row["p_change"] == row["p_change"] else math.nan,
                     "crossover": row["split"] == cross})

@@ -48,9 +48,10 @@ class ExtraTask:
     """A parsed ``data.extra_tasks`` entry."""
 
     name: str
-    kind: str  # "random" or "composite"
+    kind: str  # a key of ADDERS: how the task's labels are made
     n_classes: int = 2
     parts: tuple[tuple[str, float | None], ...] = ()
+    spec: str = ""  # the entry as written, for error messages
 
 
 def parse_extra_task(spec: str) -> ExtraTask:
@@ -61,12 +62,12 @@ def parse_extra_task(spec: str) -> ExtraTask:
         k = int(m["k"] or 2)
         if not 2 <= k <= MAX_JOINT_CLASSES:
             raise ValueError(f"'{spec}': a random task needs 2 to {MAX_JOINT_CLASSES} classes")
-        return ExtraTask(match["name"] or "random", "random", k)
+        return ExtraTask(match["name"] or "random", "random", k, spec=spec)
     if body.startswith("composite:"):
         parts = [_PART.fullmatch(p.strip()) for p in body[len("composite:"):].split("+")]
         if len(parts) >= 2 and all(parts):
             return ExtraTask(match["name"] or "composite", "composite",
-                             parts=tuple((p["name"], _float(p["thr"])) for p in parts))
+                             parts=tuple((p["name"], _float(p["thr"])) for p in parts), spec=spec)
     raise ValueError(
         f"bad extra task '{spec}': use random, random:K, composite:A+B (parts are task or factor "
         "names, optionally thresholded like x>0.5), each optionally named NAME=..."
@@ -80,10 +81,7 @@ def add_extra_tasks(dataset: Dataset, specs: list[str], seed: int) -> None:
         if task.name in dataset.tasks:
             raise UserError(f"data.extra_tasks: '{spec}' would replace the existing task "
                             f"'{task.name}'; give it another name, e.g. my_{task.name}={spec}.")
-        if task.kind == "random":
-            _add_random(dataset, task, seed)
-        else:
-            _add_composite(dataset, task, spec)
+        ADDERS[task.kind](dataset, task, seed)
 
 
 def _add_random(dataset: Dataset, task: ExtraTask, seed: int) -> None:
@@ -100,7 +98,8 @@ def _add_random(dataset: Dataset, task: ExtraTask, seed: int) -> None:
     )
 
 
-def _add_composite(dataset: Dataset, task: ExtraTask, spec: str) -> None:
+def _add_composite(dataset: Dataset, task: ExtraTask, seed: int) -> None:
+    spec = task.spec
     parts = [_resolve_part(dataset, name, thr, spec) for name, thr in task.parts]
     regression = [size is None for _, size, _ in parts]
     if all(regression):
@@ -128,6 +127,10 @@ def _add_composite(dataset: Dataset, task: ExtraTask, spec: str) -> None:
     label = " x ".join(f"{d} ({size})" for d, size, _ in parts)
     dataset.tasks[task.name] = TaskSpec(task.name, "categorical", n_classes,
                                         f"joint class of {label}, first part most significant")
+
+
+# Each extra-task kind and the function that adds its labels to a dataset (dataset, task, seed).
+ADDERS = {"random": _add_random, "composite": _add_composite}
 
 
 def _resolve_part(dataset: Dataset, name: str, thr: float | None, spec: str):

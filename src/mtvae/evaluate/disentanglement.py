@@ -170,15 +170,24 @@ def dci_from_importance(importance: np.ndarray) -> dict[str, float]:
 DCI_ESTIMATORS = 100
 
 
+# The importance models DCI may fit, by the name ``importance`` takes: (n_estimators, seed) ->
+# an unfitted sklearn estimator.
+IMPORTANCE_MODELS = {
+    # disentanglement_lib's choice; impurity-based feature_importances_
+    "gbt": lambda n_estimators, seed: GradientBoostingClassifier(n_estimators=n_estimators,
+                                                                 random_state=seed),
+    # Eastwood & Williams' linear variant: L1-penalised, scaled inputs
+    "lasso": lambda n_estimators, seed: make_pipeline(
+        StandardScaler(),
+        LogisticRegression(l1_ratio=1.0, C=0.1, solver="saga", tol=1e-3, max_iter=500),
+    ),
+}
+
+
 def _importance_model(kind: str, n_estimators: int, seed: int):
-    if kind == "gbt":  # disentanglement_lib's choice; impurity-based feature_importances_
-        return GradientBoostingClassifier(n_estimators=n_estimators, random_state=seed)
-    if kind == "lasso":  # Eastwood & Williams' linear variant: L1-penalised, scaled inputs
-        return make_pipeline(
-            StandardScaler(),
-            LogisticRegression(l1_ratio=1.0, C=0.1, solver="saga", tol=1e-3, max_iter=500),
-        )
-    raise ValueError(f"importance must be 'gbt' or 'lasso', got {kind!r}")
+    if kind not in IMPORTANCE_MODELS:
+        raise ValueError(f"importance must be one of {sorted(IMPORTANCE_MODELS)}, got {kind!r}")
+    return IMPORTANCE_MODELS[kind](n_estimators, seed)
 
 
 def _feature_importance(model) -> np.ndarray:

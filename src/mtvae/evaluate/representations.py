@@ -28,12 +28,13 @@ def representation_kind(model) -> str | None:
     return None
 
 
-def _batch_representation(model, kind: str, x: torch.Tensor) -> torch.Tensor:
-    if kind == "representation":
-        return model.representation(x)
-    if kind == "posterior_mean":
-        return model.encode(x).loc
-    return model.quantizer.codes_from_indices(model.encode_codes(x)).flatten(1)
+# How each kind of representation is read from a batch of images (the kind comes from the
+# model's capabilities, :func:`representation_kind`).
+READERS = {
+    "representation": lambda model, x: model.representation(x),
+    "posterior_mean": lambda model, x: model.encode(x).loc,
+    "codes": lambda model, x: model.quantizer.codes_from_indices(model.encode_codes(x)).flatten(1),
+}
 
 
 @torch.no_grad()
@@ -44,7 +45,7 @@ def representation(model, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
         raise ValueError(f"a {type(model).__name__} has no representation to read")
     device = next(model.parameters()).device
     parts = [
-        _batch_representation(model, kind, x[start : start + batch_size].to(device))
+        READERS[kind](model, x[start : start + batch_size].to(device))
         .flatten(1)
         .double()
         .cpu()

@@ -74,7 +74,8 @@ def intro(declared: bool) -> str:
             "correction across the study's hypotheses, so a verdict of better or worse is "
             "exactly an interval that excludes 0. Where the effect changes along an axis is "
             "tested; a crossover is named only where the effect is significantly of opposite "
-            "signs on the two sides.")
+            "signs on the two sides, with the study's hypotheses in its correction as in "
+            "the verdicts'.")
 
 
 def pooled_table(data: StudyData) -> dict[str, Any]:

@@ -175,8 +175,9 @@ def crossovers_table(data: StudyData) -> dict[str, Any]:
              f"{signed(r['change'])} [{fmt(r['change_low'])}, {fmt(r['change_high'])}]",
              _p(r["p_change_adj"]), "crossover" if r["crossover"] else "—"]
             for _, r in data.changes_table.iterrows()]
-    return table(["hypothesis", "dataset", "axis", "split", "Δ up to the split",
-                  "Δ from the split on", "change [interval]", "p (change, Bonferroni)",
+    return table(["hypothesis", "dataset", "axis", "split",
+                  "Δ up to the split [crossover level]", "Δ from the split on [crossover level]",
+                  "change [interval]", "p (change, Bonferroni)",
                   "crossover"], rows)
 
 

@@ -132,7 +132,8 @@ def axis_change(axis: str, group: pd.DataFrame, trend, level: float,
                 rows: pd.DataFrame | None = None) -> str:
     """One axis, naming which test says what: the step test between neighbouring levels (each
     seed's mean Δ above a split minus below it, Bonferroni over the hypothesis' splits; a
-    crossover only where both sides are significant with opposite signs) and, with three or
+    crossover only where both sides are significant with opposite signs, Bonferroni over those
+    splits and the study's hypotheses, as a first-screen claim) and, with three or
     more levels, the trend test (one least-squares slope of Δ over every level, at
     ``level``). The two answer different questions, so each is said with its own name."""
     splits = f"Bonferroni over {int(group['tests'].iloc[0])} split(s)"
@@ -145,7 +146,9 @@ def axis_change(axis: str, group: pd.DataFrame, trend, level: float,
                 f"[{fmt(c['below_low'])}, {fmt(c['below_high'])}] up to "
                 f"{A.level_label(c['low'])}, {signed(c['diff_above'])} "
                 f"[{fmt(c['above_low'])}, {fmt(c['above_high'])}] from "
-                f"{A.level_label(c['high'])})")
+                f"{A.level_label(c['high'])}; each side Bonferroni over "
+                f"{int(c['cross_tests'])} test(s): the hypothesis' splits times the study's "
+                f"hypotheses)")
     elif not shown.empty:
         c = shown.loc[shown["p_change_adj"].idxmin()]
         way = "larger" if c["change"] > 0 else "smaller"

@@ -147,12 +147,11 @@ def label_budget_text(runs: list[dict]) -> str:
             f"{', '.join(map(str, extra)) or 'none'}); best epoch and early stopping follow the "
             "same rule for all (the model's own validation loss on the same validation labels; "
             "the same maximum epochs, patience and improvement threshold).")
-    if any(r["config"]["model"]["name"] == "supervised" for r in runs):
-        text += (" The supervised baseline is the classifier a tuned practitioner would train: "
-                 "linear heads on the encoder body's features (model.bottleneck false and "
-                 "model.head_hidden [], its defaults, chosen on validation accuracy: at 100 "
-                 "MNIST labels a latent-width bottleneck with the MT-VAE's [64] heads cost "
-                 "about 4 points of it, benchmarks/bench_supervised.py).")
+    names = dict.fromkeys(r["config"]["model"]["name"] for r in runs)  # in run order, once
+    for entry in (MODELS[n] for n in names if n in MODELS):
+        # a model whose configuration the Methodology must state says so itself
+        note = getattr(entry.config_cls, "methodology", "")
+        text += f" {note}" if note else ""
     if any(not reads(r) for r in runs):
         text += (" Label-free models (vae, vqvae and its prior) read no label in training: "
                  "each is trained once per seed and configuration and re-evaluated, its probes "
@@ -282,7 +281,9 @@ def statistics_text(spec: dict) -> str:
         "spread. Along numeric axes, each split between neighbouring levels gets a test of the "
         "change: per seed, the mean Δ above the split minus the mean Δ below it, t-tested "
         "(Bonferroni over the hypothesis' splits); a crossover is named only where Δ is "
-        "significantly positive on one side and significantly negative on the other. The trend "
+        "significantly positive on one side and significantly negative on the other, each side "
+        "at Bonferroni's level over the hypothesis' splits times the study's hypotheses (a "
+        "crossover is a claim of the Answer, so it shares the pooled verdicts' family). The trend "
         "test t-tests the seeds' least-squares slopes of Δ against the level (log10 of it "
         "beyond a 10x span; a label count's all at its real count). Every other shared outcome "
         "is exploratory: its Δ and 95% CI are shown, uncorrected, and never counted."
