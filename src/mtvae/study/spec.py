@@ -467,6 +467,9 @@ def with_data(spec: StudySpec, source: str | None, root: str | None = None) -> S
     ``model.tasks`` (they name the other data's tasks: models then learn the new source's
     default tasks, CelebA's five, or where it has none every task of the new data), the axes
     whose levels name its task sets (``tasks``) or its split sizes (the new source's own apply).
+
+    The result is parsed again, not copied: the new source's tasks and every check across
+    variants, axes and hypotheses must hold for the spec it becomes (a copy would skip them).
     """
     from mtvae.data.sources import absolute_source, same_tasks
 
