@@ -105,3 +105,19 @@ def test_ddp_run_resumes_after_being_killed(runs, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     # epoch means count every rank's batches once, across the kill (sums may differ in order)
     assert _epoch_losses(run) == pytest.approx(_epoch_losses(runs / "ddp"), rel=1e-9)
+
+
+def test_ddp_refuses_a_strategy_with_per_task_gradients_and_names_the_registered_others():
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from mtvae.errors import UserError
+    from mtvae.objectives.weighting import WeightingConfig, build_weighting
+    from mtvae.train.trainer import Trainer
+
+    weighting = build_weighting(WeightingConfig(strategy="pcgrad"), ["recon", "task/a", "task/b"])
+    fake = SimpleNamespace(dist=SimpleNamespace(enabled=True), weighting=weighting)
+    with pytest.raises(UserError, match="strategy=pcgrad .* use one of fixed, uncertainty, dwa, "
+                                        "famo with several processes"):
+        Trainer._data_parallel(fake, nn.Linear(1, 1))

@@ -38,10 +38,26 @@ from mtvae.nn.code_bodies import CodeBodyConfig, CodeDecoder, CodeEncoder
 from mtvae.objectives.likelihoods import LikelihoodName, build_likelihood
 
 
+@dataclass(frozen=True)
+class PriorKind:
+    """A prior over code grids: how it is built, and whether a second training stage fits it."""
+
+    build: Callable[[PriorOptions, int], nn.Module]
+    fitted: bool
+
+
+PRIORS: dict[str, PriorKind] = {
+    "pixelcnn": PriorKind(lambda options, k: PixelCNNPrior(
+        PixelCNNConfig(num_codes=k, hidden=options.hidden, layers=options.layers)), fitted=True),
+    "uniform": PriorKind(lambda options, k: UniformPrior(k), fitted=False),
+}
+
+
 class PriorOptions(StrictModel):
     """The prior over code grids and how its second training stage runs."""
 
-    kind: Literal["pixelcnn", "uniform"] = Field("pixelcnn", description="prior over code grids")
+    kind: Literal[tuple(PRIORS)] = Field(  # type: ignore[valid-type]  # the registered kinds
+        "pixelcnn", description="prior over code grids")
     epochs: int = Field(10, ge=1, description="epochs of prior training on the training codes")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate of the prior")
     batch_size: int = Field(128, ge=1, description="code grids per prior training step")
@@ -64,21 +80,6 @@ class VQVAEConfig(StrictModel):
         default_factory=PriorOptions, description="the prior over code grids, fitted in a "
         "second training stage after the VQ-VAE"
     )
-
-
-@dataclass(frozen=True)
-class PriorKind:
-    """A prior over code grids: how it is built, and whether a second training stage fits it."""
-
-    build: Callable[[PriorOptions, int], nn.Module]
-    fitted: bool
-
-
-PRIORS: dict[str, PriorKind] = {
-    "pixelcnn": PriorKind(lambda options, k: PixelCNNPrior(
-        PixelCNNConfig(num_codes=k, hidden=options.hidden, layers=options.layers)), fitted=True),
-    "uniform": PriorKind(lambda options, k: UniformPrior(k), fitted=False),
-}
 
 
 def build_prior(options: PriorOptions, num_codes: int) -> nn.Module:

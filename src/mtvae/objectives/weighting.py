@@ -57,40 +57,6 @@ FAMO_EPS = 1e-8  # added to l_i - min_i before the log, as in the reference code
 Losses = Mapping[str, Tensor]
 
 
-class WeightingConfig(StrictModel):
-    """How loss terms are weighted against each other during training."""
-
-    strategy: Literal["fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "famo"] = Field(
-        "fixed", description="fixed: the static weights; uncertainty: learned log-variances "
-        "(Kendall et al. 2018); dwa: dynamic weight average (Liu et al. 2019); gradnorm: "
-        "equalised gradient norms (Chen et al. 2018); pcgrad: projected conflicting gradients "
-        "(Yu et al. 2020); mgda: min-norm gradient weights (Sener & Koltun 2018); famo: fast "
-        "adaptive multitask optimization, log-loss weights that balance the rates at which "
-        "the losses fall (Liu et al. 2023)"
-    )
-    scope: Literal["tasks", "all"] = Field(
-        "tasks", description="balance only 'task/*' losses, or every loss term"
-    )
-    dwa_temperature: float = Field(2.0, gt=0, description="DWA softmax temperature T")
-    gradnorm_alpha: float = Field(1.5, ge=0, description="GradNorm restoring-force strength")
-    gradnorm_lr: float = Field(0.025, gt=0, description="learning rate of GradNorm's weights")
-    uncertainty_init: float = Field(0.0, description="initial log-variance s_i (weight e^-s)")
-    mgda_iters: int = Field(250, ge=1, description="Frank-Wolfe iterations for MGDA")
-    pcgrad_seed: int | None = Field(
-        None, description="seed of PCGrad's projection order (default: torch.initial_seed())"
-    )
-    # FAMO's settings are left out of config.yaml at their defaults (exclude_if), so adding
-    # them left the run id of every earlier config unchanged.
-    famo_lr: float = Field(
-        FAMO_LR, gt=0, exclude_if=lambda v: v == FAMO_LR,
-        description="learning rate beta of FAMO's task logits (their own Adam; the paper's 0.025)",
-    )
-    famo_decay: float = Field(
-        FAMO_DECAY, ge=0, exclude_if=lambda v: v == FAMO_DECAY,
-        description="weight decay gamma of FAMO's task logits (the reference example's 0.01)",
-    )
-
-
 # --------------------------------------------------------------------------- pure helpers
 
 
@@ -641,6 +607,41 @@ STRATEGIES: dict[str, type[WeightingStrategy]] = {
     "mgda": MGDA,
     "famo": FAMO,
 }
+
+
+# The config follows the registry: the strategy names it accepts are the registered ones.
+class WeightingConfig(StrictModel):
+    """How loss terms are weighted against each other during training."""
+
+    strategy: Literal[tuple(STRATEGIES)] = Field(  # type: ignore[valid-type]  # registered names
+        "fixed", description="fixed: the static weights; uncertainty: learned log-variances "
+        "(Kendall et al. 2018); dwa: dynamic weight average (Liu et al. 2019); gradnorm: "
+        "equalised gradient norms (Chen et al. 2018); pcgrad: projected conflicting gradients "
+        "(Yu et al. 2020); mgda: min-norm gradient weights (Sener & Koltun 2018); famo: fast "
+        "adaptive multitask optimization, log-loss weights that balance the rates at which "
+        "the losses fall (Liu et al. 2023)"
+    )
+    scope: Literal["tasks", "all"] = Field(
+        "tasks", description="balance only 'task/*' losses, or every loss term"
+    )
+    dwa_temperature: float = Field(2.0, gt=0, description="DWA softmax temperature T")
+    gradnorm_alpha: float = Field(1.5, ge=0, description="GradNorm restoring-force strength")
+    gradnorm_lr: float = Field(0.025, gt=0, description="learning rate of GradNorm's weights")
+    uncertainty_init: float = Field(0.0, description="initial log-variance s_i (weight e^-s)")
+    mgda_iters: int = Field(250, ge=1, description="Frank-Wolfe iterations for MGDA")
+    pcgrad_seed: int | None = Field(
+        None, description="seed of PCGrad's projection order (default: torch.initial_seed())"
+    )
+    # FAMO's settings are left out of config.yaml at their defaults (exclude_if), so adding
+    # them left the run id of every earlier config unchanged.
+    famo_lr: float = Field(
+        FAMO_LR, gt=0, exclude_if=lambda v: v == FAMO_LR,
+        description="learning rate beta of FAMO's task logits (their own Adam; the paper's 0.025)",
+    )
+    famo_decay: float = Field(
+        FAMO_DECAY, ge=0, exclude_if=lambda v: v == FAMO_DECAY,
+        description="weight decay gamma of FAMO's task logits (the reference example's 0.01)",
+    )
 
 
 def build_weighting(config: WeightingConfig, names: Sequence[str]) -> WeightingStrategy:

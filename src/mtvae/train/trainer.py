@@ -36,7 +36,7 @@ from mtvae.data.dataset import Dataset
 from mtvae.data.loader import InMemoryLoader
 from mtvae.errors import Interrupted, UserError, on_signal
 from mtvae.models.capabilities import EpochStatistics, TaskWeighted
-from mtvae.objectives.weighting import WeightingStrategy
+from mtvae.objectives.weighting import STRATEGIES, WeightingStrategy
 from mtvae.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -193,10 +193,11 @@ class Trainer:
         if not self.dist.enabled:
             return model
         if self.weighting is not None and self.weighting.per_task_gradients:
+            usable = ", ".join(n for n, c in STRATEGIES.items() if not c.per_task_gradients)
             raise UserError(
                 f"model.weighting.strategy={self.weighting.config.strategy} computes per-task "
-                "gradients that DDP does not synchronise; use fixed, uncertainty or dwa with "
-                "several processes."
+                f"gradients that DDP does not synchronise; use one of {usable} with several "
+                "processes."
             )
         if self.cfg.nonfinite == "skip":
             raise UserError("train.nonfinite=skip needs a single process; use stop with DDP.")
