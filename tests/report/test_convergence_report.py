@@ -94,6 +94,17 @@ def test_robustness_keeps_the_sign_of_a_robust_effect(tmp_path):
     assert after == pytest.approx(before + 1.0, abs=0.01)  # lower nats: +1 for the MT-VAE
 
 
+@pytest.mark.parametrize("shift, where", [(-1.0, "outside"), (0.0, "inside")])
+def test_robustness_says_whether_the_longer_budget_lands_inside_the_first_interval(
+        tmp_path, shift, where):
+    # a shift of 1 nat is far beyond the synthetic seeds' spread; none stays at the estimate
+    data = data_of(write(tmp_path / "s", robust_shift=shift))
+    (sentence,) = [s for s in convergence_lines(data) if "nll/iwae" in s]
+    low, high = (float(v) for v in sentence.split("[", 1)[1].split("]", 1)[0].split(", "))
+    assert low < high
+    assert sentence.endswith(f"{where} the first interval.")
+
+
 def test_an_older_study_says_convergence_was_not_recorded(tmp_path):
     data = data_of(write(tmp_path / "s", record=False))
     assert convergence_lines(data)[0].startswith("Convergence: not recorded")

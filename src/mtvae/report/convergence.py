@@ -94,25 +94,45 @@ def robustness_lines(data: StudyData) -> list[str]:
     for name, base in before.items():
         if name not in after:
             continue
-        lines.append(_robustness_sentence(name, base, after[name], factor, point))
+        lines.append(_robustness_sentence(name, base, after[name], factor, point, 1 - alpha))
     return lines
 
 
-def _effects(table: pd.DataFrame) -> dict[str, float]:
-    """Per hypothesis, the mean of its effects Δ over its datasets and tasks."""
+def _effects(table: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
+    """Per hypothesis, the mean of its effects Δ over its datasets and tasks, with the
+    interval of a single effect (NaN bounds where it averages several)."""
     if table.empty:
         return {}
-    return {name: float(group["diff"].mean()) for name, group in
-            table.groupby("hypothesis", sort=False) if group["diff"].notna().any()}
+    out = {}
+    for name, group in table.groupby("hypothesis", sort=False):
+        if group["diff"].notna().any():
+            one = len(group) == 1
+            out[name] = (float(group["diff"].mean()),
+                         float(group["diff_low"].iloc[0]) if one else math.nan,
+                         float(group["diff_high"].iloc[0]) if one else math.nan)
+    return out
 
 
-def _robustness_sentence(name: str, base: float, longer: float, factor: float,
-                         point: str) -> str:
-    keeps = (base > 0) == (longer > 0) and base != 0
-    moved = abs(longer - base) / abs(base) if base else math.inf
+def _robustness_sentence(name: str, base: tuple[float, float, float],
+                         longer: tuple[float, float, float], factor: float, point: str,
+                         confidence: float) -> str:
+    """Whether the effect keeps its sign and how far it moves; with one effect's intervals
+    (at ``confidence``, this point alone: wider ones in the Answer's table are simultaneous
+    over the hypothesis' points), whether the longer budget's estimate lies inside the first
+    one (a move within the seeds' noise: a large relative move of an effect near 0 can be)."""
+    (diff, low, high), (after, after_low, after_high) = base, longer
+    keeps = (diff > 0) == (after > 0) and diff != 0
+    moved = abs(after - diff) / abs(diff) if diff else math.inf
     sign = "keeps its sign" if keeps else "changes sign"
-    return (f"Budget ×{factor:g} ({point_label(point)}): {name}'s effect {base:+.4g} "
-            f"becomes {longer:+.4g}; it {sign} and its size moves by {moved:.0%}.")
+    if low == low and after_low == after_low:  # intervals known (not NaN)
+        inside = "inside" if low <= after <= high else "outside"
+        ci = f"{confidence:.0%} CI"
+        return (f"Budget ×{factor:g} ({point_label(point)}): {name}'s effect {diff:+.4g} "
+                f"({ci} [{low:.3g}, {high:.3g}]) becomes {after:+.4g} ({ci} [{after_low:.3g}, "
+                f"{after_high:.3g}]); it {sign} and its size moves by {moved:.0%}, {inside} the "
+                "first interval.")
+    return (f"Budget ×{factor:g} ({point_label(point)}): {name}'s effect {diff:+.4g} "
+            f"becomes {after:+.4g}; it {sign} and its size moves by {moved:.0%}.")
 
 
 # --- curves -------------------------------------------------------------------------------
