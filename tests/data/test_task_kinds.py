@@ -104,6 +104,14 @@ def test_scores_have_known_values_per_kind():
     for kind in (DIGIT.task_kind, ODD.task_kind):  # discrete: accuracy and the class average
         assert kind.scores(y_true, y_pred) == {"accuracy": 0.75,
                                                "balanced_accuracy": pytest.approx(5 / 6)}
+    # a predicted class no target has: balanced accuracy averages the recall of the true
+    # classes (0: 1/2, 1: 1/1), and silently (a warning is an error here)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert DIGIT.task_kind.scores(np.array([0, 0, 1]), np.array([0, 2, 1])) == {
+            "accuracy": pytest.approx(2 / 3), "balanced_accuracy": pytest.approx(3 / 4)}
     tags = TAGS.task_kind.scores(np.array([[1, 0, 1], [0, 0, 1]]), np.array([[1, 1, 1], [0, 0, 1]]))
     assert tags == {"accuracy": pytest.approx(5 / 6)}  # the share of correct entries
     size = SIZE.task_kind.scores(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
