@@ -85,3 +85,14 @@ def test_a_registered_source_is_listed_and_trains_from_the_cli(tiny, tmp_path, c
     argv = ["train", "--model", "vae", "--data", "tiny", "--out", str(tmp_path / "run")]
     assert main(argv + [a for s in settings for a in ("--set", s)]) == 0
     assert tiny and set(tiny) == {"tiny"}  # its memory check ran before loading
+
+
+def test_shapes_counts_an_unset_split_at_the_size_it_will_generate(monkeypatch):
+    from mtvae.data.shapes import DEFAULT_SIZES
+
+    seen = []
+    monkeypatch.setattr(sources, "check_memory", lambda n_bytes, what, fix: seen.append(what))
+    check_source_memory(DataConfig(source="shapes", n_train=100, image_size=32))
+    # 100 set + the default validation and test splits, not 100 alone
+    assert seen == [f"Generating {100 + DEFAULT_SIZES['val'] + DEFAULT_SIZES['test']:,} "
+                    "'shapes' images of 32x32"]

@@ -89,10 +89,14 @@ def render(factors: np.ndarray, image_size: int = 32) -> np.ndarray:
     return out
 
 
+# The split sizes shapes generates where a config sets none.
+DEFAULT_SIZES = {"train": 20000, "val": 2000, "test": 2000}
+
+
 def load_shapes(
-    n_train: int = 20000,
-    n_val: int = 2000,
-    n_test: int = 2000,
+    n_train: int = DEFAULT_SIZES["train"],
+    n_val: int = DEFAULT_SIZES["val"],
+    n_test: int = DEFAULT_SIZES["test"],
     image_size: int = 32,
     seed: int = 0,
 ) -> Dataset:

@@ -23,6 +23,7 @@ import torch
 
 from mtvae.data.dataset import SPLITS, Dataset
 from mtvae.data.labels import apply_label_policy
+from mtvae.data.shapes import DEFAULT_SIZES as SHAPES_DEFAULT_SIZES
 from mtvae.data.shapes import FACTOR_SIZES as SHAPES_FACTOR_SIZES
 from mtvae.errors import UserError, unknown_name
 from mtvae.limits import check_memory
@@ -52,16 +53,17 @@ class SourceEntry:
     memory_check: Callable[..., None] | None = None
 
 
+def _shapes_sizes(cfg) -> dict[str, int]:
+    """The split sizes shapes generates for ``cfg``: its own, else the source's defaults."""
+    return {s: getattr(cfg, f"n_{s}") or SHAPES_DEFAULT_SIZES[s] for s in SPLITS}
+
+
 def _load_shapes(cfg) -> Dataset:
     from mtvae.data.shapes import load_shapes
 
-    return load_shapes(
-        n_train=cfg.n_train or 20000,
-        n_val=cfg.n_val or 2000,
-        n_test=cfg.n_test or 2000,
-        image_size=cfg.image_size,
-        seed=cfg.seed,
-    )
+    sizes = _shapes_sizes(cfg)
+    return load_shapes(n_train=sizes["train"], n_val=sizes["val"], n_test=sizes["test"],
+                       image_size=cfg.image_size, seed=cfg.seed)
 
 
 def _load_fashion_mnist(cfg) -> Dataset:
@@ -110,7 +112,7 @@ def _early_sizes(cfg) -> dict[str, int | None]:
 
 
 def _shapes_memory(cfg) -> None:
-    sizes = [getattr(cfg, f"n_{s}") or 0 for s in SPLITS]
+    sizes = list(_shapes_sizes(cfg).values())  # an unset split counts at its default size
     channels = 1  # grayscale
     check_memory(sum(sizes) * channels * cfg.image_size**2 * 4,
                  f"Generating {sum(sizes):,} 'shapes' images of {cfg.image_size}x{cfg.image_size}",
