@@ -486,3 +486,17 @@ def test_famo_averages_the_losses_over_ddp_processes_before_using_them(monkeypat
     # the mean losses (4, 2): weights 2 * (1/4, 1/2) / (3/4)
     assert weights == pytest.approx({"task/a": 2 / 3, "task/b": 4 / 3})
     assert famo.previous_log_losses.tolist() == pytest.approx([math.log(4.0), math.log(2.0)])
+
+
+def test_uncertainty_averages_its_log_variance_gradient_over_ddp_processes(monkeypatch):
+    import torch.distributed as dist
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    # the other process's gradient of s is (1, 1): the all-reduce adds it to this one's
+    monkeypatch.setattr(dist, "all_reduce", lambda t: t.add_(torch.tensor([1.0, 1.0])))
+    strategy = build_weighting(WeightingConfig(strategy="uncertainty"), ["task/a", "task/b"])
+    x = torch.ones((), requires_grad=True)
+    strategy.backward({"task/a": 3.0 * x, "task/b": 0.5 * x}, [])
+    # here d/ds (e^-s L + s) at s = 0 is 1 - L: (-2, 0.5); the mean with (1, 1) is (-0.5, 0.75)
+    assert strategy.log_vars.grad.tolist() == pytest.approx([-0.5, 0.75])

@@ -329,6 +329,10 @@ class Uncertainty(WeightingStrategy):
     The paper's regression form ``½ exp(-s) L + ½ s`` has the same optimum at half the
     gradient; its classification form ``exp(-s) L + ½ s`` moves the optimum to ``log 2L``.
     Neither factor is worth a per-kind switch: the losses here already carry static weights.
+
+    Under DDP the log-variances are not part of the wrapped model, so DDP does not average
+    their gradient: this strategy averages it over the processes itself (one all-reduce of K
+    numbers), so every process takes the same step and keeps the same weights.
     """
 
     def __init__(self, config: WeightingConfig, names: Sequence[str]) -> None:
@@ -345,6 +349,8 @@ class Uncertainty(WeightingStrategy):
                 loss = precision[i] * loss + self.log_vars[i]
             terms.append(loss)
         functools.reduce(operator.add, terms).backward()
+        if self.log_vars.grad is not None:
+            self.log_vars.grad.copy_(_mean_over_processes(self.log_vars.grad))
         values = precision.detach().tolist()  # one sync for all weights
         return {n: values[self.index_of(n)] if self.is_balanced(n) else 1.0 for n in losses}
 
