@@ -168,3 +168,16 @@ def test_delta_m_pairs_each_seed_with_the_single_task_runs_of_the_same_config():
 def test_no_front_without_a_task_weight_axis():
     runs, cells = study()
     assert fronts({**SPEC, "conditions": {"weighting": ["fixed"]}}, runs, cells) == []
+
+
+def test_a_variant_without_declared_baselines_is_measured_against_the_registered_references():
+    from mtvae.analysis.front import _baseline
+
+    spec = {"variants": {"mt": {"model": "mtvae"}, "plain": {"model": "vae"},
+                         "heads": {"model": "supervised"},
+                         "named": {"model": "mtvae", "baselines": {"task": "mt"}}}}
+    # the models' registry entries say which is the reference on which family, by any name
+    assert _baseline(spec, "mt", "reconstruction") == "plain"
+    assert _baseline(spec, "mt", "task") == "heads"
+    assert _baseline(spec, "named", "task") == "mt"  # a declared baseline wins
+    assert _baseline({"variants": {"mt": {"model": "mtvae"}}}, "mt", "task") is None

@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,7 @@ from mtvae.analysis.run_settings import WEIGHT_KEY, weight_of
 from mtvae.analysis.run_settings import setting as _get
 from mtvae.analysis.stats import holm, paired_test, t_interval
 from mtvae.evaluate.catalogue import higher_is_better, smallest_effect
+from mtvae.models.registry import MODELS
 from mtvae.objectives.weighting import STRATEGIES, WeightingConfig
 from mtvae.study.axes import axis_of, level_label
 
@@ -63,6 +65,15 @@ VALIDATION = "val/"
 SCORES = tuple(p.rsplit("/", 1)[1] for p in DEFAULT_METRICS["task"])  # accuracy, r2
 RECON = DEFAULT_METRICS["reconstruction"]  # nll/iwae, else recon/bce
 SEEDLESS = (("seed",), ("data", "seed"))  # what differs between the seeds of one config
+
+
+class Role(StrEnum):
+    """What a point of a front figure is (the ``kind`` column of :func:`front_points`)."""
+
+    WEIGHT = "weight"  # the variant at one fixed task weight: a point of the front
+    ADAPTIVE = "adaptive"  # an adaptive strategy's run, placed against the front
+    RECON_REFERENCE = "reconstruction reference"  # the VAE, its task read by a probe
+    TASK_REFERENCE = "task reference"  # the supervised network: a task level, no reconstruction
 
 
 @dataclass(frozen=True)
@@ -176,12 +187,14 @@ class Front:
     supervised_name: str = "supervised"
 
 
-def _baseline(spec: dict, variant: str, family: str, model: str) -> str | None:
-    """The variant's baseline on ``family``, else the study's first variant of ``model``."""
+def _baseline(spec: dict, variant: str, family: str) -> str | None:
+    """The variant's baseline on ``family``, else the study's first variant whose model is
+    the registered reference for that family (``ModelEntry.reference_for``)."""
     named = spec["variants"][variant].get("baselines", {}).get(family)
     if named:
         return named
-    return next((n for n, v in spec["variants"].items() if v["model"] == model), None)
+    return next((n for n, v in spec["variants"].items()
+                 if family in getattr(MODELS.get(v["model"]), "reference_for", ())), None)
 
 
 def fronts(spec: dict, runs: list[dict], cells: list[dict]) -> list[Front]:
@@ -215,8 +228,8 @@ def _front(spec: dict, group: Group, part: pd.DataFrame, controls: set[str]) -> 
     others = part[(part["model"] == model) & ~fixed]
     adaptive = {(v, s, float(w)): _unique(r)
                 for (v, s, w), r in others.groupby(["variant", "strategy", "weight"], sort=False)}
-    vae = _baseline(spec, group.variant, "reconstruction", "vae")
-    sup = _baseline(spec, group.variant, "task", "supervised")
+    vae = _baseline(spec, group.variant, "reconstruction")
+    sup = _baseline(spec, group.variant, "task")
     trained = pd.concat([r for w, r in weights.items() if w > 0] or [mine.iloc[:0]])
     return Front(group, weights, adaptive, _unique(part[part["variant"] == vae]),
                  _unique(part[part["variant"] == sup]), head_tasks(trained, controls),
@@ -239,19 +252,19 @@ def front_points(front: Front) -> pd.DataFrame:
     for task in front.tasks:
         for weight, runs in front.weights.items():
             values, key = _task_values(runs, task, weight)
-            rows.append(_point(front, task, "weight", f"×{level_label(weight)}", weight, FIXED,
+            rows.append(_point(front, task, Role.WEIGHT, f"×{level_label(weight)}", weight, FIXED,
                                runs, recon, values, key))
         for (variant, strategy, weight), runs in front.adaptive.items():
             values, key = _task_values(runs, task, weight)
             label = strategy if variant == front.group.variant else f"{variant} ({strategy})"
-            rows.append(_point(front, task, "adaptive", label, weight, strategy, runs, recon,
+            rows.append(_point(front, task, Role.ADAPTIVE, label, weight, strategy, runs, recon,
                                values, key))
         probe = task_metric(task, list(front.vae["metrics"]), "probe")
-        rows.append(_point(front, task, "vae", f"{front.vae_name} + probe", math.nan, "",
+        rows.append(_point(front, task, Role.RECON_REFERENCE, f"{front.vae_name} + probe", math.nan, "",
                            front.vae, recon,
                            _by_seed(front.vae, probe), probe))
         head = task_metric(task, list(front.supervised["metrics"]))
-        rows.append(_point(front, task, "supervised", front.supervised_name, math.nan, "",
+        rows.append(_point(front, task, Role.TASK_REFERENCE, front.supervised_name, math.nan, "",
                            front.supervised, None, _by_seed(front.supervised, head), head))
     return pd.DataFrame(rows)
 

@@ -30,6 +30,10 @@ class ModelEntry:
     # its prior stage, and M2 decodes every class for an unlabelled image (issue #25 measured
     # an M2 run at 3-6x a supervised one).
     relative_cost: float = 2.0
+    # The metric families on which this model is the reference a variant is measured against
+    # when the study names none for it (the trade-off front's VAE + probe and its supervised
+    # network).
+    reference_for: tuple[str, ...] = ()
 
     @property
     def config_cls(self) -> Any:
@@ -52,6 +56,7 @@ MODELS: dict[str, ModelEntry] = {
             "VAE",
             "Gaussian VAE / beta-VAE: ELBO with reparametrization, beta, KL warm-up, free bits",
             reads_labels=False,
+            reference_for=("reconstruction",),
         ),
         ModelEntry(
             "vqvae",
@@ -96,6 +101,7 @@ MODELS: dict[str, ModelEntry] = {
             "Supervised",
             "baseline: the same encoder and task heads, no decoder, no KL",
             relative_cost=1.0,
+            reference_for=("task",),
         ),
     ]
 }

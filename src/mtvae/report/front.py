@@ -73,20 +73,20 @@ def _errorbar(ax, row, **style) -> None:
 
 
 def _panel(ax, part: pd.DataFrame, task: str) -> None:
-    weights = part[part["kind"] == "weight"].sort_values("weight")
+    weights = part[part["kind"] == A.Role.WEIGHT].sort_values("weight")
     ax.plot(weights["recon_mean"], weights["task_mean"], color="tab:blue", lw=1, zorder=1)
     for _, row in weights.iterrows():
         _errorbar(ax, row, fmt="o", color="tab:blue", ms=5, zorder=2)
         ax.annotate(row["label"], (row["recon_mean"], row["task_mean"]), fontsize=7,
                     textcoords="offset points", xytext=(4, 4))
     ax.plot([], [], "o-", color="tab:blue", label="fixed task weight (×auto)")
-    adaptive = part[part["kind"] == "adaptive"]
+    adaptive = part[part["kind"] == A.Role.ADAPTIVE]
     for i, (_, row) in enumerate(adaptive.iterrows()):
         _errorbar(ax, row, fmt=MARKERS[i % len(MARKERS)], color=F._plt().get_cmap("tab10")(
             (i + 1) % 10), ms=6, label=f"{row['label']} (×{level_label(row['weight'])})")
-    for _, row in part[part["kind"] == "vae"].iterrows():
+    for _, row in part[part["kind"] == A.Role.RECON_REFERENCE].iterrows():
         _errorbar(ax, row, fmt="*", color="black", ms=10, label=row["label"])
-    for _, row in part[part["kind"] == "supervised"].iterrows():
+    for _, row in part[part["kind"] == A.Role.TASK_REFERENCE].iterrows():
         if row["task_mean"] == row["task_mean"]:
             ax.axhline(row["task_mean"], color="gray", ls="--", lw=1, label=row["label"])
             if row["task_low"] == row["task_low"]:
