@@ -20,8 +20,10 @@ writes, for each study NAME (``quick``, ``standard``):
   seeds (``runs/quick-a``, ``runs/quick-b`` or ``--replication A B``), by
   ``docs/hooks/replication.py`` with the quick preset's hypotheses, and
   ``docs/generated/quick-replication-power.md`` — how often their pooled claims would
-  replicate with 3, 4 and 5 seeds per run, simulated from both runs' seeds (about a minute);
-  both kept as they are when the runs are missing.
+  replicate with 3, 5 and 8 seeds per run, simulated from both runs' seeds (about a minute);
+  both kept as they are when the runs are missing; with a third run or more (``runs/quick-c``
+  or ``--replication A B C ...``), ``docs/generated/quick-replication-sets.md`` — every pair's
+  agreement and each hypothesis' verdict in every run.
 
 The docs pages include the ``.md`` snippets with ``--8<-- "docs/generated/NAME-answer.md"``
 (pymdownx.snippets). In ``README.md`` the text between ``<!-- docs-data:NAME-answer -->`` (or
@@ -325,7 +327,8 @@ def placeholder(name: str) -> dict[str, str]:
             f"`{HOW[name]}` produces this part.*\n")
     keys = ("answer", "run", "centre") if name == "standard" else ("answer", "run",
                                                                     "replication",
-                                                                    "replication-power")
+                                                                    "replication-power",
+                                                                    "replication-sets")
     if name == "quick":
         return {f"{name}-{key}": (REPLICATION_HOW if key.startswith("replication") else text)
                 for key in keys}
@@ -338,14 +341,20 @@ REPLICATION_HOW = ("*No pair of quick studies with disjoint seeds was found when
                    "`make docs-data`.*\n")
 
 
-def replication_snippet(pair: tuple[Path, Path] | None, out: Path,
+SETS_HOW = ("*Only two quick studies with disjoint seeds were found when these pages were "
+            "generated: a third one in runs/quick-c (seeds 16-23) adds the comparison of every "
+            "pair.*\n")
+
+
+def replication_snippet(pair: tuple[Path, ...] | None, out: Path,
                         pairs: int | None = None) -> dict[str, str]:
     """``quick-replication`` and ``quick-replication-power``: the agreement of two quick runs
     and how often their pooled claims would replicate at 3, 4 and 5 seeds, simulated from both
     (docs/hooks/replication.py), or the snippets written before, or a placeholder saying how
-    to produce them. ``pairs``: simulated pairs of seed sets (default: replication.PAIRS)."""
-    keys = ("quick-replication", "quick-replication-power")
-    if pair is None or not all(p.exists() for p in pair):
+    to produce them. ``pairs``: simulated pairs of seed sets (default: replication.PAIRS).
+    ``pair``: two runs, or more (``quick-replication-sets`` compares every pair of them)."""
+    keys = ("quick-replication", "quick-replication-power", "quick-replication-sets")
+    if pair is None or not all(p.exists() for p in pair[:2]):
         return {key: (out / f"{key}.md").read_text(encoding="utf-8")
                 if (out / f"{key}.md").is_file() else REPLICATION_HOW for key in keys}
     import importlib.util
@@ -357,9 +366,11 @@ def replication_snippet(pair: tuple[Path, Path] | None, out: Path,
     spec.loader.exec_module(replication)
     result = replication.compare(pair[0], pair[1], "quick")
     names = (pair[0].name, pair[1].name, "quick")
+    sets = [p for p in pair if p.exists()]
     return {keys[0]: replication.markdown(result, *names),
             keys[1]: replication.power_markdown(result, *names,
-                                                pairs=pairs or replication.PAIRS)}
+                                                pairs=pairs or replication.PAIRS),
+            keys[2]: replication.every_pair(sets, "quick") if len(sets) > 2 else SETS_HOW}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
@@ -391,10 +402,10 @@ def fill_markers(text: str, parts: dict[str, str], where: str) -> str:
 
 def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = None,
              out: Path | None = None, assets: Path | None = None,
-             replication: tuple[Path, Path] | None = None,
+             replication: tuple[Path, ...] | None = None,
              pairs: int | None = None) -> dict[str, str]:
     """Write every snippet, fill README's markers; return the snippets by name.
-    ``replication``: two quick studies with disjoint seeds, compared for the studies guide
+    ``replication``: two or more quick studies with disjoint seeds, compared for the studies guide
     (``pairs``: the simulated pairs of seed sets of its replication table)."""
     out = out or root / "docs" / "generated"
     assets = assets or root / "docs" / "assets"
@@ -435,14 +446,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standard", type=Path, default=None,
                         help="default: ROOT/runs/standard (skipped when missing)")
     parser.add_argument("--readme", type=Path, default=None, help="default: ROOT/README.md")
-    parser.add_argument("--replication", type=Path, nargs=2, default=None, metavar=("A", "B"),
-                        help="two quick studies with disjoint seeds (default: ROOT/runs/quick-a "
-                        "and ROOT/runs/quick-b, skipped when missing)")
+    parser.add_argument("--replication", type=Path, nargs="+", default=None, metavar="RUN",
+                        help="two or more quick studies with disjoint seeds (default: "
+                        "ROOT/runs/quick-a, ROOT/runs/quick-b and ROOT/runs/quick-c; skipped "
+                        "when the first two are missing)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     studies = {"quick": args.quick or root / "runs" / "quick",
                "standard": args.standard or root / "runs" / "standard"}
-    pair = tuple(args.replication or (root / "runs" / "quick-a", root / "runs" / "quick-b"))
+    if args.replication is not None and len(args.replication) < 2:
+        parser.error("--replication needs two or more study directories")
+    pair = tuple(args.replication or (root / "runs" / f"quick-{x}" for x in "abc"))
     try:
         parts = generate(root, studies, args.readme or root / "README.md", replication=pair)
     except DocsDataError as error:

@@ -60,9 +60,11 @@ def test_snippets_carry_the_answer_date_machine_and_replace_only_the_marked_regi
                                           "standard": tmp_path / "no-such-study"},
                                readme=readme, out=out, assets=assets)
     assert sorted(p.name for p in out.iterdir()) == [  # a missing study gets placeholders
-        "quick-answer.md", "quick-replication-power.md", "quick-replication.md",
-        "quick-run.md", "standard-answer.md", "standard-centre.md", "standard-run.md"]
-    for name in ("quick-replication.md", "quick-replication-power.md"):
+        "quick-answer.md", "quick-replication-power.md", "quick-replication-sets.md",
+        "quick-replication.md", "quick-run.md", "standard-answer.md", "standard-centre.md",
+        "standard-run.md"]
+    for name in ("quick-replication.md", "quick-replication-power.md",
+                 "quick-replication-sets.md"):
         assert "make docs-data" in (out / name).read_text(encoding="utf-8")
     answer = (out / "quick-answer.md").read_text(encoding="utf-8")
     report = (reported_study / "report" / "report.md").read_text(encoding="utf-8")
@@ -127,6 +129,7 @@ def test_a_replication_pair_writes_the_agreement_and_the_simulated_table(reporte
     assert command in agreement.splitlines()[0] and command in power.splitlines()[0]
     assert "10 pairs of disjoint seed sets" in power and "| seeds per set |" in power
     assert [line.split(" | ")[0] for line in power.splitlines()[-3:]] == ["| 3", "| 5", "| 8"]
+    assert "runs/quick-c" in parts["quick-replication-sets"]  # two runs: how to add a third
     # runs that go missing keep both snippets as written
     docs_data.generate(tmp_path, {"quick": reported_study}, out=out, assets=tmp_path / "assets",
                        replication=(tmp_path / "gone", other))
