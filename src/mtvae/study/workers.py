@@ -240,14 +240,25 @@ class LocalBackend:
         self.workers, self.threads, self.target = workers, threads, target
 
     def _pool(self) -> ProcessPoolExecutor:
+        """A pool with all its worker processes started.
+
+        A spawn pool starts a worker at a submit that finds none idle, and its manager thread
+        watches the workers it knew when it last woke: a submit's wake-up can be lost to a
+        race, and a worker started then, if it dies (a run killed by the OOM killer), goes
+        unnoticed until another run finishes (seen as a 10-minute hang in the killed-worker
+        test). One no-op per worker, awaited, starts them all before any run is submitted;
+        later submits find idle workers and start none, so every death is seen."""
         import multiprocessing
 
-        return ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
             initargs=(self.threads, os.getpid()),
         )
+        for started in [pool.submit(os.getpid) for _ in range(self.workers)]:
+            started.result()  # a worker that cannot start (its initializer failed) says so here
+        return pool
 
     def run(self, tasks: list[RunTask], started: Callable[[RunTask], None]) -> Iterator[dict]:
         queue = list(reversed(tasks))
