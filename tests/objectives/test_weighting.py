@@ -473,13 +473,17 @@ def test_build_weighting_rejects_unknown_strategy_with_a_clear_error():
         build_weighting(config, NAMES)
 
 
-def test_famo_averages_the_losses_over_ddp_processes_before_using_them(monkeypatch):
+def _two_processes(monkeypatch, other: list[float]) -> None:
+    """Pretend to be one of two DDP processes whose all-reduce adds the other's ``other``."""
     import torch.distributed as dist
 
     monkeypatch.setattr(dist, "is_initialized", lambda: True)
     monkeypatch.setattr(dist, "get_world_size", lambda: 2)
-    # the other process saw losses (2, 3): the all-reduce adds them to this one's (6, 1)
-    monkeypatch.setattr(dist, "all_reduce", lambda t: t.add_(torch.tensor([2.0, 3.0])))
+    monkeypatch.setattr(dist, "all_reduce", lambda t: t.add_(torch.tensor(other)))
+
+
+def test_famo_averages_the_losses_over_ddp_processes_before_using_them(monkeypatch):
+    _two_processes(monkeypatch, [2.0, 3.0])  # the other process's losses; this one's: (6, 1)
     famo = build_weighting(WeightingConfig(strategy="famo"), ["task/a", "task/b"])
     x = torch.ones((), requires_grad=True)
     weights = famo.backward({"task/a": 6.0 * x, "task/b": 1.0 * x}, [])
@@ -489,12 +493,7 @@ def test_famo_averages_the_losses_over_ddp_processes_before_using_them(monkeypat
 
 
 def test_uncertainty_averages_its_log_variance_gradient_over_ddp_processes(monkeypatch):
-    import torch.distributed as dist
-
-    monkeypatch.setattr(dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
-    # the other process's gradient of s is (1, 1): the all-reduce adds it to this one's
-    monkeypatch.setattr(dist, "all_reduce", lambda t: t.add_(torch.tensor([1.0, 1.0])))
+    _two_processes(monkeypatch, [1.0, 1.0])  # the other process's gradient of s
     strategy = build_weighting(WeightingConfig(strategy="uncertainty"), ["task/a", "task/b"])
     x = torch.ones((), requires_grad=True)
     strategy.backward({"task/a": 3.0 * x, "task/b": 0.5 * x}, [])

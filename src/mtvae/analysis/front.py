@@ -260,9 +260,8 @@ def front_points(front: Front) -> pd.DataFrame:
             rows.append(_point(front, task, Role.ADAPTIVE, label, weight, strategy, runs, recon,
                                values, key))
         probe = task_metric(task, list(front.vae["metrics"]), "probe")
-        rows.append(_point(front, task, Role.RECON_REFERENCE, f"{front.vae_name} + probe", math.nan, "",
-                           front.vae, recon,
-                           _by_seed(front.vae, probe), probe))
+        rows.append(_point(front, task, Role.RECON_REFERENCE, f"{front.vae_name} + probe",
+                           math.nan, "", front.vae, recon, _by_seed(front.vae, probe), probe))
         head = task_metric(task, list(front.supervised["metrics"]))
         rows.append(_point(front, task, Role.TASK_REFERENCE, front.supervised_name, math.nan, "",
                            front.supervised, None, _by_seed(front.supervised, head), head))
