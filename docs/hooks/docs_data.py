@@ -20,7 +20,7 @@ writes, for each study NAME (``quick``, ``standard``):
   seeds (``runs/quick-a``, ``runs/quick-b`` or ``--replication A B``), by
   ``docs/hooks/replication.py`` with the quick preset's hypotheses, and
   ``docs/generated/quick-replication-power.md`` — how often their pooled claims would
-  replicate with 3, 5 and 8 seeds per run, simulated from both runs' seeds (about a minute);
+  replicate with 3, 5 and 8 seeds per run, simulated from every run's seeds (about a minute);
   both kept as they are when the runs are missing; with a third run or more (``runs/quick-c``
   or ``--replication A B C ...``), ``docs/generated/quick-replication-sets.md`` — every pair's
   agreement and each hypothesis' verdict in every run.
@@ -367,9 +367,10 @@ def replication_snippet(pair: tuple[Path, ...] | None, out: Path,
     result = replication.compare(pair[0], pair[1], "quick")
     names = (pair[0].name, pair[1].name, "quick")
     sets = [p for p in pair if p.exists()]
+    more = tuple((p.name, replication.load_run(p, "quick")) for p in sets[2:])
     return {keys[0]: replication.markdown(result, *names),
             keys[1]: replication.power_markdown(result, *names,
-                                                pairs=pairs or replication.PAIRS),
+                                                pairs=pairs or replication.PAIRS, more=more),
             keys[2]: replication.every_pair(sets, "quick") if len(sets) > 2 else SETS_HOW}
 
 
