@@ -349,9 +349,9 @@ SETS_HOW = ("*Only two quick studies with disjoint seeds were found when these p
 def replication_snippet(pair: tuple[Path, ...] | None, out: Path,
                         pairs: int | None = None) -> dict[str, str]:
     """``quick-replication`` and ``quick-replication-power``: the agreement of two quick runs
-    and how often their pooled claims would replicate at 3, 4 and 5 seeds, simulated from both
-    (docs/hooks/replication.py), or the snippets written before, or a placeholder saying how
-    to produce them. ``pairs``: simulated pairs of seed sets (default: replication.PAIRS).
+    and how often their pooled claims would replicate at 3, 5 and 8 seeds, simulated from
+    every run given (docs/hooks/replication.py), or the snippets written before, or a
+    placeholder saying how to produce them. ``pairs``: simulated pairs of seed sets (default: replication.PAIRS).
     ``pair``: two runs, or more (``quick-replication-sets`` compares every pair of them)."""
     keys = ("quick-replication", "quick-replication-power", "quick-replication-sets")
     if pair is None or not all(p.exists() for p in pair[:2]):
@@ -364,14 +364,15 @@ def replication_snippet(pair: tuple[Path, ...] | None, out: Path,
     replication = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("replication", replication)  # dataclasses look their module up
     spec.loader.exec_module(replication)
-    result = replication.compare(pair[0], pair[1], "quick")
+    runs = {p.name: replication.load_run(p, "quick") for p in pair if p.exists()}  # once each
+    loaded = list(runs.values())
+    result = replication.compare_results(loaded[0], loaded[1])
     names = (pair[0].name, pair[1].name, "quick")
-    sets = [p for p in pair if p.exists()]
-    more = tuple((p.name, replication.load_run(p, "quick")) for p in sets[2:])
+    more = tuple(runs.items())[2:]
     return {keys[0]: replication.markdown(result, *names),
             keys[1]: replication.power_markdown(result, *names,
                                                 pairs=pairs or replication.PAIRS, more=more),
-            keys[2]: replication.every_pair(sets, "quick") if len(sets) > 2 else SETS_HOW}
+            keys[2]: replication.every_pair(runs, "quick") if len(runs) > 2 else SETS_HOW}
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:

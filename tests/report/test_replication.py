@@ -45,11 +45,12 @@ def test_a_study_agrees_with_itself_and_other_seeds_are_counted(tmp_path):
 def test_three_seed_sets_compare_every_pair_and_list_each_hypothesis(tmp_path):
     a = write_study(tmp_path / "a", SPEC)
     b = write_study(tmp_path / "b", copy.deepcopy(SPEC) | {"seeds": [3, 4, 5]}, fake_metrics)
-    text = replication.every_pair([a, b, a])
+    c = write_study(tmp_path / "c", SPEC)  # a again: the same spec and seeds
+    text = replication.every_pair({p.name: replication.load_run(p, None) for p in (a, b, c)})
     rows = [line for line in text.splitlines() if line.startswith("| a – ") or
             line.startswith("| b – ")]
-    assert [r.split(" | ")[0] for r in rows] == ["| a – b", "| a – a", "| b – a"]
-    assert rows[1].endswith("| holds |")  # a run agrees with itself
+    assert [r.split(" | ")[0] for r in rows] == ["| a – b", "| a – c", "| b – c"]
+    assert rows[1].endswith("| holds |")  # a run agrees with its twin
     holds = sum(r.endswith("| holds |") for r in rows)
     assert f"The rule holds for {holds} of 3 pairs." in text
     # each pooled hypothesis once, with its verdict in every run and how many claim it
@@ -59,9 +60,9 @@ def test_three_seed_sets_compare_every_pair_and_list_each_hypothesis(tmp_path):
     for line, r in zip(table, pooled.itertuples(), strict=True):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[0] == r.hypothesis and cells[2].startswith(r.verdict)
-        assert cells[2] == cells[4]  # a twice
+        assert cells[2] == cells[4]  # a and its twin
     out = tmp_path / "sets.md"
-    assert replication.main(["--sets", str(a), str(b), str(a), "--out", str(out)]) == 0
+    assert replication.main(["--sets", str(a), str(b), str(c), "--out", str(out)]) == 0
     assert out.read_text() == text
 
 
