@@ -244,6 +244,7 @@ def _finish(trainer, config: RunConfig, run_dir: Path) -> None:
             "train/epochs_trained": state.epoch,
             "train/best_epoch": state.best_epoch,
             "train/converged": trainer.converged,
+            **{f"train/generative_{k}": v for k, v in trainer.generative_convergence.items()},
         },
     )
     if not trainer.converged:

@@ -86,5 +86,29 @@ def test_runs_that_did_not_converge_are_counted_and_said():
     assert list(cells["not_converged"]) == [2, 0]
     sentence = hypothesis_sentence(row, cells, results.changes_table.iloc[0:0],
                                    results.trends.iloc[0:0], 0.05)
-    assert sentence.endswith("‡ 2 of 12 runs behind it did not converge, at 1 of 2 condition "
-                             "point(s): its effect may be a property of the training budget.")
+    assert sentence.endswith(
+        "‡ 2 of 12 runs behind it did not converge (or their generative objective did not), at "
+        "1 of 2 condition point(s): its effect may be a property of the training budget, or of "
+        "where the task terms stopped training.")
+
+
+def test_a_generative_objective_that_did_not_converge_marks_only_generative_outcomes():
+    from mtvae.report.findings import hypothesis_sentence
+
+    base = _study()
+    mt = [r for r in base.runs if r["variant"] == "mt"]
+    for run in base.runs:
+        run["converged"] = True
+        run["metrics"]["train/generative_converged"] = True
+        run["metrics"]["train/generative_gap"] = 0.0
+    # the whole loss converged, but its task terms stopped training while its ELBO improved
+    mt[0]["metrics"].update({"train/generative_converged": False, "train/generative_gap": 4.0})
+    results = StudyResults(base.spec, base.runs, base.cells)
+    marked = {e.hypothesis: e.not_converged for e in results.estimates()}
+    assert marked["mt vs vae: nll/iwae"] == 1  # reconstruction reads the generative objective
+    assert marked["mt vs vae: probe/digit/accuracy"] == 0  # representation: the whole loss
+    row = results.pooled[results.pooled["hypothesis"] == "mt vs vae: nll/iwae"].iloc[0]
+    cells = results.table[results.table["hypothesis"] == "mt vs vae: nll/iwae"]
+    sentence = hypothesis_sentence(row, cells, results.changes_table.iloc[0:0],
+                                   results.trends.iloc[0:0], 0.05)
+    assert "‡ 1 of 12 runs behind it did not converge (or their generative objective" in sentence

@@ -16,9 +16,11 @@ from mtvae.study.spec import parse_spec
 from mtvae.study.store import Store
 
 
-def write(out, robust_shift: float = 0.0, converged=lambda run: True, record: bool = True):
+def write(out, robust_shift: float = 0.0, converged=lambda run: True, record: bool = True,
+          generative=None):
     """A synthetic study: ``converged(run)`` decides each run's record; with ``robustness``
-    re-runs whose MT-VAE's nll/iwae is ``robust_shift`` worse than at the study's budget."""
+    re-runs whose MT-VAE's nll/iwae is ``robust_shift`` worse than at the study's budget;
+    ``generative(run)``: the run's generative record ``(converged, gap)`` (None: none)."""
     raw = copy.deepcopy(SPEC) | {"robustness": {"budget": 4}}
     raw["variants"] = {"vae": {"model": "vae"},
                        "mt": {"model": "mtvae",
@@ -38,6 +40,9 @@ def write(out, robust_shift: float = 0.0, converged=lambda run: True, record: bo
         if record:
             metrics |= {"train/converged": converged(run), "train/epochs_trained": 3,
                         "train/best_epoch": 2}
+        if generative is not None and generative(run) is not None:
+            done, gap = generative(run)
+            metrics |= {"train/generative_converged": done, "train/generative_gap": gap}
         curve = [{"epoch": e, "train/loss": 10 / e, "val/loss": 11 / e + run.seed}
                  for e in (1, 2, 3)]
         store.record({"run_id": rid, "status": "done", "metrics": metrics,
@@ -109,3 +114,30 @@ def test_an_older_study_says_convergence_was_not_recorded(tmp_path):
     data = data_of(write(tmp_path / "s", record=False))
     assert convergence_lines(data)[0].startswith("Convergence: not recorded")
     assert cell_converged(data, "shapes", data.default, "mt") is None
+
+
+def generative_record(run):
+    """The MT-VAE's task terms stop it while its ELBO improves in seed 0 (4 nats given up);
+    the VAE's generative objective is its loss; the supervised network has none."""
+    if run.model == "supervised":
+        return None
+    if run.model == "mtvae":
+        return (run.seed != 0, 4.0 if run.seed == 0 else 0.5)
+    return (True, 0.0)
+
+
+def test_a_generative_objective_stopped_by_the_tasks_marks_reconstruction_only(tmp_path):
+    out = write(tmp_path / "s", generative=generative_record)
+    data = data_of(out)
+    point = data.default
+    assert cell_converged(data, "shapes", point, "mt") is True  # the whole loss converged
+    assert cell_converged(data, "shapes", point, "mt", "reconstruction") is False
+    assert cell_converged(data, "shapes", point, "vae", "reconstruction") is True
+    (line,) = [x for x in convergence_lines(data) if x.startswith("Generative objective")]
+    # only models with task terms: 2 of the MT-VAE's 6 runs are seed 0; median gap 0.5
+    assert "mt 4 of 6 (median 0.5 above its best)" in line
+    assert "vae" not in line.split(":", 2)[2] and "sup " not in line
+    build_report(out)
+    text = (out / "report" / "report.md").read_text()
+    marked = [row for row in text.splitlines() if MARK in row and row.startswith("| ")]
+    assert marked and all("nll" in row or "reconstruction" in row for row in marked)

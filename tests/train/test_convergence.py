@@ -119,3 +119,56 @@ def test_a_checkpoint_from_before_the_rule_resumes(data, tmp_path, scripted):
     # anchored at 8.998 instead of 9: epoch 4 still does not improve, epoch 5 cannot run
     got = results(run)
     assert got["train/epochs_trained"] == 4 and got["train/converged"] is False
+
+
+# The whole loss is best at epoch 2 and then rises (its task terms overfit) while its
+# generative part still falls by 1 per epoch: early stopping (patience 3) ends at epoch 5.
+WHOLE = [10.0, 9.0, 9.5, 9.6, 9.7, 9.8]
+GENERATIVE = [10.0, 9.0, 8.0, 7.0, 6.0, 5.0]
+
+
+@pytest.fixture
+def scripted_parts(monkeypatch):
+    monkeypatch.setattr(Trainer, "validate", lambda self: {
+        "loss": WHOLE[self.state.epoch], "generative": GENERATIVE[self.state.epoch]})
+
+
+def test_the_generative_objective_is_judged_by_the_same_rule(data, tmp_path, scripted_parts):
+    run = train_run(make_config(early_stopping=3), tmp_path / "run", dataset=data)
+    got = results(run)
+    assert (got["train/epochs_trained"], got["train/best_epoch"]) == (5, 2)
+    assert got["train/converged"] is True
+    assert got["train/generative_converged"] is False  # it improved at every epoch
+    assert got["train/generative_gap"] == pytest.approx(9.0 - 6.0)  # kept epoch 2 vs best 5
+    assert assess(GENERATIVE[:5], patience=3).converged is False  # the curve form agrees
+    kept_last = train_run(make_config(early_stopping=3, restore_best=False),
+                          tmp_path / "last", dataset=data)
+    assert results(kept_last)["train/generative_gap"] == 0.0  # the last epoch is its best
+
+
+def test_a_vae_records_its_generative_objective_as_its_whole_loss(data, tmp_path):
+    got = results(train_run(make_config(epochs=3), tmp_path / "vae", dataset=data))
+    assert got["train/generative_converged"] == got["train/converged"]
+    assert got["train/generative_gap"] == 0.0
+    config = make_config(epochs=2)
+    config.model = resolve_config({"model": {"name": "supervised", "tasks": ["shape"],
+                                             "encoder": {"arch": "mlp", "hidden": [16]}}}).model
+    supervised = results(train_run(config, tmp_path / "sup", dataset=data))
+    assert "train/generative_converged" not in supervised  # no generative objective at all
+
+
+def test_a_checkpoint_from_before_the_generative_record_resumes(data, tmp_path, scripted_parts):
+    """Checkpoints written before the generative counters existed resume: the rule on the
+    generative objective starts again from the epochs still to come."""
+    run = train_run(make_config(epochs=4, early_stopping=3), tmp_path / "run", dataset=data)
+    state = load_checkpoint(run / CHECKPOINT)
+    for name in ("gen_best", "gen_anchor", "gen_stale", "gen_kept"):
+        del state["loop"][name]
+    state["loop"].update(epoch=3)
+    save_checkpoint(run / CHECKPOINT, state)
+    (run / "results.json").unlink()  # as after a crash: results are written when training ends
+    resume_run(run, dataset=data)
+    got = results(run)
+    assert got["train/epochs_trained"] == 4
+    assert got["train/generative_converged"] is False
+    assert "train/generative_gap" not in got  # the kept epoch (2) came before the resume

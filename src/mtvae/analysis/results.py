@@ -127,7 +127,8 @@ class StudyResults:
             self.table["unlearned"] = [learnability.unlearned_sides(r, learned_at)
                                        for r in self.table.itertuples()]
             behind = [convergence.behind(by_cell, [(r.dataset, r.point, r.variant),
-                                                   (r.dataset, r.baseline_point, r.baseline)])
+                                                   (r.dataset, r.baseline_point, r.baseline)],
+                                         r.family)
                       for r in self.table.itertuples()]
             self.table["runs"] = [runs for runs, _ in behind]
             self.table["unconverged_runs"] = [ids for _, ids in behind]
@@ -174,7 +175,7 @@ class StudyResults:
         """Runs behind a categorical level comparison (the variant at the level and at the
         reference level) that did not converge."""
         sides = [(row.dataset, point, row.variant) for point in self._level_points(row)]
-        return len(convergence.behind(by_cell, sides)[1])
+        return len(convergence.behind(by_cell, sides, row.family)[1])
 
     def _level_unlearned(self, row, learned_at: dict) -> list[str]:
         """The levels of a categorical comparison at which the variant is not shown above

@@ -30,12 +30,21 @@ __all__ = ["Metric", "entries", "info", "lookup", "outcome"]
 
 FAMILY_ORDER = ("reconstruction", "generation", "representation", "task")  # outcome kinds
 GROUP_ORDER = (*FAMILY_ORDER, "codebook")  # and descriptive groups, for tables
+# The outcome kinds a model's generative objective (its loss less its label terms) trains for:
+# a comparison on them needs that objective converged, not only the whole loss
+# (mtvae.analysis.convergence).
+GENERATIVE_FAMILIES = ("reconstruction", "generation")
 OOD_PREFIX = "ood/"
 
 
 # Keys written by the trainer (mtvae.pipeline), not by an evaluation family.
 TRAINING = (
     info("time/*", "s", "wall time of a training stage"),
+    info("train/generative_converged", "", "whether the generative objective (the loss less "
+         "its task and adversary terms) converged by the same rule as the whole objective"),
+    info("train/generative_gap", "", "the generative objective (validation, per sample) at "
+         "the kept epoch minus its best of the run: what selecting on the whole objective "
+         "gave up of it"),
     info("train/*", "", "training bookkeeping (epochs, steps) and the convergence record "
          "(train/converged, train/epochs_trained, train/best_epoch)"),
     info("val/task/*", "", "a task head's score on the validation split (metric family "

@@ -36,7 +36,7 @@ from mtvae.models.task_heads import (
     task_setup,
 )
 from mtvae.nn.heads import reverse_gradient
-from mtvae.objectives.task_losses import masked_task_loss, task_loss_terms
+from mtvae.objectives.task_losses import ADVERSARY_PREFIX, masked_task_loss, task_loss_terms
 
 
 class MTVAEConfig(GaussianVAEOptions, TaskOptions, TaskWeightOption):
@@ -272,7 +272,7 @@ class MTVAE(GaussianVAE):
         for task, adversary in self.adversaries.items():
             others = reverse_gradient(gather(h, self._other_slices(task)), scale)
             out = adversary(others)
-            losses[f"adv/{task}"] = masked_task_loss(self.tasks[task], out, targets[task], masks[task])
+            losses[f"{ADVERSARY_PREFIX}{task}"] = masked_task_loss(self.tasks[task], out, targets[task], masks[task])
         return losses
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:

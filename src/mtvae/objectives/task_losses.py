@@ -13,6 +13,18 @@ from torch import nn
 
 from mtvae.data.tasks import TaskSpec
 
+# Loss names of the terms that read labels: a task head's loss (``task/<task>``) and an
+# inhibition adversary's (``adv/<task>``). What a model's loss holds besides them is its
+# generative objective (``Output.generative_loss``), the part the validation split measures on
+# every sample; weighting strategies with ``scope: tasks`` balance the task terms.
+TASK_PREFIX = "task/"
+ADVERSARY_PREFIX = "adv/"
+
+
+def is_label_term(name: str) -> bool:
+    """Whether the loss ``name`` reads labels (a task or an adversary term)."""
+    return name.startswith((TASK_PREFIX, ADVERSARY_PREFIX))
+
 
 def masked_task_loss(
     task: TaskSpec, output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
@@ -92,6 +104,6 @@ def task_loss_terms(
     losses, terms = {}, {}
     for task, out in outputs.items():
         loss = masked_task_loss(tasks[task], out, targets[task], masks[task])
-        losses[f"task/{task}"] = weights[task] * loss
-        terms[f"task/{task}"] = loss.detach()
+        losses[f"{TASK_PREFIX}{task}"] = weights[task] * loss
+        terms[f"{TASK_PREFIX}{task}"] = loss.detach()
     return losses, terms

@@ -48,8 +48,8 @@ from torch import Tensor, nn
 
 from mtvae.base import StrictModel
 from mtvae.errors import unknown_name
+from mtvae.objectives.task_losses import TASK_PREFIX
 
-TASK_PREFIX = "task/"
 FAMO_LR = 0.025  # Liu et al. 2023 (beta) and their reference code's default
 FAMO_DECAY = 0.01  # gamma of the reference implementation's example (famo.py)
 FAMO_EPS = 1e-8  # added to l_i - min_i before the log, as in the reference code

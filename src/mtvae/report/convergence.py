@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mtvae.analysis.convergence import run_converged
+from mtvae.analysis.convergence import generative_gap, run_converged
 from mtvae.analysis.inference import hypothesis_table
 from mtvae.analysis.stats import results_frame
+from mtvae.evaluate.catalogue import GENERATIVE_FAMILIES
+from mtvae.models.registry import get_model_entry
 from mtvae.report import figures as F
 from mtvae.report.figures import Figure
 from mtvae.study.expand import point_label
@@ -44,10 +46,11 @@ __all__ = ["MARK", "RULE", "cell_converged", "convergence_figures", "convergence
            "robustness_lines", "run_converged"]
 
 
-def cell_converged(data: StudyData, dataset: str, point: str, variant: str) -> bool | None:
-    """Whether every finished seed of a variant converged at a condition point (None when
-    no seed finished or any seed's record is missing)."""
-    values = [run_converged(data.run_by_id[c["run_id"]]) for c in data.cells
+def cell_converged(data: StudyData, dataset: str, point: str, variant: str,
+                   family: str | None = None) -> bool | None:
+    """Whether every finished seed of a variant converged at a condition point, for an
+    outcome ``family`` (None when no seed finished or any seed's record is missing)."""
+    values = [run_converged(data.run_by_id[c["run_id"]], family) for c in data.cells
               if (c["dataset"], c["point"], c["variant"]) == (dataset, point, variant)
               and data.run_by_id.get(c["run_id"], {}).get("status") == "done"]
     if not values or any(v is None for v in values):
@@ -72,7 +75,35 @@ def convergence_lines(data: StudyData) -> list[str]:
     if any(v is False for values in counts.values() for v in values):
         line += (f" Cells marked {MARK} compare a model of which at least one seed did not "
                  "converge: their effect may be a property of the budget.")
-    return [line, *robustness_lines(data)]
+    return [line, *generative_lines(data), *robustness_lines(data)]
+
+
+def generative_lines(data: StudyData) -> list[str]:
+    """Per variant whose loss has task terms: how many runs' generative objective converged
+    too, and how far above its own best it was at the epoch the whole loss kept."""
+    by_variant: dict[str, list[dict]] = {}
+    for run in data.runs:
+        if run["status"] == "done" and _judged_apart(run):
+            by_variant.setdefault(run["variant"], []).append(run)
+    if not by_variant:
+        return []
+    parts = []
+    for variant, runs in by_variant.items():
+        converged = sum(run_converged(r, GENERATIVE_FAMILIES[0]) is True for r in runs)
+        gap = float(pd.Series([generative_gap(r) for r in runs], dtype=float).median())
+        parts.append(f"{variant} {converged} of {len(runs)} (median {gap:.3g} above its best)")
+    return [f"Generative objective (the loss less its task terms, by the same rule; "
+            f"{' and '.join(GENERATIVE_FAMILIES)} compare it): converged per variant with task "
+            f"terms: {', '.join(parts)}, at the epoch the whole loss kept. Where it had not "
+            f"converged, the task terms ended training while it still improved, and "
+            f"{' and '.join(GENERATIVE_FAMILIES)} cells are marked {MARK}: their effect "
+            "describes where the tasks stopped the model, not what it reaches."]
+
+
+def _judged_apart(run: dict) -> bool:
+    """Whether the run's generative objective differs from its whole loss: it is recorded
+    and the model reads labels (its loss has task terms besides it)."""
+    return generative_gap(run) is not None and get_model_entry(run["model"]).reads_labels
 
 
 # --- robustness ---------------------------------------------------------------------------

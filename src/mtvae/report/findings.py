@@ -16,15 +16,17 @@ import math
 import pandas as pd
 
 from mtvae.analysis.stats import min_wilcoxon_p
-from mtvae.evaluate.catalogue import FAMILY_ORDER
+from mtvae.evaluate.catalogue import FAMILY_ORDER, GENERATIVE_FAMILIES
 from mtvae.report.convergence import MARK
 from mtvae.study import axes as A
 from mtvae.study.expand import point_label
 
 DAGGER = "†"
 DAGGER_MEANS = "† a model in the comparison is not shown above chance on the task"
-MARK_MEANS = (f"{MARK} a model in the comparison did not converge in at least one seed (its "
-              "effect may be a property of the training budget)")
+MARK_MEANS = (f"{MARK} a model in the comparison did not converge in at least one seed (in "
+              "reconstruction and generation: also its generative objective, the loss less its "
+              "task terms; its effect may be a property of the training budget, or of where "
+              "the task terms stopped training)")
 KIND_NAMES = {"reconstruction": "Reconstruction", "generation": "Generation",
               "representation": "Representation", "task": "Task performance"}
 
@@ -86,9 +88,12 @@ def convergence_note(row) -> str:
     estimate with such runs, else ''."""
     if not row.get("not_converged", 0):
         return ""
+    generative = row.get("family") in GENERATIVE_FAMILIES
+    what = " (or their generative objective did not)" if generative else ""
+    why = ", or of where the task terms stopped training" if generative else ""
     return (f" {MARK} {row['not_converged']} of {row['n_runs']} runs behind it did not "
-            f"converge, at {row['points_not_converged']} of {row['n_points']} condition "
-            "point(s): its effect may be a property of the training budget.")
+            f"converge{what}, at {row['points_not_converged']} of {row['n_points']} condition "
+            f"point(s): its effect may be a property of the training budget{why}.")
 
 
 def ruled_out(row) -> str:

@@ -78,11 +78,21 @@ class LoopState:
     batch_in_epoch: int = 0  # batches of the current epoch done (mid-epoch checkpoints)
     skipped_steps: int = 0  # batches skipped for a non-finite loss (train.nonfinite=skip)
     anchor_val: float = math.inf  # the best validation objective at the last improving epoch
+    # The same rule applied to the generative objective alone (the loss less its label terms,
+    # ``Output.generative_loss``), and its value at the epoch whose weights are kept: a model
+    # with task heads can be stopped by its task terms while its generative part still
+    # improves, and its reconstruction then describes that stop (mtvae.train.convergence).
+    gen_best: float = math.inf
+    gen_anchor: float = math.inf
+    gen_stale: int = 0
+    gen_kept: float = math.inf
 
 
 # Counters added after checkpoints were first written: an older checkpoint lacks them and
 # gets them from the counters it has.
-LATER_COUNTERS = {"anchor_val": lambda loop: loop.get("best_val", math.inf)}
+LATER_COUNTERS = {"anchor_val": lambda loop: loop.get("best_val", math.inf),
+                  "gen_best": lambda loop: math.inf, "gen_anchor": lambda loop: math.inf,
+                  "gen_stale": lambda loop: 0, "gen_kept": lambda loop: math.inf}
 
 
 def _loop_state(loop: dict, path: Path) -> LoopState:
@@ -225,7 +235,7 @@ class Trainer:
                 val_means = self.validate()
                 self.state.epoch += 1
                 self.state.train_seconds += time.perf_counter() - start
-                self._track_best(val_means["loss"])
+                self._track_best(val_means["loss"], val_means.get("generative"))
                 record = self._epoch_record(train_means, val_means)
                 self.logger.log(record)
                 if self.cfg.progress and not draws_bars(True) and self.dist.is_main:
@@ -341,6 +351,9 @@ class Trainer:
             out = self.model(batch)
             n = len(batch.x)
             sums["loss"] += float(out.loss) * n
+            generative = out.generative_loss()
+            if generative is not None:
+                sums["generative"] += float(generative) * n
             for key, value in out.terms.items():
                 sums[key] += float(value) * n
         return {k: v / len(self.dataset.val) for k, v in sums.items()}
@@ -408,12 +421,13 @@ class Trainer:
             "the data for NaN values, then resume with --resume."
         )
 
-    def _track_best(self, val_loss: float) -> None:
+    def _track_best(self, val_loss: float, generative: float | None = None) -> None:
         """Keep the best weights; count the epochs since the last improving one (the
         convergence rule of :mod:`mtvae.train.convergence`, which ``assess`` applies to a
-        whole curve)."""
+        whole curve), for the objective and for its generative part."""
         state = self.state
-        if math.isfinite(val_loss) and val_loss < state.best_val:
+        new_best = math.isfinite(val_loss) and val_loss < state.best_val
+        if new_best:
             state.best_val, state.best_epoch = val_loss, state.epoch
             if self.cfg.restore_best and self.dist.is_main:
                 save_weights(self.run_dir / "checkpoint/best.safetensors", self.model, {})
@@ -421,11 +435,42 @@ class Trainer:
             state.anchor_val, state.stale_epochs = state.best_val, 0
         else:
             state.stale_epochs += 1
+        if generative is not None:
+            self._track_generative(generative, kept=new_best or not self.cfg.restore_best)
+
+    def _track_generative(self, value: float, kept: bool) -> None:
+        """The rule on the generative objective alone; ``kept``: this epoch's weights are the
+        ones training will end with (so far)."""
+        state = self.state
+        if kept:
+            state.gen_kept = value
+        if math.isfinite(value):
+            state.gen_best = min(state.gen_best, value)
+        if improves(state.gen_best, state.gen_anchor, self.cfg.min_improvement):
+            state.gen_anchor, state.gen_stale = state.gen_best, 0
+        else:
+            state.gen_stale += 1
 
     @property
     def converged(self) -> bool:
         """Whether training has converged by the rule of :mod:`mtvae.train.convergence`."""
         return self.state.stale_epochs >= convergence_window(self.cfg.early_stopping)
+
+    @property
+    def generative_convergence(self) -> dict[str, float | bool]:
+        """The convergence record of the generative objective (``train/generative_*`` in
+        ``results.json``); empty for a model without one. ``gap``: how much higher it is at
+        the epoch whose weights are kept (with ``train.restore_best``, the best epoch of the
+        whole objective) than at its own best epoch of the run (left out when the kept epoch's
+        value is unknown: it came before a resume from a checkpoint older than this record)."""
+        state = self.state
+        if not math.isfinite(state.gen_best):
+            return {}
+        record: dict[str, float | bool] = {
+            "converged": state.gen_stale >= convergence_window(self.cfg.early_stopping)}
+        if math.isfinite(state.gen_kept):
+            record["gap"] = state.gen_kept - state.gen_best
+        return record
 
     def _should_stop(self) -> bool:
         return self.cfg.early_stopping is not None and self.converged
