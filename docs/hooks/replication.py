@@ -5,7 +5,10 @@ seeds 0-2 and with seeds 3-5), computes both first screens with :func:`mtvae.loa
 measures their agreement, the rule of issue #31:
 
 * every *better* / *worse* claim of the pooled estimates (one per hypothesis and dataset) of
-  one set has the same sign of Δ in the other, and at least 80% of them are claims there too;
+  one set has the same sign of Δ in the other, and at least 80% of them are claims there too
+  (a claim is the Answer's: a difference between models that converged,
+  :func:`~mtvae.analysis.inference.is_claim`; one marked ‡ is listed apart, and not claimed,
+  in either set);
 * every crossover one names, the other names at the same pair of levels (or neither names any).
 
 The same counts for the per-point cells (each hypothesis at each condition point) are given
@@ -46,7 +49,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from mtvae.analysis.inference import CLAIMS, pooled_interval, verdict
+from mtvae.analysis.inference import CLAIMS, is_claim, pooled_interval, verdict
 from mtvae.analysis.stats import holm_levels, pooled_test
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,29 +74,29 @@ class Agreement:
                 f"claimed ({self.share:.0%})")
 
 
-def claims(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, str]:
-    """``{key: better | worse}`` of the rows that claim a difference."""
-    hit = frame[frame["verdict"].isin(CLAIMS)]
-    return {tuple(r[k] for k in keys): r["verdict"] for _, r in hit.iterrows()}
+Record = tuple[str, float, bool]  # (verdict, Δ, whether the Answer claims it)
 
 
-def records(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, tuple[str, float]]:
-    """``{key: (verdict, Δ)}`` of every row."""
-    return {tuple(r[k] for k in keys): (r["verdict"], r["diff"]) for _, r in frame.iterrows()}
+def records(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, Record]:
+    """``{key: (verdict, Δ, claimed)}`` of every row (claimed: a difference between models
+    that converged)."""
+    unsettled = frame["not_converged"] if "not_converged" in frame else pd.Series(0, frame.index)
+    return {tuple(r[k] for k in keys): (r["verdict"], r["diff"],
+                                        is_claim(r["verdict"], int(unsettled[i])))
+            for i, r in frame.iterrows()}
 
 
-def agreement(mine: dict[tuple, tuple[str, float]],
-              other: dict[tuple, tuple[str, float]]) -> Agreement:
-    """The claims of ``mine`` looked up in ``other`` (both ``{key: (verdict, Δ)}``): the same
-    sign of Δ there, the same claim."""
-    claimed = {key: word for key, (word, _) in mine.items() if word in CLAIMS}
+def agreement(mine: dict[tuple, Record], other: dict[tuple, Record]) -> Agreement:
+    """The claims of ``mine`` looked up in ``other`` (both ``{key: (verdict, Δ, claimed)}``):
+    the same sign of Δ there, the same claim."""
+    claimed = {key: word for key, (word, _, claim) in mine.items() if claim}
     same = confirmed = 0
     for key, word in claimed.items():
         if key not in other:
             continue
-        verdict, diff = other[key]
+        verdict, diff, claim = other[key]
         same += (diff > 0) == (word == "better") and diff != 0
-        confirmed += verdict == word
+        confirmed += claim and verdict == word
     return Agreement(len(claimed), same, confirmed)
 
 
@@ -171,8 +174,10 @@ def markdown(result: dict, name_a: str, name_b: str, preset: str | None = None) 
         "",
         f"The same study run twice with disjoint seeds ({name_a}: seeds {_seeds(a)}; "
         f"{name_b}: seeds {_seeds(b)}), {len(a.pooled)} pooled hypotheses "
-        f"({', '.join(dict.fromkeys(a.pooled.get('hypothesis', [])))}). Each claim (better or worse) of one run is looked up "
-        "in the other: the same sign of Δ there, and the same claim.",
+        f"({', '.join(dict.fromkeys(a.pooled.get('hypothesis', [])))}). Each claim (better or "
+        "worse, between models that converged: a difference marked ‡ is listed apart in the "
+        "Answer, not claimed) of one run is looked up in the other: the same sign of Δ there, "
+        "and the same claim.",
         "",
         f"| level | claims of {name_a} in {name_b} | claims of {name_b} in {name_a} |",
         "| --- | --- | --- |",
@@ -212,17 +217,24 @@ def every_pair(runs: dict[str, object], preset: str | None = None) -> str:
                          + ("holds" if r["holds"] else "does not hold") + " |")
     pairs = len(names) * (len(names) - 1) // 2
     lines += ["", f"The rule holds for {held} of {pairs} pairs. Each pooled hypothesis in every "
-              "run (verdict, Δ):", "",
+              "run (verdict, Δ; ‡: a difference not claimed, as a model behind it did not "
+              "converge):", "",
               "| hypothesis | dataset | " + " | ".join(names) + " | claimed by |",
               "| --- | --- | " + " | ".join("---" for _ in names) + " | --- |"]
     verdicts = {n: records(r.pooled, ["hypothesis", "dataset"]) for n, r in runs.items()}
     for key in verdicts[names[0]]:
-        cells = [verdicts[n].get(key, ("—", float("nan"))) for n in names]
-        claimed = sum(word in CLAIMS for word, _ in cells)
+        cells = [verdicts[n].get(key, ("—", float("nan"), False)) for n in names]
+        claimed = sum(claim for _, _, claim in cells)
         lines.append(f"| {key[0]} | {key[1]} | "
-                     + " | ".join(f"{word} ({diff:+.3g})" for word, diff in cells)
+                     + " | ".join(f"{word}{_apart(word, claim)} ({diff:+.3g})"
+                                  for word, diff, claim in cells)
                      + f" | {claimed} of {len(names)} |")
     return "\n".join(lines + [""])
+
+
+def _apart(word: str, claim: bool) -> str:
+    """`` ‡`` after a difference the Answer lists apart instead of claiming."""
+    return " ‡" if word in CLAIMS and not claim else ""
 
 
 # --- how often claims replicate at n seeds, simulated from the runs' effects ------------------
@@ -269,12 +281,11 @@ def effects(a, *others) -> pd.DataFrame:
                                        "margin", "sesoi"])
 
 
-def set_verdicts(seed_means: np.ndarray, hypotheses: list,
-                 alpha: float) -> dict[tuple, tuple[str, float]]:
+def set_verdicts(seed_means: np.ndarray, hypotheses: list, alpha: float) -> dict[tuple, Record]:
     """One set's pooled verdicts, as a study's first screen gives them: ``seed_means`` is
     hypotheses x seeds (``hypotheses``: rows of :func:`effects`, as named tuples); each row
     is pooled-tested (df = seeds − 1), Holm across the hypotheses at ``alpha``, the verdict
-    read from the interval at Holm's level for it."""
+    read from the interval at Holm's level for it (simulated runs all converge)."""
     tests = [pooled_test(means[:, None]) for means in seed_means]  # one point: the mean
     levels = holm_levels(np.array([t["p"] for t in tests]), alpha)
     out = {}
@@ -282,7 +293,8 @@ def set_verdicts(seed_means: np.ndarray, hypotheses: list,
         low, high = pooled_interval(test["diff"], test["se"], test["df"], level, h.test)
         row = SimpleNamespace(constant=test["constant"], diff_low=low, diff_high=high,
                               margin=h.margin, test=h.test, sesoi=h.sesoi)
-        out[(h.hypothesis, h.dataset)] = (verdict(row), test["diff"])
+        word = verdict(row)
+        out[(h.hypothesis, h.dataset)] = (word, test["diff"], word in CLAIMS)
     return out
 
 
@@ -322,6 +334,9 @@ def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = 
     a, b = result["a"], result["b"]
     runs = [(name_a, a), (name_b, b), *more]
     hypotheses = effects(*(r for _, r in runs))
+    apart = marked(r for _, r in runs)
+    hypotheses = hypotheses[[(h, d) not in apart for h, d in
+                             zip(hypotheses["hypothesis"], hypotheses["dataset"], strict=True)]]
     which = f" --preset {preset}" if preset else ""
     names = " ".join(n for n, _ in runs)
     lines = [
@@ -331,7 +346,7 @@ def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = 
     ]
     if hypotheses["diff"].notna().sum() == 0:
         return "\n".join(lines + [f"*{name_a} and {name_b} share no pooled hypothesis with an "
-                                   "estimate: nothing to simulate.*", ""])
+                                   "estimate: nothing to simulate.*" + _left_out(apart), ""])
     hypotheses = hypotheses[hypotheses["diff"].notna()]
     rows = simulate(hypotheses, a.alpha, seed_counts, pairs)
     seeds = int(hypotheses["n_seeds"].max())
@@ -346,7 +361,8 @@ def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = 
         f"set tested as a study's first screen is (pooled t-test with seeds − 1 degrees of "
         f"freedom, Holm across the {tested} tested hypotheses at α = {a.alpha:g}), and its "
         "claims (better or worse) looked up in the other set's. A pair in which neither set "
-        "claims anything counts as agreeing; crossovers are not simulated.",
+        "claims anything counts as agreeing; crossovers are not simulated."
+        + _left_out(apart),
         "",
         "| seeds per set | claims per set (mean) | claims the other set also makes "
         "(same sign) | pairs in which the rule holds |",
@@ -356,6 +372,27 @@ def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = 
         share = "–" if r.reclaimed != r.reclaimed else f"{r.reclaimed:.0%}"
         lines.append(f"| {r.n} | {r.claims:.1f} | {share} | {r.holds:.0%} |")
     return "\n".join(lines + [""])
+
+
+def marked(runs) -> set[tuple]:
+    """``(hypothesis, dataset)`` of the pooled estimates marked ‡ (a run behind them did not
+    converge) in any of the loaded ``runs``: the Answer does not claim them, so the
+    simulation of its claims leaves them out."""
+    out = set()
+    for results in runs:
+        pooled = results.pooled
+        if not pooled.empty and "not_converged" in pooled:
+            out |= {(h, d) for h, d, n in zip(pooled["hypothesis"], pooled["dataset"],
+                                               pooled["not_converged"], strict=True) if n}
+    return out
+
+
+def _left_out(apart: set[tuple]) -> str:
+    if not apart:
+        return ""
+    names = ", ".join(f"{h} ({d})" for h, d in sorted(apart))
+    return (f" Left out: {names}, marked ‡ in at least one run (a model behind it did not "
+            "converge, so the Answer lists it apart and claims nothing from it).")
 
 
 def _write(path: Path, text: str) -> None:

@@ -112,3 +112,30 @@ def test_a_generative_objective_that_did_not_converge_marks_only_generative_outc
     sentence = hypothesis_sentence(row, cells, results.changes_table.iloc[0:0],
                                    results.trends.iloc[0:0], 0.05)
     assert "‡ 1 of 12 runs behind it did not converge (or their generative objective" in sentence
+
+
+def test_a_difference_behind_which_a_run_did_not_converge_is_listed_apart_not_claimed():
+    from mtvae.report.findings import lead
+
+    base = _study()
+    for run in base.runs:
+        run["converged"] = True
+        if run["variant"] == "mt":  # 5 nats worse than the VAE: a clear difference
+            run["metrics"]["nll/iwae"] += 5.0
+    settled = StudyResults(base.spec, base.runs, base.cells)
+    nll = next(e for e in settled.estimates() if e.hypothesis == "mt vs vae: nll/iwae")
+    assert (nll.verdict, nll.claim) == ("worse", True)
+    # its task terms stopped one MT-VAE run while its ELBO still improved
+    next(r for r in base.runs if r["variant"] == "mt")["metrics"].update(
+        {"train/generative_converged": False, "train/generative_gap": 3.0})
+    results = StudyResults(base.spec, base.runs, base.cells)
+    by_name = {e.hypothesis: e for e in results.estimates()}
+    nll = by_name["mt vs vae: nll/iwae"]
+    assert (nll.verdict, nll.claim) == ("worse", False)  # the interval's verdict is kept
+    assert by_name["mt multitask vs mt-digit single-task: task/digit/accuracy"].claim  # tasks
+    text = lead(results.pooled[results.pooled["family"] == "reconstruction"])
+    assert text.startswith("Pooled over the condition points (Holm across the study's "
+                           "hypotheses): no claim. Not claimed, as a model behind it did not "
+                           "converge")
+    assert text.split("converged models): ", 1)[1].startswith(
+        "worse in mt vs vae: nll/iwae (mnist) ‡.")

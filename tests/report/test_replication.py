@@ -66,6 +66,30 @@ def test_three_seed_sets_compare_every_pair_and_list_each_hypothesis(tmp_path):
     assert out.read_text() == text
 
 
+def test_a_difference_marked_in_one_run_is_not_its_claim(tmp_path):
+    """A run behind a pooled difference did not converge in set b (its MT-VAE's task terms
+    stopped it): b lists the difference apart, so a's claim is not made again there, b claims
+    nothing there, and the simulation leaves that hypothesis out."""
+    a = write_study(tmp_path / "a", SPEC)
+    stopped = lambda run, m: m | {"train/converged": not (run.model == "mtvae" and run.seed == 0)}  # noqa: E731
+    b = write_study(tmp_path / "b", SPEC, adjust=stopped)
+    result = replication.compare(a, b)
+    claimed_a = result["a"].pooled[result["a"].pooled["verdict"].isin(["better", "worse"])]
+    marked = result["b"].pooled[result["b"].pooled["not_converged"] > 0]
+    assert len(claimed_a) and set(marked["hypothesis"]) <= set(result["b"].pooled["hypothesis"])
+    lost = set(claimed_a["hypothesis"]) & set(marked["hypothesis"])
+    assert lost  # the MT-VAE is in every hypothesis of this study that a claims
+    ab, ba = result["pooled_ab"], result["pooled_ba"]
+    assert (ab.claims, ab.same_sign, ab.confirmed) == (len(claimed_a), len(claimed_a),
+                                                       len(claimed_a) - len(lost))
+    assert ba.claims == len(claimed_a) - len(lost)
+    text = replication.every_pair({"a": result["a"], "b": result["b"], "c": result["a"]})
+    row = next(line for line in text.splitlines() if line.startswith(f"| {sorted(lost)[0]} |"))
+    assert " ‡ (" in row.split(" | ")[3] and " ‡ (" not in row.split(" | ")[2]
+    power = replication.power_markdown(result, "a", "b", pairs=5)
+    assert "Left out: " in power and sorted(lost)[0] in power
+
+
 def _hypotheses(diffs, sd=1.0, test="superiority", margin=0.0):
     """Synthetic pooled effects (the frame :func:`replication.effects` gives)."""
     return pd.DataFrame({"hypothesis": [f"h{i}" for i in range(len(diffs))], "dataset": "d",

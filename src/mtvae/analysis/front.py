@@ -127,7 +127,9 @@ def run_rows(spec: dict, runs: list[dict], cells: list[dict]) -> pd.DataFrame:
                      "point": cell["point"], "variant": cell["variant"], "seed": cell["seed"],
                      "run_id": run["run_id"], "model": run["model"],
                      "weight": weight_of(run["config"]), "strategy": strategy_of(run["config"]),
-                     "metrics": run["metrics"], "converged": run_converged(run)})
+                     # every front point is read on its reconstruction too
+                     "metrics": run["metrics"],
+                     "converged": run_converged(run, "reconstruction")})
     columns = ["dataset", "rest", "point", "variant", "seed", "run_id", "model", "weight",
                "strategy", "metrics", "converged"]
     return pd.DataFrame(rows, columns=columns)

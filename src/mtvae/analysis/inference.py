@@ -62,6 +62,14 @@ CONSTANT = "constant"
 POWER = 0.8
 
 
+def is_claim(verdict: str, not_converged: int) -> bool:
+    """Whether a pooled estimate is one of the Answer's claims: a difference (better or worse)
+    between models whose runs converged. With a run behind it that did not (the report's ‡;
+    for reconstruction and generation also its generative objective), its effect describes
+    where training stopped, not the converged models, and the Answer lists it apart."""
+    return verdict in CLAIMS and not not_converged
+
+
 def value_index(frame: pd.DataFrame) -> pd.Series:
     """Values indexed by (dataset, point, variant, metric, seed), for pairing."""
     index = frame.set_index(["dataset", "point", "variant", "metric", "seed"])["value"]

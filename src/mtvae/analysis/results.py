@@ -24,7 +24,7 @@ import pandas as pd
 from mtvae.analysis import convergence, learnability
 from mtvae.analysis.front import FrontAnalysis, analyse
 from mtvae.analysis.hypotheses import Hypothesis, control_tasks, resolve
-from mtvae.analysis.inference import exploratory_table, hypothesis_table, pooled_table
+from mtvae.analysis.inference import exploratory_table, hypothesis_table, is_claim, pooled_table
 from mtvae.analysis.stats import results_frame, summarize
 from mtvae.analysis.trends import all_count, axis_slice, level_effects, numeric_axes, trends
 from mtvae.study.axes import point_sort_key, sorted_points
@@ -63,6 +63,11 @@ class Estimate:
     not_converged: int = 0  # runs behind it that did not converge (when recorded)
     n_runs: int = 0  # distinct runs behind it (both models, every point and seed)
     points_not_converged: int = 0  # its condition points with a run that did not converge
+
+    @property
+    def claim(self) -> bool:
+        """Whether the Answer claims it (:func:`~mtvae.analysis.inference.is_claim`)."""
+        return is_claim(self.verdict, self.not_converged)
 
 
 @dataclass(frozen=True)

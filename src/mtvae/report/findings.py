@@ -15,6 +15,7 @@ import math
 
 import pandas as pd
 
+from mtvae.analysis.inference import CLAIMS, is_claim
 from mtvae.analysis.stats import min_wilcoxon_p
 from mtvae.evaluate.catalogue import FAMILY_ORDER, GENERATIVE_FAMILIES
 from mtvae.report.convergence import MARK
@@ -257,7 +258,29 @@ def _of(frame: pd.DataFrame, name: str, dataset: str) -> pd.DataFrame:
 
 def lead(part: pd.DataFrame) -> str:
     """The kind's pooled verdicts in one line: which hypotheses the variant wins, loses, ties
-    and which the data cannot tell."""
+    and which the data cannot tell; differences marked ‡ apart, not claimed."""
+    # a difference behind which a run did not converge is listed apart, not claimed
+    unsettled = [v in CLAIMS and not is_claim(v, n)
+                 for v, n in zip(part["verdict"], _not_converged(part), strict=True)]
+    pieces = _verdict_pieces(part[[not u for u in unsettled]])
+    text = "Pooled over the condition points (Holm across the study's hypotheses): "
+    text += "; ".join(pieces) + "." if pieces else "no claim."
+    apart = _verdict_pieces(part[unsettled])
+    if apart:
+        text += (" Not claimed, as a model behind it did not converge (its effect describes "
+                 "where training stopped, not the converged models): " + "; ".join(apart) + ".")
+    return text + lead_caveats(part)
+
+
+def _not_converged(part: pd.DataFrame) -> list[int]:
+    """Each pooled row's runs that did not converge (0 where the column is missing)."""
+    if "not_converged" not in part:
+        return [0] * len(part)
+    return [int(n) for n in part["not_converged"]]
+
+
+def _verdict_pieces(part: pd.DataFrame) -> list[str]:
+    """``"<verdict> in <hypotheses>"`` per verdict word present, in the lead's order."""
     pieces = []
     for word in ("better", "worse", "equivalent", "non-inferior", "no evidence", "constant"):
         hit = part[part["verdict"] == word]
@@ -267,8 +290,7 @@ def lead(part: pd.DataFrame) -> str:
         label = {"no evidence": "no evidence either way",
                  "constant": "identical in every seed (not tested)"}.get(word, word)
         pieces.append(f"{label} in {_list(names)}")
-    return ("Pooled over the condition points (Holm across the study's hypotheses): "
-            + "; ".join(pieces) + "." + lead_caveats(part))
+    return pieces
 
 
 def lead_caveats(part: pd.DataFrame) -> str:

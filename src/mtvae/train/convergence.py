@@ -15,6 +15,12 @@ Early stopping fires exactly when the rule is met, so a run that stopped early h
 converged, and one that used up ``train.epochs`` (the maximum) without meeting it has not.
 Every run records the outcome in ``results.json`` (``train/converged``,
 ``train/epochs_trained``, ``train/best_epoch``) and a study stores it in ``results.db``.
+
+The trainer applies the same rule to the **generative objective** alone (the loss less its
+task terms, ``Output.generative_loss``; ``val/generative`` in ``log.jsonl``) and records
+``train/generative_converged`` and ``train/generative_gap`` (that objective at the kept epoch
+minus its best of the run): the whole objective still decides the stop and the kept weights,
+and these say whether its task terms ended training while its reconstruction still improved.
 """
 
 from __future__ import annotations
