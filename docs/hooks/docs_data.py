@@ -21,8 +21,8 @@ writes, for each study NAME (``quick``, ``standard``):
   ``docs/hooks/replication.py`` with the quick preset's hypotheses, and
   ``docs/generated/quick-replication-power.md`` — how often their pooled claims would
   replicate with 3, 5 and 8 seeds per run, simulated from every run's seeds (about a minute);
-  both kept as they are when the runs are missing; with a third run or more (``runs/quick-c``
-  or ``--replication A B C ...``), ``docs/generated/quick-replication-sets.md`` — every pair's
+  both kept as they are when the runs are missing; with a third run or more (``runs/quick-c``,
+  ``runs/quick-d``, ... or ``--replication A B C ...``), ``docs/generated/quick-replication-sets.md`` — every pair's
   agreement and each hypothesis' verdict in every run.
 
 The docs pages include the ``.md`` snippets with ``--8<-- "docs/generated/NAME-answer.md"``
@@ -441,6 +441,14 @@ def generate(root: Path, studies: dict[str, Path | None], readme: Path | None = 
     return parts
 
 
+def default_replication(runs: Path) -> list[Path]:
+    """``runs/quick-a``, ``runs/quick-b`` and every further ``runs/quick-<letter>`` that
+    exists, in order (a and b named even when missing: the snippets then say how to make
+    them)."""
+    more = sorted(p for p in runs.glob("quick-[c-z]") if p.is_dir())
+    return [runs / "quick-a", runs / "quick-b", *more]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this)")
@@ -450,15 +458,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=None, help="default: ROOT/README.md")
     parser.add_argument("--replication", type=Path, nargs="+", default=None, metavar="RUN",
                         help="two or more quick studies with disjoint seeds (default: "
-                        "ROOT/runs/quick-a, ROOT/runs/quick-b and ROOT/runs/quick-c; skipped "
-                        "when the first two are missing)")
+                        "ROOT/runs/quick-a, ROOT/runs/quick-b and every further "
+                        "ROOT/runs/quick-<letter>; skipped when the first two are missing)")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     studies = {"quick": args.quick or root / "runs" / "quick",
                "standard": args.standard or root / "runs" / "standard"}
     if args.replication is not None and len(args.replication) < 2:
         parser.error("--replication needs two or more study directories")
-    pair = tuple(args.replication or (root / "runs" / f"quick-{x}" for x in "abc"))
+    pair = tuple(args.replication or default_replication(root / "runs"))
     try:
         parts = generate(root, studies, args.readme or root / "README.md", replication=pair)
     except DocsDataError as error:
