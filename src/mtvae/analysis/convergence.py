@@ -31,10 +31,17 @@ def run_converged(run: dict[str, Any], family: str | None = None) -> bool | None
         value = (run.get("metrics") or {}).get("train/converged")
     if value is None:
         return None
-    generative = (run.get("metrics") or {}).get("train/generative_converged")
+    generative = generative_converged(run)
     if family in GENERATIVE_FAMILIES and generative is not None:
-        return bool(value) and bool(generative)
+        return bool(value) and generative
     return bool(value)
+
+
+def generative_converged(run: dict[str, Any]) -> bool | None:
+    """Whether the run's generative objective converged (``train/generative_converged``;
+    None: not recorded or no generative objective)."""
+    value = (run.get("metrics") or {}).get("train/generative_converged")
+    return None if value is None else bool(value)
 
 
 def generative_gap(run: dict[str, Any]) -> float | None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mtvae.analysis.convergence import generative_gap, run_converged
+from mtvae.analysis.convergence import generative_converged, generative_gap, run_converged
 from mtvae.analysis.inference import hypothesis_table
 from mtvae.analysis.stats import results_frame
 from mtvae.evaluate.catalogue import GENERATIVE_FAMILIES
@@ -79,8 +79,8 @@ def convergence_lines(data: StudyData) -> list[str]:
 
 
 def generative_lines(data: StudyData) -> list[str]:
-    """Per variant whose loss has task terms: how many runs' generative objective converged
-    too, and how far above its own best it was at the epoch the whole loss kept."""
+    """Per variant whose loss has task terms: how many runs' generative objective converged,
+    and how far above its own best it was at the epoch the whole loss kept."""
     by_variant: dict[str, list[dict]] = {}
     for run in data.runs:
         if run["status"] == "done" and _judged_apart(run):
@@ -89,7 +89,7 @@ def generative_lines(data: StudyData) -> list[str]:
         return []
     parts = []
     for variant, runs in by_variant.items():
-        converged = sum(run_converged(r, GENERATIVE_FAMILIES[0]) is True for r in runs)
+        converged = sum(generative_converged(r) is True for r in runs)
         gap = float(pd.Series([generative_gap(r) for r in runs], dtype=float).median())
         parts.append(f"{variant} {converged} of {len(runs)} (median {gap:.3g} above its best)")
     return [f"Generative objective (the loss less its task terms, by the same rule; "
