@@ -281,11 +281,14 @@ def effects(a, *others) -> pd.DataFrame:
                                        "margin", "sesoi"])
 
 
-def set_verdicts(seed_means: np.ndarray, hypotheses: list, alpha: float) -> dict[tuple, Record]:
+def set_verdicts(seed_means: np.ndarray, hypotheses: list, alpha: float,
+                 apart: frozenset = frozenset()) -> dict[tuple, Record]:
     """One set's pooled verdicts, as a study's first screen gives them: ``seed_means`` is
     hypotheses x seeds (``hypotheses``: rows of :func:`effects`, as named tuples); each row
     is pooled-tested (df = seeds − 1), Holm across the hypotheses at ``alpha``, the verdict
-    read from the interval at Holm's level for it (simulated runs all converge)."""
+    read from the interval at Holm's level for it. A hypothesis in ``apart`` (``(hypothesis,
+    dataset)``, marked ‡ in the real runs) is tested, so it counts in Holm's family, but is
+    never a claim."""
     tests = [pooled_test(means[:, None]) for means in seed_means]  # one point: the mean
     levels = holm_levels(np.array([t["p"] for t in tests]), alpha)
     out = {}
@@ -293,17 +296,19 @@ def set_verdicts(seed_means: np.ndarray, hypotheses: list, alpha: float) -> dict
         low, high = pooled_interval(test["diff"], test["se"], test["df"], level, h.test)
         row = SimpleNamespace(constant=test["constant"], diff_low=low, diff_high=high,
                               margin=h.margin, test=h.test, sesoi=h.sesoi)
-        word = verdict(row)
-        out[(h.hypothesis, h.dataset)] = (word, test["diff"], word in CLAIMS)
+        word, key = verdict(row), (h.hypothesis, h.dataset)
+        out[key] = (word, test["diff"], word in CLAIMS and key not in apart)
     return out
 
 
 def simulate(hypotheses: pd.DataFrame, alpha: float, seed_counts=SEED_COUNTS,
-             pairs: int = PAIRS, rng_seed: int = 0) -> list[Replicability]:
+             pairs: int = PAIRS, rng_seed: int = 0,
+             apart: frozenset = frozenset()) -> list[Replicability]:
     """Pairs of disjoint seed sets of each size in ``seed_counts``: each seed's mean paired
     difference of each hypothesis drawn from a normal with the hypothesis' ``diff`` and
-    ``sd`` (a fixed RNG), each set given its verdicts (:func:`set_verdicts`), and each pair's
-    claims compared both ways as :func:`compare` compares two real runs' pooled estimates."""
+    ``sd`` (a fixed RNG), each set given its verdicts (:func:`set_verdicts`; the hypotheses
+    in ``apart`` are tested but never claimed), and each pair's claims compared both ways as
+    :func:`compare` compares two real runs' pooled estimates."""
     hypotheses = hypotheses[hypotheses["diff"].notna()].reset_index(drop=True)
     mean = hypotheses["diff"].to_numpy(dtype=float)[:, None]
     sd = np.nan_to_num(hypotheses["sd"].to_numpy(dtype=float))[:, None]
@@ -314,7 +319,7 @@ def simulate(hypotheses: pd.DataFrame, alpha: float, seed_counts=SEED_COUNTS,
         claimed = confirmed = holds = 0
         for _ in range(pairs):
             one, two = (set_verdicts(mean + sd * rng.standard_normal((len(mean), n)),
-                                     rows, alpha) for _ in range(2))
+                                     rows, alpha, apart) for _ in range(2))
             ab, ba = agreement(one, two), agreement(two, one)
             claimed += ab.claims + ba.claims
             confirmed += ab.confirmed + ba.confirmed
@@ -334,9 +339,7 @@ def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = 
     a, b = result["a"], result["b"]
     runs = [(name_a, a), (name_b, b), *more]
     hypotheses = effects(*(r for _, r in runs))
-    apart = marked(r for _, r in runs)
-    hypotheses = hypotheses[[(h, d) not in apart for h, d in
-                             zip(hypotheses["hypothesis"], hypotheses["dataset"], strict=True)]]
+    apart = frozenset(marked(r for _, r in runs))
     which = f" --preset {preset}" if preset else ""
     names = " ".join(n for n, _ in runs)
     lines = [
@@ -346,9 +349,9 @@ def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = 
     ]
     if hypotheses["diff"].notna().sum() == 0:
         return "\n".join(lines + [f"*{name_a} and {name_b} share no pooled hypothesis with an "
-                                   "estimate: nothing to simulate.*" + _left_out(apart), ""])
+                                   "estimate: nothing to simulate.*" + _never_claimed(apart), ""])
     hypotheses = hypotheses[hypotheses["diff"].notna()]
-    rows = simulate(hypotheses, a.alpha, seed_counts, pairs)
+    rows = simulate(hypotheses, a.alpha, seed_counts, pairs, apart=apart)
     seeds = int(hypotheses["n_seeds"].max())
     tested = int((hypotheses["sd"] > 0).sum())  # a constant difference is not tested
     sources = [f"{n} (seeds {_seeds(r)})" for n, r in runs]
@@ -362,7 +365,7 @@ def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = 
         f"freedom, Holm across the {tested} tested hypotheses at α = {a.alpha:g}), and its "
         "claims (better or worse) looked up in the other set's. A pair in which neither set "
         "claims anything counts as agreeing; crossovers are not simulated."
-        + _left_out(apart),
+        + _never_claimed(apart),
         "",
         "| seeds per set | claims per set (mean) | claims the other set also makes "
         "(same sign) | pairs in which the rule holds |",
@@ -377,7 +380,7 @@ def power_markdown(result: dict, name_a: str, name_b: str, preset: str | None = 
 def marked(runs) -> set[tuple]:
     """``(hypothesis, dataset)`` of the pooled estimates marked ‡ (a run behind them did not
     converge) in any of the loaded ``runs``: the Answer does not claim them, so the
-    simulation of its claims leaves them out."""
+    simulation tests them (they count in Holm's family) but never claims them."""
     out = set()
     for results in runs:
         pooled = results.pooled
@@ -387,12 +390,13 @@ def marked(runs) -> set[tuple]:
     return out
 
 
-def _left_out(apart: set[tuple]) -> str:
+def _never_claimed(apart: set[tuple]) -> str:
     if not apart:
         return ""
     names = ", ".join(f"{h} ({d})" for h, d in sorted(apart))
-    return (f" Left out: {names}, marked ‡ in at least one run (a model behind it did not "
-            "converge, so the Answer lists it apart and claims nothing from it).")
+    return (f" Never claimed: {names}, marked ‡ in at least one run (a model behind it did not "
+            "converge, so the Answer lists it apart); they are tested, and count in Holm's "
+            "family.")
 
 
 def _write(path: Path, text: str) -> None:

@@ -69,7 +69,7 @@ def test_three_seed_sets_compare_every_pair_and_list_each_hypothesis(tmp_path):
 def test_a_difference_marked_in_one_run_is_not_its_claim(tmp_path):
     """A run behind a pooled difference did not converge in set b (its MT-VAE's task terms
     stopped it): b lists the difference apart, so a's claim is not made again there, b claims
-    nothing there, and the simulation leaves that hypothesis out."""
+    nothing there, and the simulation never claims that hypothesis."""
     a = write_study(tmp_path / "a", SPEC)
     stopped = lambda run, m: m | {"train/converged": not (run.model == "mtvae" and run.seed == 0)}  # noqa: E731
     b = write_study(tmp_path / "b", SPEC, adjust=stopped)
@@ -87,7 +87,7 @@ def test_a_difference_marked_in_one_run_is_not_its_claim(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith(f"| {sorted(lost)[0]} |"))
     assert " ‡ (" in row.split(" | ")[3] and " ‡ (" not in row.split(" | ")[2]
     power = replication.power_markdown(result, "a", "b", pairs=5)
-    assert "Left out: " in power and sorted(lost)[0] in power
+    assert "Never claimed: " in power and sorted(lost)[0] in power
 
 
 def _hypotheses(diffs, sd=1.0, test="superiority", margin=0.0):
@@ -125,6 +125,14 @@ def test_a_huge_effect_always_replicates_and_no_effect_is_claimed_at_holms_rate(
     assert null.claims == pytest.approx(family, abs=0.02)
     assert null.reclaimed < 0.05  # a false claim is rarely made again
     assert null.holds == pytest.approx((1 - family) ** 2, abs=0.03)
+    # a hypothesis marked ‡ in the runs is tested (Holm's family keeps 9) but never claimed
+    apart = frozenset({("h8", "d")})
+    some = replication.simulate(_hypotheses([100.0] * 8 + [-100.0]), 0.05, (3,), pairs=30,
+                                apart=apart)[0]
+    assert (some.claims, some.reclaimed, some.holds) == (8, 1.0, 1.0)
+    null_apart = replication.simulate(_hypotheses([0.0] * 9), 0.05, (3,), pairs=1000,
+                                      apart=apart)[0]
+    assert null_apart.claims < null.claims  # the same tests at Holm's levels over nine
     constant = replication.simulate(_hypotheses([1.0], sd=0.0), 0.05, (3,), pairs=5)[0]
     assert constant.claims == 0 and math.isnan(constant.reclaimed) and constant.holds == 1.0
 
