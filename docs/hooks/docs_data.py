@@ -92,7 +92,8 @@ def duration(seconds: float) -> str:
 
 
 # The Answer's lines after its tables that the excerpt keeps (the per-axis detail is left out).
-NOTES = ("- Learnability", "- Convergence", "- Budget", "- Pooled verdicts")
+NOTES = ("- Learnability", "- Convergence", "- Generative objective", "- Budget",
+         "- Pooled verdicts")
 
 
 def answer_excerpt(report_md: str, where: str) -> str:

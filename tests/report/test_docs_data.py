@@ -214,3 +214,14 @@ def test_a_study_records_the_commit_of_the_source_it_runs():
         assert commit is None
     else:
         assert commit.rstrip("+") == head
+
+
+def test_the_excerpt_keeps_the_generative_objective_line():
+    report = "\n".join(["# r", "", "## Answer", "", "intro", "", "", "**Task.** lead", "",
+                        "| a |", "| --- |", "| 1 |", "",
+                        "- Convergence (rule): vae 3 of 3.",
+                        "- Generative objective (the loss less its task terms): mt 0 of 3.",
+                        "- Other detail: left out.", "", "## Methodology", ""])
+    excerpt = docs_data.answer_excerpt(report, "r")
+    assert "- Generative objective (the loss less its task terms): mt 0 of 3." in excerpt
+    assert "Other detail" not in excerpt and "- Convergence (rule)" in excerpt
