@@ -267,3 +267,9 @@ def test_a_task_weight_axis_with_zero_is_tested_on_a_log_scale():
     trend = data.trends.set_index("hypothesis").loc["mt vs sup: task/digit/accuracy"]
     assert trend["log"] and trend["positions"] == [-2.0, -1.0, 0.0, 1.0]
     assert trend["slope"] == pytest.approx(0.02, abs=0.004) and trend["p"] < 0.05
+
+
+def test_the_intro_says_which_differences_are_not_claimed():
+    from mtvae.report.answer import intro
+
+    assert "(‡) is listed apart and not claimed" in intro(True)

@@ -75,7 +75,8 @@ def intro(declared: bool) -> str:
             "exactly an interval that excludes 0. Where the effect changes along an axis is "
             "tested; a crossover is named only where the effect is significantly of opposite "
             "signs on the two sides, with the study's hypotheses in its correction as in "
-            "the verdicts'.")
+            "the verdicts'. A better or worse behind which a run did not converge (‡) is "
+            "listed apart and not claimed: it describes where training stopped.")
 
 
 def pooled_table(data: StudyData) -> dict[str, Any]:
