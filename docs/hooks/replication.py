@@ -49,7 +49,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from mtvae.analysis.inference import CLAIMS, is_claim, pooled_interval, verdict
+from mtvae.analysis.inference import CLAIMS, pooled_interval, verdict
 from mtvae.analysis.stats import holm_levels, pooled_test
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +78,10 @@ Record = tuple[str, float, bool]  # (verdict, Δ, whether the Answer claims it)
 
 
 def records(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, Record]:
-    """``{key: (verdict, Δ, claimed)}`` of every row (claimed: a difference between models
-    that converged)."""
-    unsettled = frame["not_converged"] if "not_converged" in frame else pd.Series(0, frame.index)
-    return {tuple(r[k] for k in keys): (r["verdict"], r["diff"],
-                                        is_claim(r["verdict"], int(unsettled[i])))
+    """``{key: (verdict, Δ, claimed)}`` of every row (its ``claim`` column: a difference
+    between models that converged, :func:`~mtvae.analysis.inference.is_claim`)."""
+    claimed = frame["claim"] if "claim" in frame else frame["verdict"].isin(CLAIMS)
+    return {tuple(r[k] for k in keys): (r["verdict"], r["diff"], bool(claimed[i]))
             for i, r in frame.iterrows()}
 
 

@@ -138,6 +138,7 @@ class StudyResults:
             self.table["runs"] = [runs for runs, _ in behind]
             self.table["unconverged_runs"] = [ids for _, ids in behind]
             self.table["not_converged"] = [len(ids) for _, ids in behind]
+            self.table["claim"] = _claims(self.table)
         self.pooled = pooled_table(self.table, alpha)
         if not self.pooled.empty:
             self.pooled["unlearned"] = [self._unlearned_of(r) for r in self.pooled.itertuples()]
@@ -149,6 +150,7 @@ class StudyResults:
                 len({i for ids in c["unconverged_runs"] for i in ids}) for c in cells]
             self.pooled["points_not_converged"] = [int((c["not_converged"] > 0).sum())
                                                    for c in cells]
+            self.pooled["claim"] = _claims(self.pooled)
         baselines = {n: v["baselines"] for n, v in self.spec["variants"].items()}
         self.exploratory = exploratory_table(self.frame, baselines, self.hypotheses, self.order)
         all_at = {a: all_count(self.runs, self.cells, a) for a in numeric_axes(self.spec)}
@@ -267,3 +269,9 @@ def load_study(study_dir: str | Path) -> StudyResults:
         store.close()
     results.store = None
     return results
+
+
+def _claims(frame: pd.DataFrame) -> list[bool]:
+    """Per row of a cell or pooled table: whether it is a claim (:func:`is_claim`)."""
+    return [is_claim(v, int(n)) for v, n in zip(frame["verdict"], frame["not_converged"],
+                                                 strict=True)]

@@ -15,7 +15,7 @@ import math
 
 import pandas as pd
 
-from mtvae.analysis.inference import CLAIMS, is_claim
+from mtvae.analysis.inference import CLAIMS
 from mtvae.analysis.stats import min_wilcoxon_p
 from mtvae.evaluate.catalogue import FAMILY_ORDER, GENERATIVE_FAMILIES
 from mtvae.report.convergence import MARK
@@ -260,8 +260,8 @@ def lead(part: pd.DataFrame) -> str:
     """The kind's pooled verdicts in one line: which hypotheses the variant wins, loses, ties
     and which the data cannot tell; differences marked ‡ apart, not claimed."""
     # a difference behind which a run did not converge is listed apart, not claimed
-    unsettled = [v in CLAIMS and not is_claim(v, n)
-                 for v, n in zip(part["verdict"], _not_converged(part), strict=True)]
+    claimed = part["claim"] if "claim" in part else part["verdict"].isin(CLAIMS)
+    unsettled = [v in CLAIMS and not c for v, c in zip(part["verdict"], claimed, strict=True)]
     pieces = _verdict_pieces(part[[not u for u in unsettled]])
     text = "Pooled over the condition points (Holm across the study's hypotheses): "
     text += "; ".join(pieces) + "." if pieces else "no claim."
@@ -270,13 +270,6 @@ def lead(part: pd.DataFrame) -> str:
         text += (" Not claimed, as a model behind it did not converge (its effect describes "
                  "where training stopped, not the converged models): " + "; ".join(apart) + ".")
     return text + lead_caveats(part)
-
-
-def _not_converged(part: pd.DataFrame) -> list[int]:
-    """Each pooled row's runs that did not converge (0 where the column is missing)."""
-    if "not_converged" not in part:
-        return [0] * len(part)
-    return [int(n) for n in part["not_converged"]]
 
 
 def _verdict_pieces(part: pd.DataFrame) -> list[str]:
